@@ -63,6 +63,23 @@ public abstract class TestKit : IDisposable
 
     public object? ReceiveOne(TimeSpan? timeout = null) => _testActor.ReceiveOne(timeout);
 
+    /// <summary>Polls <paramref name="condition"/> until it holds, failing after the timeout (or the Within bound).</summary>
+    public void AwaitCondition(Func<bool> condition, TimeSpan? timeout = null, TimeSpan? interval = null, string? hint = null)
+    {
+        var wait = _deadline.Resolve(timeout);
+        var pause = interval ?? TimeSpan.FromMilliseconds(10);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (clock.Elapsed > wait)
+            {
+                throw new TestKitFailure($"Condition not met within {wait.TotalMilliseconds:0} ms{(hint is null ? "" : ": " + hint)}.");
+            }
+
+            Thread.Sleep(pause);
+        }
+    }
+
     public void Within(TimeSpan min, TimeSpan max, Action block) => _testActor.Within(min, max, block);
 
     public void Within(TimeSpan max, Action block) => _testActor.Within(max, block);
