@@ -71,47 +71,28 @@ public static class HoconUnits
                unit.All(char.IsAsciiLetter);
     }
 
-    private static Dictionary<string, double> BuildDurationUnits()
-    {
-        var units = new Dictionary<string, double>(StringComparer.Ordinal);
-        void Add(double ticks, params string[] names)
-        {
-            foreach (var name in names)
-            {
-                units[name] = ticks;
-            }
-        }
+    private static Dictionary<string, double> BuildDurationUnits() => UnitTable<double>(
+        (0.01, ["ns", "nano", "nanos", "nanosecond", "nanoseconds"]),
+        (10, ["us", "micro", "micros", "microsecond", "microseconds"]),
+        (TimeSpan.TicksPerMillisecond, ["ms", "milli", "millis", "millisecond", "milliseconds"]),
+        (TimeSpan.TicksPerSecond, ["s", "second", "seconds"]),
+        (TimeSpan.TicksPerMinute, ["m", "minute", "minutes"]),
+        (TimeSpan.TicksPerHour, ["h", "hour", "hours"]),
+        (TimeSpan.TicksPerDay, ["d", "day", "days"]));
 
-        Add(0.01, "ns", "nano", "nanos", "nanosecond", "nanoseconds");
-        Add(10, "us", "micro", "micros", "microsecond", "microseconds");
-        Add(TimeSpan.TicksPerMillisecond, "ms", "milli", "millis", "millisecond", "milliseconds");
-        Add(TimeSpan.TicksPerSecond, "s", "second", "seconds");
-        Add(TimeSpan.TicksPerMinute, "m", "minute", "minutes");
-        Add(TimeSpan.TicksPerHour, "h", "hour", "hours");
-        Add(TimeSpan.TicksPerDay, "d", "day", "days");
-        return units;
-    }
+    // The spec: kB, MB... are powers of ten; K, Ki, KiB... are powers of two.
+    private static Dictionary<string, long> BuildSizeUnits() => UnitTable<long>(
+        (1, ["", "B", "b", "byte", "bytes"]),
+        (1000, ["kB", "kilobyte", "kilobytes"]),
+        (1L << 10, ["K", "k", "Ki", "KiB", "kibibyte", "kibibytes"]),
+        (1000_000, ["MB", "megabyte", "megabytes"]),
+        (1L << 20, ["M", "m", "Mi", "MiB", "mebibyte", "mebibytes"]),
+        (1000_000_000, ["GB", "gigabyte", "gigabytes"]),
+        (1L << 30, ["G", "g", "Gi", "GiB", "gibibyte", "gibibytes"]),
+        (1000_000_000_000, ["TB", "terabyte", "terabytes"]),
+        (1L << 40, ["T", "t", "Ti", "TiB", "tebibyte", "tebibytes"]));
 
-    private static Dictionary<string, long> BuildSizeUnits()
-    {
-        var units = new Dictionary<string, long>(StringComparer.Ordinal);
-        void Add(long multiplier, params string[] names)
-        {
-            foreach (var name in names)
-            {
-                units[name] = multiplier;
-            }
-        }
-
-        Add(1, "", "B", "b", "byte", "bytes");
-        Add(1000, "kB", "kilobyte", "kilobytes");
-        Add(1L << 10, "K", "k", "Ki", "KiB", "kibibyte", "kibibytes");
-        Add(1000_000, "MB", "megabyte", "megabytes");
-        Add(1L << 20, "M", "m", "Mi", "MiB", "mebibyte", "mebibytes");
-        Add(1000_000_000, "GB", "gigabyte", "gigabytes");
-        Add(1L << 30, "G", "g", "Gi", "GiB", "gibibyte", "gibibytes");
-        Add(1000_000_000_000, "TB", "terabyte", "terabytes");
-        Add(1L << 40, "T", "t", "Ti", "TiB", "tebibyte", "tebibytes");
-        return units;
-    }
+    private static Dictionary<string, T> UnitTable<T>(params (T Value, string[] Names)[] rows) =>
+        rows.SelectMany(row => row.Names.Select(name => KeyValuePair.Create(name, row.Value)))
+            .ToDictionary(StringComparer.Ordinal);
 }

@@ -5,23 +5,10 @@ using Xunit;
 namespace PgBouncerActors.Actors.Tests;
 
 /// <summary>The backoff supervisor on virtual time: delays are exact and the spec takes no wall-clock time.</summary>
-public sealed class BackoffSupervisorSpec : TestKit.TestKit
+public sealed class BackoffSupervisorSpec : VirtualTimeTestKit
 {
     private static readonly TimeSpan MinBackoff = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(4);
-    private readonly TestScheduler _clock;
-
-    public BackoffSupervisorSpec()
-        : this(new TestScheduler())
-    {
-    }
-
-    private BackoffSupervisorSpec(TestScheduler clock)
-        : base(systemSettings: new ActorSystemSettings { SchedulerFactory = () => clock })
-    {
-        _clock = clock;
-    }
-
     [Fact]
     public void OnStop_must_restart_the_child_after_exponentially_growing_delays_capped_at_the_maximum()
     {
@@ -32,9 +19,9 @@ public sealed class BackoffSupervisorSpec : TestKit.TestKit
         {
             child.Tell(PoisonPill.Instance);
             AwaitRestartScheduled(supervisor);
-            _clock.Advance(TimeSpan.FromSeconds(expectedDelay) - TimeSpan.FromMilliseconds(1));
+            Clock.Advance(TimeSpan.FromSeconds(expectedDelay) - TimeSpan.FromMilliseconds(1));
             ExpectNoMsg(TimeSpan.FromMilliseconds(50));
-            _clock.Advance(TimeSpan.FromMilliseconds(1));
+            Clock.Advance(TimeSpan.FromMilliseconds(1));
             child = ExpectStarted();
         }
     }
@@ -86,7 +73,7 @@ public sealed class BackoffSupervisorSpec : TestKit.TestKit
         {
             child.Tell(PoisonPill.Instance);
             AwaitRestartScheduled(supervisor);
-            _clock.Advance(MaxBackoff);
+            Clock.Advance(MaxBackoff);
             child = ExpectStarted();
         }
 
@@ -101,11 +88,11 @@ public sealed class BackoffSupervisorSpec : TestKit.TestKit
         var child = ExpectStarted();
         child.Tell(PoisonPill.Instance);
         AwaitRestartScheduled(supervisor);
-        _clock.Advance(MinBackoff);
+        Clock.Advance(MinBackoff);
         ExpectStarted();
         Assert.Equal(1, RestartCount(supervisor));
 
-        _clock.Advance(TimeSpan.FromSeconds(10));
+        Clock.Advance(TimeSpan.FromSeconds(10));
 
         AwaitCondition(() => RestartCount(supervisor) == 0, hint: "restart count back to zero");
     }
@@ -120,7 +107,7 @@ public sealed class BackoffSupervisorSpec : TestKit.TestKit
         ExpectTerminated(child); // stopped, not restarted in place
         AwaitRestartScheduled(supervisor);
         ExpectNoMsg(TimeSpan.FromMilliseconds(50));
-        _clock.Advance(MinBackoff);
+        Clock.Advance(MinBackoff);
         ExpectStarted();
     }
 
@@ -170,7 +157,7 @@ public sealed class BackoffSupervisorSpec : TestKit.TestKit
         AwaitCondition(() =>
         {
             probe.Send(supervisor, BackoffSupervisor.GetCurrentChild.Instance);
-            return probe.ExpectMsg<BackoffSupervisor.CurrentChild>().Ref is null && _clock.Pending > 0;
+            return probe.ExpectMsg<BackoffSupervisor.CurrentChild>().Ref is null && Clock.Pending > 0;
         }, hint: "the child is down and its restart scheduled");
     }
 

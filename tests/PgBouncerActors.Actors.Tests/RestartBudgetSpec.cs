@@ -5,21 +5,8 @@ using Xunit;
 namespace PgBouncerActors.Actors.Tests;
 
 /// <summary>The retry budget counts restarts within a time window, on the system's (here virtual) clock.</summary>
-public sealed class RestartBudgetSpec : TestKit.TestKit
+public sealed class RestartBudgetSpec : VirtualTimeTestKit
 {
-    private readonly TestScheduler _clock;
-
-    public RestartBudgetSpec()
-        : this(new TestScheduler())
-    {
-    }
-
-    private RestartBudgetSpec(TestScheduler clock)
-        : base(systemSettings: new ActorSystemSettings { SchedulerFactory = () => clock })
-    {
-        _clock = clock;
-    }
-
     [Fact]
     public void A_window_that_has_passed_must_grant_restarts_again()
     {
@@ -32,7 +19,7 @@ public sealed class RestartBudgetSpec : TestKit.TestKit
 
         child.Tell("fail");
         ExpectMsg("started");
-        _clock.Advance(TimeSpan.FromSeconds(6));
+        Clock.Advance(TimeSpan.FromSeconds(6));
         child.Tell("fail");
         ExpectMsg("started"); // a new window: the budget of one is available again
 

@@ -4,21 +4,8 @@ using Xunit;
 namespace PgBouncerActors.Actors.Tests;
 
 /// <summary>Keyed timers, on virtual time so that every tick is exact.</summary>
-public sealed class TimersSpec : TestKit.TestKit
+public sealed class TimersSpec : VirtualTimeTestKit
 {
-    private readonly TestScheduler _clock;
-
-    public TimersSpec()
-        : this(new TestScheduler())
-    {
-    }
-
-    private TimersSpec(TestScheduler clock)
-        : base(systemSettings: new ActorSystemSettings { SchedulerFactory = () => clock })
-    {
-        _clock = clock;
-    }
-
     [Fact]
     public void A_single_timer_must_deliver_once_after_its_delay()
     {
@@ -26,11 +13,11 @@ public sealed class TimersSpec : TestKit.TestKit
         actor.Tell(new StartSingle("tick", TimeSpan.FromSeconds(2)));
         ExpectMsg("started");
 
-        _clock.Advance(TimeSpan.FromSeconds(1));
+        Clock.Advance(TimeSpan.FromSeconds(1));
         ExpectNoMsg(TimeSpan.FromMilliseconds(100));
-        _clock.Advance(TimeSpan.FromSeconds(1));
+        Clock.Advance(TimeSpan.FromSeconds(1));
         ExpectMsg("tick");
-        _clock.Advance(TimeSpan.FromSeconds(10));
+        Clock.Advance(TimeSpan.FromSeconds(10));
         ExpectNoMsg(TimeSpan.FromMilliseconds(100));
     }
 
@@ -42,13 +29,13 @@ public sealed class TimersSpec : TestKit.TestKit
         ExpectMsg("started");
         for (var i = 0; i < 3; i++)
         {
-            _clock.Advance(TimeSpan.FromSeconds(1));
+            Clock.Advance(TimeSpan.FromSeconds(1));
             ExpectMsg("beat");
         }
 
         actor.Tell("cancel");
         ExpectMsg("cancelled");
-        _clock.Advance(TimeSpan.FromSeconds(5));
+        Clock.Advance(TimeSpan.FromSeconds(5));
         ExpectNoMsg(TimeSpan.FromMilliseconds(100));
     }
 
@@ -62,7 +49,7 @@ public sealed class TimersSpec : TestKit.TestKit
         actor.Tell("block");
         ExpectMsg("blocked");
         actor.Tell("cancel");
-        _clock.Advance(TimeSpan.FromSeconds(1)); // the tick is now queued behind the cancel
+        Clock.Advance(TimeSpan.FromSeconds(1)); // the tick is now queued behind the cancel
         gate.Set();
         ExpectMsg("cancelled");
         ExpectNoMsg(TimeSpan.FromMilliseconds(200));
@@ -78,7 +65,7 @@ public sealed class TimersSpec : TestKit.TestKit
         actor.Tell("ping", TestActor);
         ExpectMsg("pong");
 
-        _clock.Advance(TimeSpan.FromSeconds(5));
+        Clock.Advance(TimeSpan.FromSeconds(5));
         ExpectNoMsg(TimeSpan.FromMilliseconds(200));
     }
 
@@ -90,7 +77,7 @@ public sealed class TimersSpec : TestKit.TestKit
         ExpectMsg("started");
         actor.Tell(new StartSingle("second", TimeSpan.FromSeconds(3)));
         ExpectMsg("started");
-        _clock.Advance(TimeSpan.FromSeconds(3));
+        Clock.Advance(TimeSpan.FromSeconds(3));
         ExpectMsg("second");
         ExpectNoMsg(TimeSpan.FromMilliseconds(100));
     }

@@ -66,7 +66,24 @@ internal sealed class Parser
     }
 
     /// <summary>Fields up to the matching '}' (or the end of the file when <paramref name="open"/> is null).</summary>
-    private void ParseObjectBody(ObjectNode target, IReadOnlyList<string> prefix, Token? open)
+    private void ParseObjectBody(ObjectNode target, IReadOnlyList<string> prefix, Token? open) =>
+        ParseSeparated(open, open is null ? null : TokenKind.RightBrace, "a field", "fields", () =>
+        {
+            if (IsInclude())
+            {
+                ParseInclude(target, prefix);
+            }
+            else
+            {
+                ParseField(target, prefix);
+            }
+        });
+
+    /// <summary>
+    /// Elements separated by ',' or newlines up to <paramref name="closing"/> (or the end of the file
+    /// when null). One trailing comma is allowed; two commas in a row are not.
+    /// </summary>
+    private void ParseSeparated(Token? open, TokenKind? closing, string element, string elements, Action parseElement)
     {
         var needSeparator = false;
         while (true)
@@ -86,30 +103,25 @@ internal sealed class Parser
                     needSeparator = false;
                     continue;
                 case TokenKind.Comma:
-                    throw new HoconException(token.Location, "unexpected ',': expected a field");
-                case TokenKind.RightBrace when open is not null:
-                    Advance();
-                    return;
-                case TokenKind.EndOfFile when open is null:
+                    throw new HoconException(token.Location, $"unexpected ',': expected {element}");
+                case TokenKind.EndOfFile when closing is null:
                     return;
                 case TokenKind.EndOfFile:
-                    throw new HoconException(open!.Location, "this '{' is never closed");
+                    throw new HoconException(open!.Location, $"this '{open.Text}' is never closed");
+            }
+
+            if (token.Kind == closing)
+            {
+                Advance();
+                return;
             }
 
             if (needSeparator)
             {
-                throw new HoconException(token.Location, $"expected ',' or a newline between fields, got {token}");
+                throw new HoconException(token.Location, $"expected ',' or a newline between {elements}, got {token}");
             }
 
-            if (IsInclude())
-            {
-                ParseInclude(target, prefix);
-            }
-            else
-            {
-                ParseField(target, prefix);
-            }
-
+            parseElement();
             needSeparator = true;
         }
     }
@@ -281,40 +293,8 @@ internal sealed class Parser
     {
         var open = Advance();
         var items = new List<Node>();
-        var needSeparator = false;
-        while (true)
-        {
-            var token = Peek;
-            switch (token.Kind)
-            {
-                case TokenKind.Whitespace:
-                    Advance();
-                    continue;
-                case TokenKind.Newline:
-                    Advance();
-                    needSeparator = false;
-                    continue;
-                case TokenKind.Comma when needSeparator:
-                    Advance();
-                    needSeparator = false;
-                    continue;
-                case TokenKind.Comma:
-                    throw new HoconException(token.Location, "unexpected ',': expected an array element");
-                case TokenKind.RightBracket:
-                    Advance();
-                    return new ArrayNode(open.Location, items);
-                case TokenKind.EndOfFile:
-                    throw new HoconException(open.Location, "this '[' is never closed");
-            }
-
-            if (needSeparator)
-            {
-                throw new HoconException(token.Location, $"expected ',' or a newline between array elements, got {token}");
-            }
-
-            items.Add(ParseValue(path));
-            needSeparator = true;
-        }
+        ParseSeparated(open, TokenKind.RightBracket, "an array element", "array elements", () => items.Add(ParseValue(path)));
+        return new ArrayNode(open.Location, items);
     }
 
     /// <summary>Puts <paramref name="value"/> at <paramref name="keys"/> under <paramref name="target"/>, merging with what is there.</summary>
