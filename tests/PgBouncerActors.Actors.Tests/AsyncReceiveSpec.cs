@@ -54,6 +54,35 @@ public sealed class AsyncReceiveSpec : TestKit.TestKit
         Assert.Equal((200, 1), ExpectMsg<(int, int)>(TimeSpan.FromSeconds(10)));
     }
 
+    [Fact]
+    public void Stopping_an_actor_while_its_handler_awaits_must_stop_it_and_drop_the_rest_of_the_handler()
+    {
+        var release = new TaskCompletionSource();
+        var actor = Sys.ActorOf(Props.Create(() => new AwaitsRelease(TestActor, release.Task)));
+        Watch(actor);
+        actor.Tell("go");
+        ExpectMsg("waiting");
+
+        Sys.Stop(actor);
+        ExpectTerminated(actor);
+        release.SetResult();
+
+        ExpectNoMsg(TimeSpan.FromMilliseconds(200)); // "released" never sent: the instance is gone
+    }
+
+    private sealed class AwaitsRelease : ReceiveActor
+    {
+        public AwaitsRelease(IActorRef report, Task release)
+        {
+            ReceiveAsync<string>(async _ =>
+            {
+                report.Tell("waiting");
+                await release;
+                report.Tell("released");
+            });
+        }
+    }
+
     private sealed class SlowAppender : ReceiveActor
     {
         public SlowAppender(IActorRef report)

@@ -60,6 +60,28 @@ public sealed class MailboxSemanticsSpec : TestKit.TestKit
     }
 
     [Fact]
+    public void A_hundred_thousand_actors_must_each_answer_since_an_idle_actor_holds_no_thread()
+    {
+        const int count = 100_000;
+        var answered = new CountdownEvent(count);
+        var props = Props.Create(() => new Answerer(answered));
+        var actors = new IActorRef[count];
+        for (var i = 0; i < count; i++)
+        {
+            actors[i] = Sys.ActorOf(props);
+            actors[i].Tell(i);
+        }
+
+        Assert.True(answered.Wait(Dilated(TimeSpan.FromSeconds(30))), $"{answered.CurrentCount} actors never answered");
+        Assert.True(ThreadPool.ThreadCount < 200, $"{ThreadPool.ThreadCount} pool threads for idle actors");
+    }
+
+    private sealed class Answerer : ReceiveActor
+    {
+        public Answerer(CountdownEvent answered) => Receive<int>(_ => answered.Signal());
+    }
+
+    [Fact]
     public void Messages_sent_to_a_stopped_actor_must_become_dead_letters()
     {
         var actor = Sys.ActorOf(Props.Create(() => new Recorder()));

@@ -51,8 +51,12 @@ internal static class KernelBenchmarks
         return (At(samples, 0.50), At(samples, 0.99));
     }
 
-    /// <summary>Managed heap growth per actor after creating <paramref name="actors"/> idle actors that each handled one message.</summary>
-    public static long IdleActorMemory(int actors)
+    /// <summary>
+    /// Managed heap growth per actor after creating <paramref name="actors"/> idle actors that each
+    /// handled one message. With <paramref name="sharedProps"/> false every actor gets its own Props
+    /// and factory closure, as an actor per client socket would.
+    /// </summary>
+    public static long IdleActorMemory(int actors, bool sharedProps)
     {
         var system = ActorSystem.Create("idle-bench");
         try
@@ -62,9 +66,10 @@ internal static class KernelBenchmarks
             var before = SettledHeap();
             var refs = new IActorRef[actors];
             using var allStarted = new CountdownEvent(actors);
+            var shared = Props.Create(() => new IdleActor(allStarted));
             for (var i = 0; i < actors; i++)
             {
-                refs[i] = system.ActorOf(Props.Create(() => new IdleActor(allStarted)));
+                refs[i] = system.ActorOf(sharedProps ? shared : Props.Create(() => new IdleActor(allStarted)));
                 refs[i].Tell(1);
             }
 

@@ -72,3 +72,34 @@ public sealed class FallbackSpec
         }
     }
 }
+
+public sealed class IncludeSpec
+{
+    [Fact]
+    public void An_include_inside_an_included_file_must_be_relative_to_that_file()
+    {
+        using var folder = new TempFolder();
+        Directory.CreateDirectory(Path.Combine(folder.Path, "conf.d"));
+        folder.Write("conf.d/pools.conf", "include \"limits.conf\"\npool_mode = transaction\n");
+        folder.Write("conf.d/limits.conf", "max_client_conn = 500\n");
+        var main = folder.Write("main.conf", "pgbouncer { include \"conf.d/pools.conf\" }\n");
+
+        var config = ConfigFactory.ParseFile(main);
+
+        Assert.Equal(500, config.GetInt("pgbouncer.max_client_conn"));
+        Assert.Equal("transaction", config.GetString("pgbouncer.pool_mode"));
+    }
+
+    [Fact]
+    public void A_substitution_in_a_file_included_under_a_key_must_find_its_siblings_under_that_key()
+    {
+        using var folder = new TempFolder();
+        folder.Write("pool.conf", "size = 20\nreserve = ${size}\nport = ${listen_port}\n");
+        var main = folder.Write("main.conf", "listen_port = 6432\npgbouncer { include \"pool.conf\" }\n");
+
+        var config = ConfigFactory.ParseFile(main);
+
+        Assert.Equal(20, config.GetInt("pgbouncer.reserve")); // fixed up to ${pgbouncer.size}
+        Assert.Equal(6432, config.GetInt("pgbouncer.port"));  // not found under the key: the root path
+    }
+}

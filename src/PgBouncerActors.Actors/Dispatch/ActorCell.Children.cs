@@ -119,7 +119,13 @@ internal sealed partial class ActorCell
             return;
         }
 
-        _blocks |= Blocks.Terminating;
+        // Set under the children lock, so that an ActorOf racing from another thread (the guardian's
+        // ActorOf is called from anywhere) either sees the flag or is in the snapshot stopped below.
+        lock (EnsureChildren())
+        {
+            _blocks |= Blocks.Terminating;
+        }
+
         foreach (var child in GetChildren())
         {
             Stop(child);
@@ -243,7 +249,8 @@ internal sealed partial class ActorCell
     {
         public ActorCell Cell { get; } = cell;
 
-        public ChildRestartStats RestartStats { get; } = new();
+        /// <summary>Allocated at the first failure: most children never fail.</summary>
+        public ChildRestartStats RestartStats => field ??= new ChildRestartStats();
 
         public bool Stopping { get; set; }
     }
