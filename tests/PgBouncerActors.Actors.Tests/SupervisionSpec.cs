@@ -73,6 +73,23 @@ public sealed class SupervisionSpec : TestKit.TestKit
     }
 
     [Fact]
+    public void A_child_whose_failure_was_escalated_must_resume_when_its_parent_is_resumed()
+    {
+        var grandparent = Sys.ActorOf(Props.Create(() => new Supervisor(new OneForOneStrategy(_ => Directive.Resume))));
+        grandparent.Tell(Props.Create(() => new Supervisor(new OneForOneStrategy(_ => Directive.Escalate))), TestActor);
+        var parent = ExpectMsg<IActorRef>();
+        parent.Tell(Props.Create(() => new Counter()), TestActor);
+        var child = ExpectMsg<IActorRef>();
+        child.Tell(5);
+
+        child.Tell(-1); // escalated to the grandparent, which resumes the parent, and so the child
+
+        child.Tell(1);
+        child.Tell("count", TestActor);
+        ExpectMsg(6); // the same instance, its state kept, taking messages again
+    }
+
+    [Fact]
     public void The_default_strategy_must_restart_on_an_exception_and_stop_on_an_initialisation_failure()
     {
         var restarted = Sys.ActorOf(Props.Create(() => new Counter()));

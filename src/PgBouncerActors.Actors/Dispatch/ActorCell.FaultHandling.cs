@@ -11,6 +11,8 @@ internal sealed partial class ActorCell
 {
     private Exception? _lastRestartCause;
     private Exception? _pendingRecreateCause;
+    private Failed? _escalated;
+    private object? _failedMessage;
 
     private void HandleInvokeFailure(Exception cause, object? message)
     {
@@ -29,8 +31,6 @@ internal sealed partial class ActorCell
         _failedMessage = message;
         _parent.SendSystemMessage(new Failed(SelfRef, cause, Self.Path.Uid, _incarnation));
     }
-
-    private object? _failedMessage;
 
     private void HandleChildFailed(Failed failed)
     {
@@ -55,6 +55,8 @@ internal sealed partial class ActorCell
                 Stop(failed.Child);
                 break;
             default:
+                // The child stays suspended until this actor's own supervisor has decided.
+                _escalated = failed;
                 HandleInvokeFailure(failed.Cause, null);
                 break;
         }
@@ -77,6 +79,11 @@ internal sealed partial class ActorCell
 
         _blocks &= ~Blocks.Failed;
         _failedMessage = null;
+        if (_escalated is { } escalated)
+        {
+            _escalated = null;
+            escalated.Child.SendSystemMessage(new Resume(escalated.Incarnation));
+        }
     }
 
     private void HandleRecreate(Recreate recreate)
@@ -116,6 +123,16 @@ internal sealed partial class ActorCell
         _lastRestartCause = _pendingRecreateCause;
         _pendingRecreateCause = null;
         _blocks &= ~(Blocks.Restarting | Blocks.Failed);
+        if (_escalated is { } escalated)
+        {
+            // A child whose failure was escalated and that PreRestart did not stop is restarted with us.
+            _escalated = null;
+            if (FindChild(escalated.Child.Path.Name) is { Stopping: false } entry && ReferenceEquals(entry.Cell.Self, escalated.Child))
+            {
+                escalated.Child.SendSystemMessage(new Recreate(escalated.Cause, escalated.Incarnation));
+            }
+        }
+
         CreateInstance();
     }
 
