@@ -70,6 +70,23 @@ public sealed class TestKitSpec : TestKit.TestKit
         Assert.Same(TestActor, end.LastSender);
     }
 
+    [Theory]
+    [InlineData(null, 1.0)]
+    [InlineData("", 1.0)]
+    [InlineData("3", 3.0)]
+    [InlineData("2.5", 2.5)]
+    public void The_time_factor_must_be_read_from_its_environment_variable_text(string? text, double factor) =>
+        Assert.Equal(factor, TestKitSettings.ParseTimeFactor(text));
+
+    [Theory]
+    [InlineData("fast")]
+    [InlineData("0.5")]
+    public void A_time_factor_that_would_shorten_or_is_not_a_number_must_be_refused(string text)
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => TestKitSettings.ParseTimeFactor(text));
+        Assert.Contains(TestKitSettings.TimeFactorVariable, error.Message);
+    }
+
     [Fact]
     public void The_time_factor_must_stretch_default_timeouts_and_Within_bounds()
     {

@@ -21,9 +21,11 @@ public sealed record TestKitSettings
     public TimeSpan Dilated(TimeSpan duration) =>
         duration == Timeout.InfiniteTimeSpan ? duration : TimeSpan.FromTicks((long)(duration.Ticks * TimeFactor));
 
-    private static double ReadTimeFactor()
+    private static double ReadTimeFactor() => ParseTimeFactor(Environment.GetEnvironmentVariable(TimeFactorVariable));
+
+    /// <summary>The factor from the variable's text: 1 when unset; a clear error for anything but a number >= 1.</summary>
+    internal static double ParseTimeFactor(string? text)
     {
-        var text = Environment.GetEnvironmentVariable(TimeFactorVariable);
         if (string.IsNullOrWhiteSpace(text))
         {
             return 1.0;

@@ -11,7 +11,7 @@ internal sealed partial class ActorCell
 {
     private Exception? _lastRestartCause;
     private Exception? _pendingRecreateCause;
-    private Failed? _escalated;
+    private List<Failed>? _escalated;
     private object? _failedMessage;
 
     private void HandleInvokeFailure(Exception cause, object? message)
@@ -56,7 +56,7 @@ internal sealed partial class ActorCell
                 break;
             default:
                 // The child stays suspended until this actor's own supervisor has decided.
-                _escalated = failed;
+                (_escalated ??= []).Add(failed);
                 HandleInvokeFailure(failed.Cause, null);
                 break;
         }
@@ -79,9 +79,8 @@ internal sealed partial class ActorCell
 
         _blocks &= ~Blocks.Failed;
         _failedMessage = null;
-        if (_escalated is { } escalated)
+        foreach (var escalated in TakeEscalated())
         {
-            _escalated = null;
             escalated.Child.SendSystemMessage(new Resume(escalated.Incarnation));
         }
     }
@@ -123,10 +122,9 @@ internal sealed partial class ActorCell
         _lastRestartCause = _pendingRecreateCause;
         _pendingRecreateCause = null;
         _blocks &= ~(Blocks.Restarting | Blocks.Failed);
-        if (_escalated is { } escalated)
+        foreach (var escalated in TakeEscalated())
         {
             // A child whose failure was escalated and that PreRestart did not stop is restarted with us.
-            _escalated = null;
             if (FindChild(escalated.Child.Path.Name) is { Stopping: false } entry && ReferenceEquals(entry.Cell.Self, escalated.Child))
             {
                 escalated.Child.SendSystemMessage(new Recreate(escalated.Cause, escalated.Incarnation));
@@ -147,5 +145,12 @@ internal sealed partial class ActorCell
         _blocks &= ~Blocks.AwaitingTask;
         _actor = null;
         _incarnation++;
+    }
+
+    private List<Failed> TakeEscalated()
+    {
+        var escalated = _escalated ?? [];
+        _escalated = null;
+        return escalated;
     }
 }
