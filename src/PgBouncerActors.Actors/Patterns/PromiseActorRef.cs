@@ -9,7 +9,8 @@ internal sealed class PromiseActorRef(ActorSystem system) : IInternalActorRef
 {
     private readonly TaskCompletionSource<object> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public ActorPath Path { get; } = system.NextTempPath();
+    /// <summary>Made on first use: most asks complete without anyone looking at the temporary path.</summary>
+    public ActorPath Path => field ??= System.NextTempPath();
 
     public ActorSystem System { get; } = system;
 
