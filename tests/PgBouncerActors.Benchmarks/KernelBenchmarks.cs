@@ -61,8 +61,6 @@ internal static class KernelBenchmarks
         var system = ActorSystem.Create("idle-bench");
         try
         {
-            var parent = system.ActorOf(Props.Create(() => new Echo()), "parent");
-            _ = parent;
             var before = SettledHeap();
             var refs = new IActorRef[actors];
             using var allStarted = new CountdownEvent(actors);

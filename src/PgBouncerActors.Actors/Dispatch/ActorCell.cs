@@ -56,10 +56,6 @@ internal sealed partial class ActorCell : IActorContext
 
     public bool CanProcessUserMessages => _blocks == Blocks.None;
 
-    internal int Incarnation => _incarnation;
-
-    internal object? CurrentMessage => _currentMessage;
-
     internal TimerScheduler Timers => _timers ??= new TimerScheduler(this);
 
     private bool IsTerminating => (_blocks & Blocks.Terminating) != 0;
