@@ -12,6 +12,9 @@ internal sealed class Parser
 {
     private const int MaxIncludeDepth = 16;
 
+    // Deeper nesting would overflow the stack, which .NET cannot catch: refuse it with an error.
+    private const int MaxNesting = 256;
+
     private readonly List<Token> _tokens;
     private readonly string _file;
     private readonly string? _baseDirectory;
@@ -19,6 +22,7 @@ internal sealed class Parser
     private readonly ObjectNode _document;
     private readonly IReadOnlyList<string>? _includePrefix;
     private int _position;
+    private int _nesting;
 
     private Parser(string text, string file, string? baseDirectory, int includeDepth, ObjectNode document, IReadOnlyList<string>? includePrefix)
     {
@@ -261,13 +265,17 @@ internal sealed class Parser
                     });
                     continue;
                 case TokenKind.LeftBrace:
+                    EnterNesting(token);
                     var open = Advance();
                     var literal = new ObjectNode(open.Location);
                     ParseObjectBody(literal, path, open);
                     parts.Add(literal);
+                    _nesting--;
                     continue;
                 case TokenKind.LeftBracket:
+                    EnterNesting(token);
                     parts.Add(ParseArray(path));
+                    _nesting--;
                     continue;
                 case TokenKind.Colon or TokenKind.Equals or TokenKind.PlusEquals:
                     throw new HoconException(token.Location, $"unexpected {token} inside a value (quote the value if it contains one)");
@@ -287,6 +295,14 @@ internal sealed class Parser
             1 => parts[0],
             _ => new ConcatenationNode(parts[0].Location, parts),
         };
+    }
+
+    private void EnterNesting(Token at)
+    {
+        if (++_nesting > MaxNesting)
+        {
+            throw new HoconException(at.Location, $"objects and arrays nested more than {MaxNesting} deep");
+        }
     }
 
     private ArrayNode ParseArray(IReadOnlyList<string> path)

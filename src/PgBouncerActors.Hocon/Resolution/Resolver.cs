@@ -10,6 +10,9 @@ namespace PgBouncerActors.Hocon.Resolution;
 /// </summary>
 internal sealed class Resolver
 {
+    // Resolution recurses through substitutions; past this depth it reports instead of overflowing the stack.
+    private const int MaxDepth = 1000;
+
     private readonly IReadOnlyList<ObjectNode> _layers;
     private readonly Node? _root;
     private readonly Func<string, string?> _environment;
@@ -46,6 +49,11 @@ internal sealed class Resolver
         if (_resolved.TryGetValue(node, out var done))
         {
             return done;
+        }
+
+        if (_inProgress.Count >= MaxDepth)
+        {
+            throw new HoconException(node.Location, $"substitutions and values nested more than {MaxDepth} deep");
         }
 
         if (!_inProgress.Add(node))
