@@ -24,7 +24,11 @@ public sealed class Kill
     public override string ToString() => nameof(Kill);
 }
 
-/// <summary>Delivered once to every watcher when a watched actor has stopped.</summary>
+/// <summary>
+/// Delivered once to every watcher when a watched actor has stopped. As in Akka, an actor receives
+/// only the Terminated its own death watch queued: one forwarded to it by another actor is dropped,
+/// so pass on a message of your own instead.
+/// </summary>
 public sealed record Terminated(IActorRef ActorRef);
 
 /// <summary>The reply convention for outcomes: <see cref="Success"/> or <see cref="Failure"/>.</summary>
