@@ -201,7 +201,7 @@ internal sealed partial class ActorCell
 
     private string NextAutoName()
     {
-        // Akka's "$a", "$b", ... "$ba": compact, and reserved, since user names cannot start with '$'.
+        // "$a" ... "$z", "$aa", ...: compact, and reserved, since user names cannot start with '$'.
         var number = (long)Interlocked.Increment(ref _nextAutoName);
         Span<char> buffer = stackalloc char[16];
         var position = buffer.Length;
