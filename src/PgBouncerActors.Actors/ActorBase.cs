@@ -69,7 +69,10 @@ public abstract class ActorBase
 
         var unhandled = new UnhandledMessage(message, _cell.Sender, Self);
         _cell.System.EventStream.Publish(unhandled);
-        _cell.System.Log(ActorLogLevel.Debug, Self.Path, $"Unhandled message {message.GetType().Name} from {_cell.Sender.Path}", null);
+        if (_cell.System.IsLogEnabled(ActorLogLevel.Debug))
+        {
+            _cell.System.Log(ActorLogLevel.Debug, Self.Path, $"Unhandled message {message.GetType().Name} from {_cell.Sender.Path}", null);
+        }
     }
 
     internal void InvokeUnhandled(object message) => Unhandled(message);

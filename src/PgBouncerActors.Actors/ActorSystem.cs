@@ -62,9 +62,12 @@ public sealed class ActorSystem : IAsyncDisposable
 
     public async ValueTask DisposeAsync() => await Terminate().ConfigureAwait(false);
 
+    /// <summary>Lets a caller on a busy path skip building a message nobody will read.</summary>
+    public bool IsLogEnabled(ActorLogLevel level) => Settings.Logger.IsEnabled(level);
+
     public void Log(ActorLogLevel level, ActorPath source, string message, Exception? exception)
     {
-        if (Settings.Logger.IsEnabled(level))
+        if (IsLogEnabled(level))
         {
             Settings.Logger.Log(level, source.ToString(), message, exception);
         }

@@ -108,12 +108,18 @@ public sealed class Config
 
     public IReadOnlyList<string> GetStringList(string path, IReadOnlyList<string>? defaultValue = null)
     {
-        if (GetValue(path) is null && defaultValue is not null)
+        var value = GetValue(path);
+        if (value is null)
         {
-            return defaultValue;
+            return defaultValue ?? throw new HoconMissingException(OriginLocation, path);
         }
 
-        return Require<HoconArray>(path, "a list of strings")
+        if (value is not HoconArray list)
+        {
+            throw new HoconException(value.Location, $"'{path}': expected a list of strings, got {Resolver.Describe(value)}");
+        }
+
+        return list
             .Select(item => item is HoconScalar { Text: { } text }
                 ? text
                 : throw new HoconException(item.Location, $"'{path}': expected a list of strings, but an element is {Resolver.Describe(item)}"))

@@ -36,7 +36,10 @@ internal sealed class DeadLetterActorRef(ActorSystem system, ActorPath path) : I
     private void Publish(DeadLetter letter)
     {
         System.EventStream.Publish(letter);
-        System.Log(ActorLogLevel.Debug, letter.Recipient.Path,
-            $"Dead letter: {letter.Message.GetType().Name} from {letter.Sender?.Path.ToString() ?? "no sender"}", null);
+        if (System.IsLogEnabled(ActorLogLevel.Debug))
+        {
+            System.Log(ActorLogLevel.Debug, letter.Recipient.Path,
+                $"Dead letter: {letter.Message.GetType().Name} from {letter.Sender?.Path.ToString() ?? "no sender"}", null);
+        }
     }
 }

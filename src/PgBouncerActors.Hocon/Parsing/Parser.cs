@@ -323,10 +323,10 @@ internal sealed class Parser
         }
 
         var key = keys[^1];
-        parent.Fields.TryGetValue(key, out var prior);
-        prior ??= FindInDocument(fullPath);
+        // Only a self-reference needs the earlier value: look it up on demand.
+        Node? Prior() => parent.Fields.TryGetValue(key, out var earlier) ? earlier : FindInDocument(fullPath);
         var boundToPrior = false;
-        value = BindSelfReferences(value, fullPath, prior, ref boundToPrior);
+        value = BindSelfReferences(value, fullPath, Prior, ref boundToPrior);
         Merge(parent, key, value, boundToPrior);
     }
 
@@ -382,15 +382,15 @@ internal sealed class Parser
     /// Replaces <c>${path}</c> inside the value assigned to that same path by the earlier value;
     /// with no earlier value in this document it is marked to look below this document instead.
     /// </summary>
-    private Node BindSelfReferences(Node value, IReadOnlyList<string> fullPath, Node? prior, ref bool boundToPrior)
+    private Node BindSelfReferences(Node value, IReadOnlyList<string> fullPath, Func<Node?> prior, ref bool boundToPrior)
     {
         switch (value)
         {
             case SubstitutionNode substitution when RefersTo(substitution, fullPath):
                 boundToPrior = true;
-                if (prior is not null)
+                if (prior() is { } earlier)
                 {
-                    return prior;
+                    return earlier;
                 }
 
                 return new SubstitutionNode(substitution.Location, fullPath, substitution.Optional) { SelfReferenceIn = _document };
