@@ -1,0 +1,24 @@
+namespace PgBouncerActors.Protocol.Framing;
+
+/// <summary>A byte stream that is not a sequence of well-formed PostgreSQL messages. The connection is broken.</summary>
+public abstract class FramingException(string message) : Exception(message);
+
+/// <summary>A frame declares more bytes than the configured maximum.</summary>
+public sealed class FrameTooLargeException(byte code, long length, long maximum)
+    : FramingException($"message {Describe(code)} declares {length} bytes, more than the limit of {maximum}")
+{
+    public long Length { get; } = length;
+
+    internal static string Describe(byte code) => code == 0 ? "(startup packet)" : $"'{(char)code}'";
+}
+
+/// <summary>A frame's length field is negative or smaller than the length field itself.</summary>
+public sealed class InvalidFrameLengthException(byte code, int length)
+    : FramingException($"message {FrameTooLargeException.Describe(code)} declares an invalid length of {length}")
+{
+    public int Length { get; } = length;
+}
+
+/// <summary>The stream ended in the middle of a frame.</summary>
+public sealed class TruncatedFrameException(long bytesLeft)
+    : FramingException($"the connection ended in the middle of a message ({bytesLeft} bytes of it received)");

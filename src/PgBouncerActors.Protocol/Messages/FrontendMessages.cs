@@ -1,0 +1,42 @@
+namespace PgBouncerActors.Protocol.Messages;
+
+/// <summary>The messages the pooler sends to a server in the client's role.</summary>
+public static class FrontendMessages
+{
+    public static MessageBuilder StartupMessage(this MessageBuilder builder, IEnumerable<KeyValuePair<string, string>> parameters)
+    {
+        builder.BeginUntyped().WriteInt32(StartupCodes.ProtocolVersion3);
+        foreach (var (name, value) in parameters)
+        {
+            builder.WriteCString(name).WriteCString(value);
+        }
+
+        return builder.WriteByte(0).End();
+    }
+
+    public static MessageBuilder CancelRequest(this MessageBuilder builder, int processId, int secretKey) =>
+        builder.BeginUntyped().WriteInt32(StartupCodes.CancelRequest).WriteInt32(processId).WriteInt32(secretKey).End();
+
+    public static MessageBuilder SslRequest(this MessageBuilder builder) =>
+        builder.BeginUntyped().WriteInt32(StartupCodes.SslRequest).End();
+
+    /// <summary>A PasswordMessage: a cleartext or md5 password, NUL-terminated.</summary>
+    public static MessageBuilder PasswordMessage(this MessageBuilder builder, string password) =>
+        builder.Begin((byte)FrontendMessageCode.Password).WriteCString(password).End();
+
+    public static MessageBuilder SaslInitialResponse(this MessageBuilder builder, string mechanism, ReadOnlySpan<byte> data) =>
+        builder.Begin((byte)FrontendMessageCode.Password)
+            .WriteCString(mechanism)
+            .WriteInt32(data.Length)
+            .WriteBytes(data)
+            .End();
+
+    public static MessageBuilder SaslResponse(this MessageBuilder builder, ReadOnlySpan<byte> data) =>
+        builder.Begin((byte)FrontendMessageCode.Password).WriteBytes(data).End();
+
+    public static MessageBuilder Query(this MessageBuilder builder, string sql) =>
+        builder.Begin((byte)FrontendMessageCode.Query).WriteCString(sql).End();
+
+    public static MessageBuilder Terminate(this MessageBuilder builder) =>
+        builder.Begin((byte)FrontendMessageCode.Terminate).End();
+}

@@ -1,0 +1,120 @@
+using PgBouncerActors.Actors;
+using PgBouncerActors.Hosting;
+using PgBouncerActors.Pool;
+using PgBouncerActors.Protocol.Messages;
+
+namespace PgBouncerActors.Backend;
+
+/// <summary>
+/// Owns one server connection: connects and logs in, resets it between clients, watches it while
+/// idle, and closes it when it stops. Every socket operation runs as a task whose result comes
+/// back as a message; the actor never blocks its turn on I/O.
+/// </summary>
+internal sealed class BackendConnectionActor : ReceiveActor
+{
+    private readonly PoolerServices _services;
+    private readonly PoolDefinition _pool;
+    private ServerConnection? _connection;
+    private string _closeReason = "pool stopped";
+
+    public BackendConnectionActor(PoolerServices services, PoolDefinition pool)
+    {
+        _services = services;
+        _pool = pool;
+        Receive<Connected>(OnConnected);
+        Receive<ConnectFailed>(failed =>
+        {
+            Context.Parent.Tell(new BackendConnectFailed(Self, failed.Error), Self);
+            _closeReason = "login failed";
+            Context.Stop(Self);
+        });
+        Receive<ResetBackend>(_ => Reset());
+        Receive<ResetDone>(OnResetDone);
+        Receive<IdleConnectionLost>(lost => Close($"lost while idle: {lost.Reason}"));
+        Receive<CloseBackend>(close => Close(close.Reason));
+    }
+
+    public static Props Props(PoolerServices services, PoolDefinition pool) =>
+        Actors.Props.Create(() => new BackendConnectionActor(services, pool));
+
+    protected override void PreStart()
+    {
+        var settings = _services.Settings;
+        ServerLogin.ConnectAsync(_pool.Endpoint, CurrentCredentials(), settings.MaxFrameLength, settings.ServerConnectTimeout)
+            .PipeTo(Self, Self, connection => new Connected(connection), cause => new ConnectFailed(
+                cause is ServerLoginException login ? login.Error : PgError.FatalError(SqlStates.UnableToConnect, cause.Message)));
+    }
+
+    /// <summary>Credentials as of now: a SCRAM client key may have been learned since the pool was defined.</summary>
+    private ServerCredentials CurrentCredentials() =>
+        _pool.Credentials is { ScramSecret: not null, ScramClientKey: null } credentials
+            ? credentials with { ScramClientKey = _services.ScramKeys.ClientKeyOf(credentials.User) }
+            : _pool.Credentials;
+
+    private void OnConnected(Connected connected)
+    {
+        _connection = connected.Connection;
+        _services.Log.Information("server connection opened: pool={Pool} server={Server} pid={Pid}",
+            _pool.Key, _pool.Endpoint, _connection.ProcessId);
+        Context.System.EventStream.Publish(new ServerConnectionEvent(_pool.Key, Self.Path.Name, Opened: true, "login ok"));
+        BecomeIdle();
+    }
+
+    private void Reset()
+    {
+        var connection = _connection!;
+        var query = _services.Settings.ServerResetQuery;
+        var task = query.Length == 0 ? Task.FromResult<PgError?>(null) : RunResetAsync(connection, query);
+        task.PipeTo(Self, Self, error => new ResetDone(error?.ToString()), cause => new ResetDone(cause.Message));
+    }
+
+    private async Task<PgError?> RunResetAsync(ServerConnection connection, string query)
+    {
+        using var timeout = new CancellationTokenSource(_services.Settings.ServerConnectTimeout);
+        return await connection.RunSilentlyAsync(query, timeout.Token).ConfigureAwait(false);
+    }
+
+    private void OnResetDone(ResetDone done)
+    {
+        if (done.Error is null)
+        {
+            BecomeIdle();
+        }
+        else
+        {
+            Close($"server_reset_query failed: {done.Error}");
+        }
+    }
+
+    private void BecomeIdle()
+    {
+        var self = Self;
+        _connection!.StartIdleWatch(reason => self.Tell(new IdleConnectionLost(reason), self));
+        Context.Parent.Tell(new BackendIdle(Self, _connection), Self);
+    }
+
+    private void Close(string reason)
+    {
+        _closeReason = reason;
+        Context.Stop(Self);
+    }
+
+    protected override void PostStop()
+    {
+        if (_connection is { } connection)
+        {
+            _ = connection.CloseAsync();
+            _services.Log.Information("server connection closed: pool={Pool} server={Server} pid={Pid} reason={Reason}",
+                _pool.Key, _pool.Endpoint, connection.ProcessId, _closeReason);
+            Context.System.EventStream.Publish(new ServerConnectionEvent(_pool.Key, Self.Path.Name, Opened: false, _closeReason));
+        }
+    }
+
+    private sealed record Connected(ServerConnection Connection);
+
+    private sealed record ConnectFailed(PgError Error);
+
+    private sealed record ResetDone(string? Error);
+
+    private sealed record IdleConnectionLost(string Reason);
+}

@@ -1,0 +1,150 @@
+using PgBouncerActors.Net;
+using PgBouncerActors.Protocol;
+using PgBouncerActors.Protocol.Framing;
+using PgBouncerActors.Protocol.Messages;
+
+namespace PgBouncerActors.Backend;
+
+/// <summary>
+/// One logged-in server connection: the socket, the server's key and reported parameters. Owned
+/// by its BackendConnectionActor; while lent, the session's proxy loops read and write it, and
+/// nobody else does (the idle watch is stopped before a lease starts).
+/// </summary>
+internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint, string user, long maxFrameLength)
+{
+    private CancellationTokenSource? _idleWatchStop;
+    private Task<bool>? _idleWatch;
+
+    public PgSocket Socket { get; } = socket;
+
+    public ServerEndpoint Endpoint { get; } = endpoint;
+
+    public string User { get; } = user;
+
+    public long MaxFrameLength { get; } = maxFrameLength;
+
+    public int ProcessId { get; set; }
+
+    public int SecretKey { get; set; }
+
+    /// <summary>The server's current ParameterStatus values, kept up to date by whoever reads the socket.</summary>
+    public Dictionary<string, string> Parameters { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    public DateTime ConnectedAt { get; } = DateTime.UtcNow;
+
+    /// <summary>
+    /// Runs one simple Query and swallows its results (reset and SET queries the client must not see).
+    /// </summary>
+    /// <returns>The server's error, or null when it ran and the connection is back to idle.</returns>
+    public async Task<PgError?> RunSilentlyAsync(string sql, CancellationToken cancellationToken)
+    {
+        await Socket.SendAsync(new MessageBuilder().Query(sql), cancellationToken).ConfigureAwait(false);
+        PgError? error = null;
+        while (true)
+        {
+            var message = await Socket.Input.ReadMessageAsync(MaxFrameLength, cancellationToken).ConfigureAwait(false)
+                ?? throw new IOException("the server closed the connection");
+            switch ((BackendMessageCode)message.Code)
+            {
+                case BackendMessageCode.ErrorResponse:
+                    error = PgError.Parse(message.Payload);
+                    if (error.IsFatal)
+                    {
+                        throw new IOException($"the server ended the connection: {error}");
+                    }
+
+                    break;
+                case BackendMessageCode.ParameterStatus:
+                    Proxy.ParameterStatusReader.Apply(new(message.Payload), Parameters);
+                    break;
+                case BackendMessageCode.CopyInResponse or BackendMessageCode.CopyOutResponse or BackendMessageCode.CopyBothResponse:
+                    throw new IOException("a silent query started COPY");
+                case BackendMessageCode.ReadyForQuery:
+                    return error ?? (message.Payload[0] == TransactionStatus.Idle ? null
+                        : PgError.Error(SqlStates.InternalError, "the query left the server connection inside a transaction"));
+            }
+        }
+    }
+
+    /// <summary>
+    /// While idle, a server connection is read so that its death (restart, pg_terminate_backend,
+    /// idle timeout on the server) is noticed at once instead of by the next client.
+    /// </summary>
+    public void StartIdleWatch(Action<string> onLost)
+    {
+        var stop = new CancellationTokenSource();
+        _idleWatchStop = stop;
+        _idleWatch = WatchAsync(onLost);
+    }
+
+    /// <summary>Stops the idle watch and leaves the socket to the next reader; false if the connection died meanwhile.</summary>
+    public async Task<bool> StopIdleWatchAsync()
+    {
+        if (_idleWatch is null)
+        {
+            return !Socket.IsClosed;
+        }
+
+        Socket.Input.CancelPendingRead();
+        var alive = await _idleWatch.ConfigureAwait(false);
+        _idleWatch = null;
+        _idleWatchStop?.Dispose();
+        _idleWatchStop = null;
+        return alive;
+    }
+
+    private async Task<bool> WatchAsync(Action<string> onLost)
+    {
+        try
+        {
+            while (true)
+            {
+                var result = await Socket.Input.ReadAsync().ConfigureAwait(false);
+                if (result.IsCanceled)
+                {
+                    Socket.Input.AdvanceTo(result.Buffer.Start);
+                    return true;
+                }
+
+                var buffer = result.Buffer;
+                var reason = "the server closed the idle connection";
+                while (FrameReader.TryReadMessage(ref buffer, MaxFrameLength, out var frame))
+                {
+                    switch ((BackendMessageCode)frame.Code)
+                    {
+                        case BackendMessageCode.ParameterStatus:
+                            Proxy.ParameterStatusReader.Apply(frame.Payload, Parameters);
+                            continue;
+                        case BackendMessageCode.NoticeResponse or BackendMessageCode.NotificationResponse:
+                            continue;
+                        case BackendMessageCode.ErrorResponse:
+                            reason = PgError.Parse(frame.Payload).ToString();
+                            break;
+                        default:
+                            reason = $"the idle server sent an unexpected '{(char)frame.Code}' message";
+                            break;
+                    }
+
+                    Socket.Input.AdvanceTo(buffer.Start);
+                    onLost(reason);
+                    return false;
+                }
+
+                Socket.Input.AdvanceTo(buffer.Start, buffer.End);
+                if (result.IsCompleted)
+                {
+                    onLost(reason);
+                    return false;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or FramingException or ObjectDisposedException or InvalidOperationException or System.Net.Sockets.SocketException)
+        {
+            onLost(e.Message);
+            return false;
+        }
+    }
+
+    /// <summary>Says goodbye with Terminate when the socket is still usable, then closes.</summary>
+    public Task CloseAsync() => Socket.CloseWithAsync(new MessageBuilder().Terminate().WrittenMemory);
+}

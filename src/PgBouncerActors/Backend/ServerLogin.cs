@@ -1,0 +1,152 @@
+using PgBouncerActors.Net;
+using PgBouncerActors.Protocol;
+using PgBouncerActors.Protocol.Auth;
+using PgBouncerActors.Protocol.Framing;
+using PgBouncerActors.Protocol.Messages;
+using System.Buffers.Binary;
+using System.Text;
+
+namespace PgBouncerActors.Backend;
+
+/// <summary>The server refused the login, or could not be reached; carries the error the client should see.</summary>
+internal sealed class ServerLoginException(PgError error, Exception? inner = null) : Exception(error.Message, inner)
+{
+    public PgError Error { get; } = error;
+}
+
+/// <summary>The pooler in the client's role: connect, StartupMessage, answer authentication, collect the parameters.</summary>
+internal static class ServerLogin
+{
+    public static async Task<ServerConnection> ConnectAsync(ServerEndpoint endpoint, ServerCredentials credentials,
+        long maxFrameLength, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        PgSocket socket;
+        try
+        {
+            socket = await PgSocket.ConnectAsync(endpoint.Host, endpoint.Port, deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new ServerLoginException(PgError.FatalError(SqlStates.UnableToConnect,
+                $"could not connect to server {endpoint}: timed out after {timeout.TotalSeconds:0.#}s (server_connect_timeout)"));
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            throw new ServerLoginException(PgError.FatalError(SqlStates.UnableToConnect,
+                $"could not connect to server {endpoint}: {e.Message}"), e);
+        }
+
+        try
+        {
+            var connection = new ServerConnection(socket, endpoint, credentials.User, maxFrameLength);
+            await LoginAsync(connection, credentials, deadline.Token).ConfigureAwait(false);
+            return connection;
+        }
+        catch (Exception e)
+        {
+            socket.Abort();
+            throw e switch
+            {
+                ServerLoginException => e,
+                OperationCanceledException when !cancellationToken.IsCancellationRequested => new ServerLoginException(PgError.FatalError(
+                    SqlStates.UnableToConnect, $"login to server {endpoint} timed out after {timeout.TotalSeconds:0.#}s (server_connect_timeout)")),
+                OperationCanceledException => e,
+                _ => new ServerLoginException(PgError.FatalError(SqlStates.ConnectionFailure, $"login to server {endpoint} failed: {e.Message}"), e),
+            };
+        }
+    }
+
+    private static async Task LoginAsync(ServerConnection connection, ServerCredentials credentials, CancellationToken cancellationToken)
+    {
+        var socket = connection.Socket;
+        var builder = new MessageBuilder();
+        await socket.SendAsync(builder.StartupMessage([
+            new("user", credentials.User),
+            new("database", connection.Endpoint.Database),
+        ]), cancellationToken).ConfigureAwait(false);
+        ScramClientExchange? scram = null;
+        while (true)
+        {
+            var message = await socket.Input.ReadMessageAsync(connection.MaxFrameLength, cancellationToken).ConfigureAwait(false)
+                ?? throw new IOException("the server closed the connection during login");
+            builder.Clear();
+            switch ((BackendMessageCode)message.Code)
+            {
+                case BackendMessageCode.Authentication:
+                    var reply = Answer(message.Payload, credentials, connection.Endpoint, builder, ref scram);
+                    if (reply)
+                    {
+                        await socket.SendAsync(builder, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    break;
+                case BackendMessageCode.ParameterStatus:
+                    Proxy.ParameterStatusReader.Apply(new(message.Payload), connection.Parameters);
+                    break;
+                case BackendMessageCode.BackendKeyData:
+                    connection.ProcessId = BinaryPrimitives.ReadInt32BigEndian(message.Payload);
+                    connection.SecretKey = BinaryPrimitives.ReadInt32BigEndian(message.Payload.AsSpan(4));
+                    break;
+                case BackendMessageCode.ErrorResponse:
+                    throw new ServerLoginException(PgError.Parse(message.Payload).AsFatal());
+                case BackendMessageCode.ReadyForQuery:
+                    return;
+                default:
+                    break; // NoticeResponse, NegotiateProtocolVersion: nothing to act on
+            }
+        }
+    }
+
+    /// <summary>Composes the answer to one Authentication message; false when none is due.</summary>
+    private static bool Answer(byte[] payload, ServerCredentials credentials, ServerEndpoint endpoint, MessageBuilder builder, ref ScramClientExchange? scram)
+    {
+        var kind = (AuthenticationKind)BinaryPrimitives.ReadInt32BigEndian(payload);
+        var data = payload.AsSpan(4);
+        switch (kind)
+        {
+            case AuthenticationKind.Ok:
+                return false;
+            case AuthenticationKind.CleartextPassword:
+                builder.PasswordMessage(credentials.Password ?? throw Unanswerable(credentials, endpoint, "a cleartext password"));
+                return true;
+            case AuthenticationKind.Md5Password:
+                var secret = credentials.Md5Secret ??
+                    (credentials.Password is { } password ? Md5Password.Secret(credentials.User, password) : throw Unanswerable(credentials, endpoint, "an md5 password"));
+                builder.PasswordMessage(Md5Password.Response(secret, data[..4]));
+                return true;
+            case AuthenticationKind.Sasl:
+                if (!Encoding.UTF8.GetString(data).Split('\0').Contains(ScramPrimitives.Mechanism))
+                {
+                    throw new ServerLoginException(PgError.FatalError(SqlStates.FeatureNotSupported,
+                        $"server {endpoint} offers no SASL mechanism the pooler supports (SCRAM-SHA-256 without channel binding)"));
+                }
+
+                scram = credentials.Password is { } plain ? ScramClientExchange.WithPassword(plain)
+                    : credentials is { ScramSecret: { } verifier, ScramClientKey: { } clientKey } ? ScramClientExchange.WithKeys(verifier, clientKey)
+                    : throw Unanswerable(credentials, endpoint, "SCRAM-SHA-256 (a plaintext password, or a SCRAM verifier after this user's first SCRAM login)");
+                builder.SaslInitialResponse(ScramPrimitives.Mechanism, Encoding.UTF8.GetBytes(scram.ClientFirst));
+                return true;
+            case AuthenticationKind.SaslContinue when scram is not null:
+                builder.SaslResponse(Encoding.UTF8.GetBytes(scram.HandleServerFirst(Encoding.UTF8.GetString(data))));
+                return true;
+            case AuthenticationKind.SaslFinal when scram is not null:
+                scram.VerifyServerFinal(Encoding.UTF8.GetString(data));
+                return false;
+            default:
+                throw new ServerLoginException(PgError.FatalError(SqlStates.FeatureNotSupported,
+                    $"server {endpoint} asks for an authentication method the pooler does not support ({(int)kind})"));
+        }
+    }
+
+    private static ServerLoginException Unanswerable(ServerCredentials credentials, ServerEndpoint endpoint, string what) =>
+        new(PgError.FatalError(SqlStates.InvalidPassword,
+            $"server {endpoint} asks for {what} for user \"{credentials.User}\", which the pooler's configuration does not hold",
+            hint: "put a plaintext password for this user in auth_file, or a password in the database entry"));
+}
+
+internal sealed record ServerEndpoint(string Host, int Port, string Database)
+{
+    public override string ToString() => $"{Host}:{Port}/{Database}";
+}

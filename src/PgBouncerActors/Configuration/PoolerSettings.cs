@@ -1,0 +1,77 @@
+namespace PgBouncerActors.Configuration;
+
+public enum PoolMode
+{
+    Session,
+    Transaction,
+    Statement,
+}
+
+public enum AuthType
+{
+    Trust,
+    Any,
+    Plain,
+    Md5,
+    ScramSha256,
+}
+
+/// <summary>The validated configuration. Immutable: a reload builds a new one.</summary>
+public sealed record PoolerSettings
+{
+    public required string ListenAddress { get; init; }
+    public required int ListenPort { get; init; }
+    public required AuthType AuthType { get; init; }
+    public required string? AuthFile { get; init; }
+    public required PoolMode PoolMode { get; init; }
+    public required int DefaultPoolSize { get; init; }
+    public required int MinPoolSize { get; init; }
+    public required int MaxClientConnections { get; init; }
+    public required string ServerResetQuery { get; init; }
+    public required TimeSpan ServerConnectTimeout { get; init; }
+    public required TimeSpan ServerIdleTimeout { get; init; }
+    public required TimeSpan ServerLifetime { get; init; }
+    public required TimeSpan ClientLoginTimeout { get; init; }
+    public required TimeSpan QueryWaitTimeout { get; init; }
+    public required IReadOnlySet<string> IgnoreStartupParameters { get; init; }
+    public required string? LogFile { get; init; }
+    public required IReadOnlyDictionary<string, DatabaseSettings> Databases { get; init; }
+    public required IReadOnlyDictionary<string, UserSettings> Users { get; init; }
+    public required UserList UserList { get; init; }
+    public required string LogLevel { get; init; }
+    public required TimeSpan ShutdownTimeout { get; init; }
+    public required long MaxFrameLength { get; init; }
+    public required int ScramIterations { get; init; }
+    public required int ActorThroughput { get; init; }
+
+    /// <summary>The entry for a database name, or the "*" fallback, or null (SQLSTATE 3D000).</summary>
+    public DatabaseSettings? FindDatabase(string name) =>
+        Databases.GetValueOrDefault(name) ?? (Databases.TryGetValue("*", out var fallback) ? fallback with { Name = name } : null);
+
+    public PoolMode PoolModeFor(DatabaseSettings database, string user) =>
+        Users.GetValueOrDefault(user)?.PoolMode ?? database.PoolMode ?? PoolMode;
+}
+
+/// <summary>One entry of the databases section.</summary>
+public sealed record DatabaseSettings(string Name)
+{
+    public string Host { get; init; } = "127.0.0.1";
+    public int Port { get; init; } = 5432;
+
+    /// <summary>The database name on the server; defaults to the name clients use.</summary>
+    public string? DbName { get; init; }
+
+    /// <summary>A fixed server user for every client of this database; null: the client's own user.</summary>
+    public string? User { get; init; }
+    public string? Password { get; init; }
+    public int? PoolSize { get; init; }
+    public int? MinPoolSize { get; init; }
+    public PoolMode? PoolMode { get; init; }
+
+    public string ServerDatabase => DbName ?? Name;
+}
+
+public sealed record UserSettings(string Name)
+{
+    public PoolMode? PoolMode { get; init; }
+}

@@ -1,0 +1,290 @@
+using System.Globalization;
+using PgBouncerActors.Hocon;
+
+namespace PgBouncerActors.Configuration;
+
+/// <summary>
+/// Reads a deployment's HOCON file over the embedded reference.conf and validates it: an unknown
+/// key, a wrong type or a missing file stops startup with one line naming file, line, key and
+/// what was expected.
+/// </summary>
+public static class SettingsLoader
+{
+    private static readonly string[] Sections = ["pgbouncer", "databases", "users", "pgbouncer-actors"];
+    private static readonly string[] DatabaseKeys = ["host", "port", "dbname", "user", "password", "pool_size", "min_pool_size", "pool_mode"];
+    private static readonly string[] UserKeys = ["pool_mode"];
+
+    public static PoolerSettings LoadFile(string path, Func<string, string?>? environment = null)
+    {
+        if (!File.Exists(path))
+        {
+            throw new ConfigurationException($"{path}: configuration file not found");
+        }
+
+        return Load(() => ConfigFactory.ParseFile(path, environment));
+    }
+
+    public static PoolerSettings LoadString(string text, string origin = "(string)", string? baseDirectory = null) =>
+        Load(() => ConfigFactory.ParseString(text, origin, baseDirectory));
+
+    public static Config Reference()
+    {
+        using var stream = typeof(SettingsLoader).Assembly.GetManifestResourceStream("reference.conf")
+            ?? throw new InvalidOperationException("reference.conf is not embedded in the build");
+        using var reader = new StreamReader(stream);
+        return ConfigFactory.ParseString(reader.ReadToEnd(), "reference.conf");
+    }
+
+    private static PoolerSettings Load(Func<Config> parse)
+    {
+        try
+        {
+            var reference = Reference();
+            var user = parse();
+            var config = user.WithFallback(reference).Resolve();
+            CheckKnownKeys(user.Resolve().Root, reference.Resolve().Root);
+            return Map(config);
+        }
+        catch (HoconException e)
+        {
+            throw new ConfigurationException(e.Message, e);
+        }
+    }
+
+    /// <summary>A key the reference does not know is a typo that would otherwise be silently ignored.</summary>
+    private static void CheckKnownKeys(HoconObject user, HoconObject reference)
+    {
+        foreach (var (section, value) in user)
+        {
+            if (!Sections.Contains(section))
+            {
+                throw Unknown(value.Location, section, $"a section: {string.Join(", ", Sections)}");
+            }
+
+            if (value is not HoconObject fields)
+            {
+                throw new HoconException(value.Location, $"'{section}': expected an object");
+            }
+
+            switch (section)
+            {
+                case "databases":
+                    CheckEntries(fields, section, DatabaseKeys);
+                    break;
+                case "users":
+                    CheckEntries(fields, section, UserKeys);
+                    break;
+                default:
+                    CheckAgainst(fields, (HoconObject)reference[section], section);
+                    break;
+            }
+        }
+    }
+
+    private static void CheckAgainst(HoconObject user, HoconObject reference, string path)
+    {
+        foreach (var (key, value) in user)
+        {
+            var keyPath = $"{path}.{key}";
+            if (!reference.TryGetValue(key, out var known))
+            {
+                throw Unknown(value.Location, keyPath, $"one of: {string.Join(", ", reference.Keys)}");
+            }
+
+            if (known is HoconObject knownObject && value is HoconObject userObject)
+            {
+                CheckAgainst(userObject, knownObject, keyPath);
+            }
+        }
+    }
+
+    private static void CheckEntries(HoconObject entries, string section, string[] keys)
+    {
+        foreach (var (name, entry) in entries)
+        {
+            if (entry is not HoconObject fields)
+            {
+                throw new HoconException(entry.Location, $"'{section}.{name}': expected an object such as {{ {keys[0]} = ... }}");
+            }
+
+            foreach (var (key, value) in fields)
+            {
+                if (!keys.Contains(key))
+                {
+                    throw Unknown(value.Location, $"{section}.\"{name}\".{key}", $"one of: {string.Join(", ", keys)}");
+                }
+            }
+        }
+    }
+
+    private static HoconException Unknown(SourceLocation location, string path, string expected) =>
+        new(location, $"unknown setting '{path}', expected {expected}");
+
+    private static PoolerSettings Map(Config config)
+    {
+        var bouncer = config.GetConfig("pgbouncer");
+        var own = config.GetConfig("pgbouncer-actors");
+        var authFile = bouncer.GetString("auth_file");
+        var authFilePath = authFile.Length == 0 ? null : ResolveRelative(authFile, bouncer.GetValue("auth_file")!.Location);
+        var settings = new PoolerSettings
+        {
+            ListenAddress = bouncer.GetString("listen_addr"),
+            ListenPort = Ranged(bouncer, "pgbouncer", "listen_port", 0, 65535), // 0: any free port (tests)
+            AuthType = Enum(bouncer, "pgbouncer.auth_type", ParseAuthType),
+            AuthFile = authFilePath,
+            PoolMode = Enum(bouncer, "pgbouncer.pool_mode", ParsePoolMode),
+            DefaultPoolSize = Positive(bouncer, "pgbouncer", "default_pool_size"),
+            MinPoolSize = NonNegative(bouncer, "pgbouncer", "min_pool_size"),
+            MaxClientConnections = Positive(bouncer, "pgbouncer", "max_client_conn"),
+            ServerResetQuery = bouncer.GetString("server_reset_query"),
+            ServerConnectTimeout = Seconds(bouncer, "pgbouncer", "server_connect_timeout"),
+            ServerIdleTimeout = Seconds(bouncer, "pgbouncer", "server_idle_timeout"),
+            ServerLifetime = Seconds(bouncer, "pgbouncer", "server_lifetime"),
+            ClientLoginTimeout = Seconds(bouncer, "pgbouncer", "client_login_timeout"),
+            QueryWaitTimeout = Seconds(bouncer, "pgbouncer", "query_wait_timeout"),
+            IgnoreStartupParameters = ReadStringSet(bouncer, "ignore_startup_parameters"),
+            LogFile = bouncer.GetString("logfile") is { Length: > 0 } logFile ? logFile : null,
+            Databases = ReadDatabases(config.GetConfig("databases")),
+            Users = ReadUsers(config.GetConfig("users")),
+            UserList = authFilePath is null ? UserList.Empty : UserList.Load(authFilePath),
+            LogLevel = Enum(own, "pgbouncer-actors.log_level", ParseLogLevel),
+            ShutdownTimeout = Seconds(own, "pgbouncer-actors", "shutdown_timeout"),
+            MaxFrameLength = own.GetByteSize("max_frame_length"),
+            ScramIterations = Positive(own, "pgbouncer-actors", "scram_iterations"),
+            ActorThroughput = Positive(own, "pgbouncer-actors", "actors.throughput"),
+        };
+        return settings;
+    }
+
+    private static Dictionary<string, DatabaseSettings> ReadDatabases(Config section)
+    {
+        var databases = new Dictionary<string, DatabaseSettings>(StringComparer.Ordinal);
+        foreach (var name in section.Keys)
+        {
+            var entry = Entry(section, name);
+            var path = $"databases.\"{name}\"";
+            databases[name] = new DatabaseSettings(name)
+            {
+                Host = entry.GetString("host", "127.0.0.1"),
+                Port = entry.HasPath("port") ? Positive(entry, path, "port", max: 65535) : 5432,
+                DbName = entry.HasPath("dbname") ? entry.GetString("dbname") : null,
+                User = entry.HasPath("user") ? entry.GetString("user") : null,
+                Password = entry.HasPath("password") ? entry.GetString("password") : null,
+                PoolSize = entry.HasPath("pool_size") ? Positive(entry, path, "pool_size") : null,
+                MinPoolSize = entry.HasPath("min_pool_size") ? NonNegative(entry, path, "min_pool_size") : null,
+                PoolMode = entry.HasPath("pool_mode") ? Enum(entry, $"{path}.pool_mode", ParsePoolMode) : null,
+            };
+        }
+
+        return databases;
+    }
+
+    private static Dictionary<string, UserSettings> ReadUsers(Config section)
+    {
+        var users = new Dictionary<string, UserSettings>(StringComparer.Ordinal);
+        foreach (var name in section.Keys)
+        {
+            var entry = Entry(section, name);
+            users[name] = new UserSettings(name)
+            {
+                PoolMode = entry.HasPath("pool_mode") ? Enum(entry, $"users.\"{name}\".pool_mode", ParsePoolMode) : null,
+            };
+        }
+
+        return users;
+    }
+
+    /// <summary>One entry of a section as a configuration of its own; its values keep their file locations.</summary>
+    private static Config Entry(Config section, string name) => section.GetConfig(HoconPath.Render([name]));
+
+    private static IReadOnlySet<string> ReadStringSet(Config config, string key) =>
+        config.GetValue(key) is HoconScalar { Text: { } text }
+            ? text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.OrdinalIgnoreCase)
+            : config.GetStringList(key).ToHashSet(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>PgBouncer's plain number is seconds; anything else is a HOCON duration.</summary>
+    private static TimeSpan Seconds(Config config, string section, string key)
+    {
+        var value = config.GetValue(key) as HoconScalar;
+        if (value?.Text is { } text && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds))
+        {
+            return seconds >= 0
+                ? TimeSpan.FromSeconds(seconds)
+                : throw new HoconException(value.Location, $"'{section}.{key}': expected a duration of zero or more, got '{text}'");
+        }
+
+        var duration = config.GetTimeSpan(key);
+        return duration >= TimeSpan.Zero ? duration : throw new HoconException(value!.Location, $"'{section}.{key}': expected a duration of zero or more");
+    }
+
+    private static int Positive(Config config, string section, string key, int max = int.MaxValue) => Ranged(config, section, key, 1, max);
+
+    private static int NonNegative(Config config, string section, string key) => Ranged(config, section, key, 0, int.MaxValue);
+
+    private static int Ranged(Config config, string section, string key, int min, int max)
+    {
+        try
+        {
+            var number = config.GetInt(key);
+            return number >= min && number <= max
+                ? number
+                : throw new HoconException(config.GetValue(key)!.Location, $"'{section}.{key}': expected an integer from {min} to {max}, got {number}");
+        }
+        catch (HoconException e) when (e is not HoconMissingException && !e.Reason.StartsWith($"'{section}.", StringComparison.Ordinal))
+        {
+            throw new HoconException(e.Location, $"'{section}.{key}': expected an integer from {min} to {max}, got '{config.GetValue(key)}'");
+        }
+    }
+
+    private static T Enum<T>(Config config, string path, Func<string, T?> parse) where T : struct
+    {
+        var key = path[(path.LastIndexOf('.') + 1)..];
+        var text = config.GetString(key);
+        return parse(text.ToLowerInvariant()) ?? throw new HoconException(config.GetValue(key)!.Location,
+            $"'{path}': expected {Expected<T>()}, got '{text}'");
+    }
+
+    private static string Expected<T>() => typeof(T) == typeof(PoolMode) ? "session, transaction or statement"
+        : typeof(T) == typeof(AuthType) ? "trust, any, plain, md5 or scram-sha-256"
+        : "verbose, debug, information, warning, error or fatal";
+
+    private static PoolMode? ParsePoolMode(string text) => text switch
+    {
+        "session" => PoolMode.Session,
+        "transaction" => PoolMode.Transaction,
+        "statement" => PoolMode.Statement,
+        _ => null,
+    };
+
+    private static AuthType? ParseAuthType(string text) => text switch
+    {
+        "trust" => AuthType.Trust,
+        "any" => AuthType.Any,
+        "plain" => AuthType.Plain,
+        "md5" => AuthType.Md5,
+        "scram-sha-256" => AuthType.ScramSha256,
+        _ => null,
+    };
+
+    private static LogLevelName? ParseLogLevel(string text) => text switch
+    {
+        "verbose" or "debug" or "information" or "info" or "warning" or "error" or "fatal" => new LogLevelName(text == "info" ? "information" : text),
+        _ => null,
+    };
+
+    private static string ResolveRelative(string path, SourceLocation location)
+    {
+        if (Path.IsPathRooted(path))
+        {
+            return path;
+        }
+
+        var directory = File.Exists(location.File) ? Path.GetDirectoryName(Path.GetFullPath(location.File)) : null;
+        return Path.GetFullPath(Path.Combine(directory ?? Directory.GetCurrentDirectory(), path));
+    }
+
+    private readonly record struct LogLevelName(string Name)
+    {
+        public static implicit operator string(LogLevelName level) => level.Name;
+    }
+}

@@ -1,0 +1,32 @@
+using PgBouncerActors.Configuration;
+using PgBouncerActors.Hosting;
+
+namespace PgBouncerActors.Demo;
+
+/// <summary>
+/// <c>pgbouncer-actors demo</c>: a scratch PostgreSQL with the pooler in front, for a first look
+/// on a machine where nothing is configured. Ctrl-C stops both.
+/// </summary>
+internal static class DemoCommand
+{
+    public static async Task<int> RunAsync(int port, Task stopRequested)
+    {
+        Console.WriteLine("demo: starting a scratch PostgreSQL cluster in a temp folder ...");
+        await using var cluster = await ScratchCluster.StartAsync("trust", Console.Out).ConfigureAwait(false);
+        var settings = SettingsLoader.LoadString($$"""
+            pgbouncer { listen_addr = 127.0.0.1, listen_port = {{port}}, auth_type = trust, pool_mode = session, default_pool_size = 10 }
+            databases { "*" { host = 127.0.0.1, port = {{cluster.Port}} } }
+            """, "demo");
+        using var log = Logging.Create(settings);
+        var host = PoolerHost.Start(settings, log);
+        Console.WriteLine();
+        Console.WriteLine($"demo: the pooler is listening on 127.0.0.1:{host.Port}. Connect with:");
+        Console.WriteLine($"    psql -h 127.0.0.1 -p {host.Port} -U {ScratchCluster.Superuser} postgres");
+        Console.WriteLine("demo: Ctrl-C stops the pooler and the scratch cluster.");
+        Console.WriteLine();
+        await stopRequested.ConfigureAwait(false);
+        await host.StopAsync().ConfigureAwait(false);
+        Console.WriteLine("demo: stopping the scratch cluster ...");
+        return 0;
+    }
+}

@@ -1,0 +1,110 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using PgBouncerActors.Protocol.Messages;
+
+namespace PgBouncerActors.Net;
+
+/// <summary>
+/// One TCP connection seen as two pipes: <see cref="Input"/> fills from the socket as the reader
+/// asks (its buffer is the backpressure), <see cref="Output"/> drains to it. Every socket in the
+/// pooler, client or server, is one of these and frames through <c>FrameReader</c>.
+/// </summary>
+internal sealed class PgSocket : IAsyncDisposable
+{
+    private readonly Socket _socket;
+    private readonly NetworkStream _stream;
+    private int _closed;
+
+    private PgSocket(Socket socket)
+    {
+        _socket = socket;
+        socket.NoDelay = true; // small request/response messages: never wait for Nagle
+        _stream = new NetworkStream(socket, ownsSocket: true);
+        Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true));
+        Output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true));
+        RemoteAddress = socket.RemoteEndPoint is IPEndPoint endpoint ? $"{endpoint.Address}:{endpoint.Port}" : "(unknown)";
+    }
+
+    public PipeReader Input { get; }
+
+    public PipeWriter Output { get; }
+
+    public string RemoteAddress { get; }
+
+    public static PgSocket Wrap(Socket socket) => new(socket);
+
+    public static async Task<PgSocket> ConnectAsync(string host, int port, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            await socket.ConnectAsync(host, port, cancellationToken).ConfigureAwait(false);
+            return new PgSocket(socket);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Writes one or more composed messages and flushes them.</summary>
+    public async ValueTask SendAsync(ReadOnlyMemory<byte> messages, CancellationToken cancellationToken = default)
+    {
+        var result = await Output.WriteAsync(messages, cancellationToken).ConfigureAwait(false);
+        if (result.IsCompleted)
+        {
+            throw new IOException("the connection is closed");
+        }
+    }
+
+    public ValueTask SendAsync(MessageBuilder builder, CancellationToken cancellationToken = default) =>
+        SendAsync(builder.WrittenMemory, cancellationToken);
+
+    /// <summary>Sends a last message if the peer is still there, then closes. Never throws.</summary>
+    public async Task CloseWithAsync(ReadOnlyMemory<byte> lastMessage)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await SendAsync(lastMessage, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+            // the peer is already gone: nothing left to tell it
+        }
+
+        Abort();
+    }
+
+    /// <summary>Closes the socket now; pending reads and writes on it fail. Idempotent.</summary>
+    public void Abort()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) == 0)
+        {
+            try
+            {
+                _socket.Shutdown(SocketShutdown.Both);
+            }
+            catch (SocketException)
+            {
+                // already reset by the peer
+            }
+            catch (ObjectDisposedException)
+            {
+                // already closed
+            }
+
+            _stream.Dispose();
+        }
+    }
+
+    public bool IsClosed => Volatile.Read(ref _closed) == 1;
+
+    public ValueTask DisposeAsync()
+    {
+        Abort();
+        return ValueTask.CompletedTask;
+    }
+}

@@ -1,0 +1,73 @@
+using PgBouncerActors.Actors;
+using PgBouncerActors.Backend;
+using PgBouncerActors.Protocol.Messages;
+
+namespace PgBouncerActors.Pool;
+
+/// <summary>A (database, user) pool: the name clients used and the user the server sees.</summary>
+internal sealed record PoolKey(string Database, string User)
+{
+    public override string ToString() => $"{Database}/{User}";
+}
+
+/// <summary>Everything a pool needs to open and manage its server connections.</summary>
+internal sealed record PoolDefinition(PoolKey Key, ServerEndpoint Endpoint, ServerCredentials Credentials, int PoolSize, int MinPoolSize,
+    Configuration.PoolMode Mode);
+
+// Registry protocol
+
+/// <summary>Session to registry: the pool for this definition, created on first use.</summary>
+internal sealed record GetPool(PoolDefinition Definition);
+
+internal sealed record PoolFound(IActorRef Pool, PoolKey Key);
+
+/// <summary>Host to registry: close every pool's server connections (shutdown).</summary>
+internal sealed record CloseAllPools
+{
+    public static readonly CloseAllPools Instance = new();
+}
+
+internal sealed record PoolsClosed
+{
+    public static readonly PoolsClosed Instance = new();
+}
+
+// Session <-> pool protocol
+
+/// <summary>A session asks for a server connection; answered by <see cref="LeaseGranted"/> or <see cref="LeaseFailed"/>.</summary>
+internal sealed record LeaseRequest(bool Retry = false);
+
+/// <summary>The pool lends a server connection. Its idle watch is still running until the session stops it.</summary>
+internal sealed record LeaseGranted(IActorRef Backend, ServerConnection Connection);
+
+/// <summary>No server connection can be had: the error says why (the server's own, or a pooler limit).</summary>
+internal sealed record LeaseFailed(PgError Error);
+
+/// <summary>The session gives its server connection back; only a clean one is reset and lent again.</summary>
+internal sealed record LeaseReturned(IActorRef Backend, bool Clean, string Reason);
+
+/// <summary>A waiting session no longer wants a connection.</summary>
+internal sealed record LeaseWithdrawn
+{
+    public static readonly LeaseWithdrawn Instance = new();
+}
+
+// Pool <-> backend protocol
+
+/// <summary>A backend is logged in (or reset) and ready to lend.</summary>
+internal sealed record BackendIdle(IActorRef Backend, ServerConnection Connection);
+
+/// <summary>A backend could not log in; it stops itself after telling.</summary>
+internal sealed record BackendConnectFailed(IActorRef Backend, PgError Error);
+
+/// <summary>Pool to backend: run server_reset_query, then report idle again.</summary>
+internal sealed record ResetBackend
+{
+    public static readonly ResetBackend Instance = new();
+}
+
+/// <summary>Pool to backend: close the server connection and stop (retired, dirty or shutting down).</summary>
+internal sealed record CloseBackend(string Reason);
+
+/// <summary>Published on the event stream when the pool opens or closes a server connection (for tests and stats).</summary>
+internal sealed record ServerConnectionEvent(PoolKey Pool, string Backend, bool Opened, string Reason);

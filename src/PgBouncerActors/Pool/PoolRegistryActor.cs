@@ -1,0 +1,36 @@
+using PgBouncerActors.Actors;
+using PgBouncerActors.Hosting;
+
+namespace PgBouncerActors.Pool;
+
+/// <summary>(database, user) to PoolSupervisor, created on first use.</summary>
+internal sealed class PoolRegistryActor : ReceiveActor
+{
+    private readonly Dictionary<PoolKey, IActorRef> _pools = [];
+    private int _nextPoolId;
+
+    public PoolRegistryActor(PoolerServices services)
+    {
+        Receive<GetPool>(request =>
+        {
+            var key = request.Definition.Key;
+            if (!_pools.TryGetValue(key, out var pool))
+            {
+                pool = Context.ActorOf(PoolSupervisorActor.Props(services, request.Definition), $"pool-{++_nextPoolId}");
+                _pools[key] = pool;
+            }
+
+            Sender.Tell(new PoolFound(pool, key), Self);
+        });
+        ReceiveAsync<CloseAllPools>(async _ =>
+        {
+            var replyTo = Sender;
+            // Stopping a pool stops its backends, and each backend's PostStop says Terminate to its server.
+            await Task.WhenAll(_pools.Values.Select(pool => pool.GracefulStop(TimeSpan.FromSeconds(5))));
+            _pools.Clear();
+            replyTo.Tell(PoolsClosed.Instance, Self);
+        });
+    }
+
+    public static Props Props(PoolerServices services) => Actors.Props.Create(() => new PoolRegistryActor(services));
+}

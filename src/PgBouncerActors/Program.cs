@@ -1,0 +1,69 @@
+using System.Runtime.InteropServices;
+using PgBouncerActors.Configuration;
+using PgBouncerActors.Demo;
+using PgBouncerActors.Hosting;
+
+namespace PgBouncerActors;
+
+public static class Program
+{
+    private const string Usage = """
+        usage: pgbouncer-actors --config FILE     run the pooler with a HOCON configuration (hocon/reference.conf lists every setting)
+               pgbouncer-actors FILE              the same, as pgbouncer takes its ini file
+               pgbouncer-actors demo [--port N]   start a scratch PostgreSQL and the pooler in front of it (port 6432 by default)
+               pgbouncer-actors --help | --version
+        With no arguments, runs the demo.
+        """;
+
+    public static async Task<int> Main(string[] args)
+    {
+        var stop = new TaskCompletionSource();
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true; // we stop ourselves, cleanly
+            stop.TrySetResult();
+        }
+
+        try
+        {
+            switch (args)
+            {
+                case [] or ["demo"]:
+                    return await DemoCommand.RunAsync(6432, stop.Task);
+                case ["demo", "--port", var port] when int.TryParse(port, out var number):
+                    return await DemoCommand.RunAsync(number, stop.Task);
+                case ["--help" or "-h"]:
+                    Console.WriteLine(Usage);
+                    return 0;
+                case ["--version" or "-V"]:
+                    Console.WriteLine($"pgbouncer-actors {typeof(Program).Assembly.GetName().Version}");
+                    return 0;
+                case ["--config" or "-c", var file]:
+                    return await RunAsync(file, stop.Task);
+                case [var file] when !file.StartsWith('-'):
+                    return await RunAsync(file, stop.Task);
+                default:
+                    Console.Error.WriteLine(Usage);
+                    return 2;
+            }
+        }
+        catch (ConfigurationException e)
+        {
+            Console.Error.WriteLine($"pgbouncer-actors: {e.Message}");
+            return 2;
+        }
+    }
+
+    private static async Task<int> RunAsync(string configFile, Task stopRequested)
+    {
+        var settings = SettingsLoader.LoadFile(configFile, Environment.GetEnvironmentVariable);
+        using var log = Logging.Create(settings);
+        var host = PoolerHost.Start(settings, log);
+        await stopRequested;
+        await host.StopAsync();
+        return 0;
+    }
+}

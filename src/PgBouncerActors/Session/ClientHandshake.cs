@@ -1,0 +1,100 @@
+using PgBouncerActors.Net;
+using PgBouncerActors.Protocol;
+using PgBouncerActors.Protocol.Framing;
+using PgBouncerActors.Protocol.Messages;
+
+namespace PgBouncerActors.Session;
+
+/// <summary>What the first packets of a connection turned out to be.</summary>
+internal abstract record HandshakeResult
+{
+    public sealed record Startup(IReadOnlyList<KeyValuePair<string, string>> Parameters) : HandshakeResult;
+
+    public sealed record Cancel(int ProcessId, int SecretKey) : HandshakeResult;
+
+    /// <summary>The client closed before sending a startup packet (port scanners, health checks).</summary>
+    public sealed record Closed : HandshakeResult;
+
+    /// <summary>The client broke the protocol; it gets this error and the connection closes.</summary>
+    public sealed record Refused(PgError Error) : HandshakeResult;
+}
+
+/// <summary>
+/// Reads the untyped first packets: answers SSLRequest and GSSENCRequest with 'N' (no TLS yet),
+/// refuses protocol 2, negotiates newer 3.x minors and unknown _pq_ options down to 3.0.
+/// </summary>
+internal static class ClientHandshake
+{
+    private const string ProtocolOptionPrefix = "_pq_.";
+    private static readonly byte[] NoEncryption = [(byte)'N'];
+
+    public static async Task<HandshakeResult> RunAsync(PgSocket client, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            PgMessage? packet;
+            try
+            {
+                packet = await client.Input.ReadStartupPacketAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (FramingException e)
+            {
+                return new HandshakeResult.Refused(PgError.FatalError(SqlStates.ProtocolViolation, $"invalid startup packet: {e.Message}"));
+            }
+
+            if (packet is null)
+            {
+                return new HandshakeResult.Closed();
+            }
+
+            StartupPacket startup;
+            try
+            {
+                startup = StartupPacket.Parse(packet.Payload);
+            }
+            catch (FormatException e)
+            {
+                return new HandshakeResult.Refused(PgError.FatalError(SqlStates.ProtocolViolation, $"invalid startup packet: {e.Message}"));
+            }
+
+            switch (startup.Kind)
+            {
+                case StartupPacketKind.SslRequest or StartupPacketKind.GssEncRequest:
+                    if (client.Input.TryRead(out var early))
+                    {
+                        var injected = !early.Buffer.IsEmpty;
+                        client.Input.AdvanceTo(early.Buffer.Start);
+                        if (injected)
+                        {
+                            // Bytes sent before the answer would be read as if they had come over
+                            // the negotiated channel: a known injection attack (CVE-2021-23222).
+                            return new HandshakeResult.Refused(PgError.FatalError(SqlStates.ProtocolViolation,
+                                "received unencrypted data after an SSL or GSS encryption request"));
+                        }
+                    }
+
+                    await client.SendAsync(NoEncryption, cancellationToken).ConfigureAwait(false);
+                    continue;
+                case StartupPacketKind.CancelRequest:
+                    return new HandshakeResult.Cancel(startup.CancelProcessId, startup.CancelSecretKey);
+            }
+
+            if (startup.MajorVersion != 3)
+            {
+                return new HandshakeResult.Refused(PgError.FatalError(SqlStates.FeatureNotSupported,
+                    $"unsupported frontend protocol {startup.MajorVersion}.{startup.MinorVersion}: the pooler supports 3.0"));
+            }
+
+            var unknownOptions = startup.Parameters.Where(p => p.Key.StartsWith(ProtocolOptionPrefix, StringComparison.Ordinal))
+                .Select(p => p.Key).ToArray();
+            if (startup.MinorVersion > 0 || unknownOptions.Length > 0)
+            {
+                await client.SendAsync(new MessageBuilder().NegotiateProtocolVersion(StartupCodes.ProtocolVersion3, unknownOptions), cancellationToken)
+                    .ConfigureAwait(false);
+            }
+
+            return new HandshakeResult.Startup(startup.Parameters
+                .Where(p => !p.Key.StartsWith(ProtocolOptionPrefix, StringComparison.Ordinal)).ToArray());
+        }
+    }
+}

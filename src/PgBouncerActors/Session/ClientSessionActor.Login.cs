@@ -1,0 +1,142 @@
+using PgBouncerActors.Actors;
+using PgBouncerActors.Auth;
+using PgBouncerActors.Backend;
+using PgBouncerActors.Configuration;
+using PgBouncerActors.Pool;
+using PgBouncerActors.Protocol.Messages;
+
+namespace PgBouncerActors.Session;
+
+internal sealed partial class ClientSessionActor
+{
+    private DatabaseSettings? _databaseSettings;
+
+    private void BeginAuthentication(DatabaseSettings database)
+    {
+        _databaseSettings = database;
+        Become(() =>
+        {
+            ReceiveCommon();
+            Receive<AuthOutcome>(OnAuthenticated);
+        });
+        new ClientAuthenticator(_client, _user, Settings, _services.ScramVerifiers)
+            .AuthenticateAsync(_lifetime.Token)
+            .PipeTo(Self, Self, outcome => outcome, cause => new AuthOutcome(cause switch
+            {
+                ProtocolViolationException => PgError.FatalError(SqlStates.ProtocolViolation, cause.Message),
+                _ => null,
+            } ?? PgError.FatalError(SqlStates.ProtocolViolation, "authentication failed: " + cause.Message), cause.Message));
+    }
+
+    private void OnAuthenticated(AuthOutcome outcome)
+    {
+        if (_finishing)
+        {
+            return;
+        }
+
+        if (!outcome.Succeeded)
+        {
+            Finish(outcome.LogReason, outcome.Error);
+            return;
+        }
+
+        if (outcome.ScramClientKey is { } clientKey)
+        {
+            _services.ScramKeys.Remember(_user, clientKey);
+        }
+
+        Become(() =>
+        {
+            ReceiveCommon();
+            Receive<PoolFound>(found =>
+            {
+                _pool = found.Pool;
+                _pool.Tell(new LeaseRequest(), Self);
+            });
+            Receive<LeaseGranted>(OnLeaseGranted);
+            Receive<LeaseFailed>(failed => Finish(failed.Error.Message, failed.Error));
+            Receive<Attached>(OnAttached);
+            // A backend that dies before use shows up as a failed attach; the watch matters once proxying.
+            Receive<Terminated>(_ => { });
+        });
+        _pools.Tell(new GetPool(DefinePool(_databaseSettings!)), Self);
+    }
+
+    /// <summary>The server user is the database entry's fixed user, or the client's own with its secret from auth_file.</summary>
+    private PoolDefinition DefinePool(DatabaseSettings database)
+    {
+        var serverUser = database.User ?? _user;
+        var credentials = ServerCredentials.FromSecret(serverUser, database.Password ?? Settings.UserList.SecretOf(serverUser));
+        return new PoolDefinition(
+            new PoolKey(_database, serverUser),
+            new ServerEndpoint(database.Host, database.Port, database.ServerDatabase),
+            credentials,
+            database.PoolSize ?? Settings.DefaultPoolSize,
+            database.MinPoolSize ?? Settings.MinPoolSize,
+            Settings.PoolModeFor(database, _user));
+    }
+
+    private void OnLeaseGranted(LeaseGranted granted)
+    {
+        _backend = granted.Backend;
+        _connection = granted.Connection;
+        Context.Watch(granted.Backend);
+        if (_finishing)
+        {
+            return; // OnFinished gives it back
+        }
+
+        AttachAsync(granted.Connection).PipeTo(Self, Self, result => result, cause => new Attached(false, null, cause.Message));
+    }
+
+    /// <summary>
+    /// Takes over the socket from the idle watch and applies the client's startup settings,
+    /// swallowing the replies; the client then sees the server's parameters as they are for it.
+    /// </summary>
+    private async Task<Attached> AttachAsync(ServerConnection connection)
+    {
+        if (!await connection.StopIdleWatchAsync().ConfigureAwait(false))
+        {
+            return new Attached(false, null, "the server connection died before use");
+        }
+
+        var query = StartupParameters.BuildSetQuery(_settings, connection.Parameters);
+        if (query is null)
+        {
+            return new Attached(true, null, null);
+        }
+
+        using var timeout = new CancellationTokenSource(Settings.ServerConnectTimeout);
+        var error = await connection.RunSilentlyAsync(query, timeout.Token).ConfigureAwait(false);
+        return new Attached(true, error, null);
+    }
+
+    private void OnAttached(Attached attached)
+    {
+        if (_finishing)
+        {
+            return;
+        }
+
+        if (!attached.Alive)
+        {
+            // The connection died between grant and use: give it back and keep our turn in the queue.
+            _services.Log.Debug("lent server connection unusable ({Reason}); asking again", attached.Failure);
+            ReturnLease(clean: false, attached.Failure ?? "dead");
+            _pool!.Tell(new LeaseRequest(Retry: true), Self);
+            return;
+        }
+
+        _attachedIdle = true;
+        if (attached.SettingError is { } error)
+        {
+            Finish($"server refused a startup setting: {error}", StartupParameters.AsLoginError(error));
+            return;
+        }
+
+        StartProxying();
+    }
+
+    private sealed record Attached(bool Alive, PgError? SettingError, string? Failure);
+}

@@ -1,0 +1,99 @@
+using PgBouncerActors.Actors;
+using PgBouncerActors.Net;
+using PgBouncerActors.Protocol.Messages;
+
+namespace PgBouncerActors.Session;
+
+internal sealed partial class ClientSessionActor
+{
+    private void ReceiveStartup()
+    {
+        ReceiveCommon();
+        Receive<HandshakeResult.Closed>(_ =>
+        {
+            _logFailedLogin = false; // port probes and finished cancel requests are not failed logins
+            Finish("closed before startup", null);
+        });
+        Receive<HandshakeResult.Refused>(refused => Finish(refused.Error.Message, refused.Error));
+        Receive<HandshakeResult.Cancel>(OnCancelRequest);
+        Receive<HandshakeResult.Startup>(OnStartup);
+    }
+
+    private void OnStartup(HandshakeResult.Startup startup)
+    {
+        if (_finishing)
+        {
+            return;
+        }
+
+        var parameters = startup.Parameters;
+        _user = parameters.FirstOrDefault(p => p.Key == "user").Value ?? "";
+        _database = parameters.FirstOrDefault(p => p.Key == "database").Value is { Length: > 0 } database ? database : _user;
+        if (_refusal is not null)
+        {
+            Finish(_refusal.Message, _refusal);
+            return;
+        }
+
+        if (_user.Length == 0)
+        {
+            Finish("no user", PgError.FatalError("28000", "no PostgreSQL user name specified in startup packet"));
+            return;
+        }
+
+        if (parameters.Any(p => p.Key == "replication" && p.Value is not ("false" or "0" or "off" or "no")))
+        {
+            Finish("replication", PgError.FatalError(Protocol.Messages.SqlStates.FeatureNotSupported,
+                "replication connections are not supported by the pooler; connect to the server directly"));
+            return;
+        }
+
+        if (Settings.FindDatabase(_database) is not { } databaseSettings)
+        {
+            Finish("unknown database", PgError.FatalError(SqlStates.UnknownDatabase,
+                $"no such database: \"{_database}\"", hint: "the pooler's databases section has no entry for it and no \"*\" fallback"));
+            return;
+        }
+
+        try
+        {
+            _settings = StartupParameters.SettingsOf(parameters, Settings.IgnoreStartupParameters);
+        }
+        catch (FormatException e)
+        {
+            Finish("bad options", PgError.FatalError(SqlStates.ProtocolViolation, e.Message));
+            return;
+        }
+
+        BeginAuthentication(databaseSettings);
+    }
+
+    /// <summary>
+    /// A CancelRequest arrives on its own connection: find the server connection the key belongs
+    /// to and send it the server's own key on a new connection. An unknown key is ignored, as the
+    /// server itself does, so keys cannot be probed.
+    /// </summary>
+    private void OnCancelRequest(HandshakeResult.Cancel cancel)
+    {
+        var target = _services.CancelKeys.Find(cancel.ProcessId, cancel.SecretKey);
+        _logFailedLogin = false;
+        if (target is null)
+        {
+            Finish("cancel request with an unknown key", null);
+            return;
+        }
+
+        _services.Log.Information("cancel request: server={Server} pid={Pid} addr={Address}", target.Endpoint, target.ProcessId, Address);
+        SendCancelAsync(target).PipeTo(Self, Self, _ => new HandshakeResult.Closed(), _ => new HandshakeResult.Closed());
+    }
+
+    private static async Task<bool> SendCancelAsync(Auth.CancelTarget target)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        await using var server = await PgSocket.ConnectAsync(target.Endpoint.Host, target.Endpoint.Port, timeout.Token).ConfigureAwait(false);
+        await server.SendAsync(new MessageBuilder().CancelRequest(target.ProcessId, target.SecretKey), timeout.Token).ConfigureAwait(false);
+        // The server closes the connection once it has read the request.
+        await server.Input.ReadAsync(timeout.Token).ConfigureAwait(false);
+        return true;
+    }
+}

@@ -1,0 +1,113 @@
+using System.Net.Sockets;
+using PgBouncerActors.Actors;
+using PgBouncerActors.Actors.Supervision;
+using PgBouncerActors.Hosting;
+using PgBouncerActors.Net;
+using PgBouncerActors.Protocol.Messages;
+
+namespace PgBouncerActors.Session;
+
+/// <summary>Listener to sessions: a client connected.</summary>
+internal sealed record ClientAccepted(Socket Socket);
+
+/// <summary>Host to sessions: stop; answered with <see cref="SessionsDrained"/> when every session has ended.</summary>
+internal sealed record DrainSessions(TimeSpan Grace);
+
+internal sealed record SessionsDrained(int ForcedToClose);
+
+/// <summary>Asks how many client sessions are open (for tests and the admin console).</summary>
+internal sealed record CountSessions
+{
+    public static readonly CountSessions Instance = new();
+}
+
+/// <summary>
+/// Parent of every ClientSession. Counts them against max_client_conn (the one over the limit
+/// still gets a session, which answers its startup with 53300 so the client reads why), and
+/// drains them on shutdown.
+/// </summary>
+internal sealed class SessionsActor : ReceiveActor
+{
+    private readonly PoolerServices _services;
+    private readonly IActorRef _pools;
+    private readonly HashSet<IActorRef> _sessions = [];
+    private long _nextSessionId;
+    private IActorRef? _drainReplyTo;
+    private bool _draining;
+    private int _forced;
+
+    public SessionsActor(PoolerServices services, IActorRef pools)
+    {
+        _services = services;
+        _pools = pools;
+        Receive<ClientAccepted>(OnAccepted);
+        Receive<Terminated>(terminated =>
+        {
+            _sessions.Remove(terminated.ActorRef);
+            ReplyIfDrained();
+        });
+        Receive<DrainSessions>(drain =>
+        {
+            _draining = true;
+            _drainReplyTo = Sender;
+            Timers.StartSingleTimer("drain", DrainDeadline.Instance, drain.Grace);
+            ReplyIfDrained();
+        });
+        Receive<DrainDeadline>(_ =>
+        {
+            _forced = _sessions.Count;
+            foreach (var session in _sessions)
+            {
+                session.Tell(ShutdownSession.Instance, Self);
+            }
+        });
+        Receive<CountSessions>(_ => Sender.Tell(_sessions.Count, Self));
+    }
+
+    public static Props Props(PoolerServices services, IActorRef pools) => Actors.Props.Create(() => new SessionsActor(services, pools));
+
+    /// <summary>A session that fails is stopped: its client gets closed, never a half-restarted session.</summary>
+    protected override SupervisorStrategy SupervisorStrategy() => Actors.Supervision.SupervisorStrategy.StoppingStrategy;
+
+    private void OnAccepted(ClientAccepted accepted)
+    {
+        var client = PgSocket.Wrap(accepted.Socket);
+        if (_draining)
+        {
+            client.Abort();
+            return;
+        }
+
+        var limit = _services.Settings.MaxClientConnections;
+        var refusal = _sessions.Count >= limit
+            ? PgError.FatalError(SqlStates.TooManyConnections, $"no more connections allowed (max_client_conn = {limit})")
+            : null;
+        if (refusal is not null)
+        {
+            _services.Log.Warning("client refused: addr={Address} reason=max_client_conn ({Limit}) reached", client.RemoteAddress, limit);
+        }
+
+        var session = Context.ActorOf(ClientSessionActor.Props(_services, client, _pools, refusal), $"client-{++_nextSessionId}");
+        Context.Watch(session);
+        // A refused client does not count against the limit, or a flood of them would lock out everyone.
+        if (refusal is null)
+        {
+            _sessions.Add(session);
+        }
+    }
+
+    private void ReplyIfDrained()
+    {
+        if (_drainReplyTo is not null && _sessions.Count == 0)
+        {
+            _drainReplyTo.Tell(new SessionsDrained(_forced), Self);
+            _drainReplyTo = null;
+            Timers.Cancel("drain");
+        }
+    }
+
+    private sealed record DrainDeadline
+    {
+        public static readonly DrainDeadline Instance = new();
+    }
+}

@@ -1,0 +1,138 @@
+using System.Text;
+using PgBouncerActors.Protocol.Messages;
+
+namespace PgBouncerActors.Session;
+
+/// <summary>
+/// The settings a client asked for in its startup packet, applied to every server connection it
+/// uses. PgBouncer refuses most startup parameters with 08P01; this pooler applies them all
+/// (including <c>options=-c key=value</c>) and only the server's own refusal is an error.
+/// </summary>
+internal static class StartupParameters
+{
+    private static readonly HashSet<string> NotSettings = new(StringComparer.OrdinalIgnoreCase) { "user", "database", "options", "replication" };
+
+    /// <summary>The settings to apply, in order: plain parameters, then those from <c>options</c>.</summary>
+    /// <exception cref="FormatException">an <c>options</c> value with something other than -c settings.</exception>
+    public static List<KeyValuePair<string, string>> SettingsOf(IEnumerable<KeyValuePair<string, string>> parameters, IReadOnlySet<string> ignored)
+    {
+        var settings = new List<KeyValuePair<string, string>>();
+        foreach (var (name, value) in parameters)
+        {
+            if (name.Equals("options", StringComparison.OrdinalIgnoreCase))
+            {
+                settings.AddRange(ParseOptions(value));
+            }
+            else if (!NotSettings.Contains(name))
+            {
+                settings.Add(new(name, value));
+            }
+        }
+
+        return settings.Where(setting => !ignored.Contains(setting.Key)).ToList();
+    }
+
+    /// <summary>
+    /// One statement that brings a server connection in line with the client's settings, or null
+    /// when the server's reported values already match. set_config takes any name, custom
+    /// <c>a.b</c> ones included, and quotes nothing into SQL syntax.
+    /// </summary>
+    public static string? BuildSetQuery(IEnumerable<KeyValuePair<string, string>> settings, IReadOnlyDictionary<string, string> serverValues)
+    {
+        var calls = settings
+            .Where(setting => !serverValues.TryGetValue(setting.Key, out var current) || current != setting.Value)
+            .Select(setting => $"pg_catalog.set_config({QuoteLiteral(setting.Key)}, {QuoteLiteral(setting.Value)}, false)")
+            .ToArray();
+        return calls.Length == 0 ? null : "SELECT " + string.Join(", ", calls);
+    }
+
+    /// <summary>A string literal safe whatever standard_conforming_strings is (as libpq's PQescapeLiteral).</summary>
+    public static string QuoteLiteral(string value)
+    {
+        var builder = new StringBuilder(value.Length + 4);
+        if (value.Contains('\\'))
+        {
+            builder.Append(" E");
+        }
+
+        builder.Append('\'');
+        foreach (var c in value)
+        {
+            builder.Append(c switch { '\'' => "''", '\\' => @"\\", _ => c.ToString() });
+        }
+
+        return builder.Append('\'').ToString();
+    }
+
+    /// <summary>The backend command-line switches PGOPTIONS carries: <c>-c a=b</c>, <c>-ca=b</c>, <c>--a=b</c>; backslash escapes a space.</summary>
+    public static IEnumerable<KeyValuePair<string, string>> ParseOptions(string options)
+    {
+        var words = SplitWords(options);
+        for (var i = 0; i < words.Count; i++)
+        {
+            var word = words[i];
+            string assignment;
+            if (word == "-c" && i + 1 < words.Count)
+            {
+                assignment = words[++i];
+            }
+            else if (word.StartsWith("--", StringComparison.Ordinal))
+            {
+                assignment = word[2..];
+            }
+            else if (word.StartsWith("-c", StringComparison.Ordinal) && word.Length > 2)
+            {
+                assignment = word[2..];
+            }
+            else
+            {
+                throw new FormatException($"unsupported switch \"{word}\" in the options startup parameter: only -c name=value settings are passed to the server");
+            }
+
+            var equals = assignment.IndexOf('=');
+            if (equals <= 0)
+            {
+                throw new FormatException($"\"{assignment}\" in the options startup parameter is not name=value");
+            }
+
+            // The server folds '-' to '_' in setting names given on its command line.
+            yield return new(assignment[..equals].Replace('-', '_'), assignment[(equals + 1)..]);
+        }
+    }
+
+    private static List<string> SplitWords(string text)
+    {
+        var words = new List<string>();
+        var current = new StringBuilder();
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (c == '\\' && i + 1 < text.Length)
+            {
+                current.Append(text[++i]);
+            }
+            else if (char.IsWhiteSpace(c))
+            {
+                if (current.Length > 0)
+                {
+                    words.Add(current.ToString());
+                    current.Clear();
+                }
+            }
+            else
+            {
+                current.Append(c);
+            }
+        }
+
+        if (current.Length > 0)
+        {
+            words.Add(current.ToString());
+        }
+
+        return words;
+    }
+
+    /// <summary>The server's refusal of a client setting becomes the client's login error, with the server's SQLSTATE.</summary>
+    public static PgError AsLoginError(PgError serverError) => serverError.AsFatal();
+}

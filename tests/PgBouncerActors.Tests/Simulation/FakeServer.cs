@@ -1,0 +1,115 @@
+using System.Net;
+using System.Net.Sockets;
+using PgBouncerActors.Net;
+using PgBouncerActors.Protocol;
+using PgBouncerActors.Protocol.Framing;
+using PgBouncerActors.Protocol.Messages;
+using Xunit;
+
+namespace PgBouncerActors.Tests.Simulation;
+
+/// <summary>A scripted PostgreSQL server: the test says what it expects and what it answers, message by message.</summary>
+internal sealed class FakeServer : IDisposable
+{
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+
+    public FakeServer() => _listener.Start();
+
+    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    public async Task<FakeServerConnection> AcceptAsync(TimeSpan? timeout = null)
+    {
+        var socket = await _listener.AcceptSocketAsync().WaitAsync(timeout ?? TimeSpan.FromSeconds(10));
+        return new FakeServerConnection(PgSocket.Wrap(socket));
+    }
+
+    /// <summary>True when a connection arrives within the time given (used to prove none does).</summary>
+    public bool HasPendingConnection(TimeSpan within)
+    {
+        var deadline = DateTime.UtcNow + within;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_listener.Pending())
+            {
+                return true;
+            }
+
+            Thread.Sleep(20);
+        }
+
+        return false;
+    }
+
+    public void Dispose() => _listener.Stop();
+}
+
+internal sealed class FakeServerConnection(PgSocket socket)
+{
+    public PgSocket Socket { get; } = socket;
+
+    public async Task<IReadOnlyList<KeyValuePair<string, string>>> AcceptLoginAsync(int processId)
+    {
+        var startup = StartupPacket.Parse((await Socket.Input.ReadStartupPacketAsync())!.Payload);
+        await Socket.SendAsync(new MessageBuilder().AuthenticationOk()
+            .ParameterStatus("server_version", "15.0 (fake)")
+            .ParameterStatus("client_encoding", "UTF8")
+            .BackendKeyData(processId, 4242)
+            .ReadyForQuery());
+        return startup.Parameters;
+    }
+
+    public async Task<string> ExpectQueryAsync()
+    {
+        var message = await Socket.Input.ReadMessageAsync(1 << 20).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.NotNull(message);
+        Assert.Equal('Q', message!.Type);
+        return System.Text.Encoding.UTF8.GetString(message.Payload, 0, message.Payload.Length - 1);
+    }
+
+    public Task CompleteAsync(string tag, byte status = TransactionStatus.Idle) =>
+        Socket.SendAsync(new MessageBuilder().Begin((byte)BackendMessageCode.CommandComplete).WriteCString(tag).End().ReadyForQuery(status)).AsTask();
+
+    /// <summary>Null when the pooler closed the connection (after an optional Terminate).</summary>
+    public async Task<PgMessage?> ReadAsync() => await Socket.Input.ReadMessageAsync(1 << 20).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+}
+
+/// <summary>A bare protocol client, so the specs see exactly which messages the pooler sends.</summary>
+internal sealed class WireClient(PgSocket socket)
+{
+    public PgSocket Socket { get; } = socket;
+
+    public static async Task<WireClient> ConnectAsync(int port) =>
+        new(await PgSocket.ConnectAsync("127.0.0.1", port, CancellationToken.None));
+
+    public async Task<List<PgMessage>> LoginAsync(string user = "alice", string database = "app")
+    {
+        await Socket.SendAsync(new MessageBuilder().StartupMessage([new("user", user), new("database", database)]));
+        return await ReadUntilReadyAsync();
+    }
+
+    public async Task<List<PgMessage>> QueryAsync(string sql)
+    {
+        await Socket.SendAsync(new MessageBuilder().Query(sql));
+        return await ReadUntilReadyAsync();
+    }
+
+    public Task SendQueryAsync(string sql) => Socket.SendAsync(new MessageBuilder().Query(sql)).AsTask();
+
+    public Task TerminateAsync() => Socket.SendAsync(new MessageBuilder().Terminate()).AsTask();
+
+    /// <summary>Messages up to and including ReadyForQuery, or up to the close.</summary>
+    public async Task<List<PgMessage>> ReadUntilReadyAsync()
+    {
+        var messages = new List<PgMessage>();
+        while (await Socket.Input.ReadMessageAsync(1 << 20).AsTask().WaitAsync(TimeSpan.FromSeconds(10)) is { } message)
+        {
+            messages.Add(message);
+            if (message.Type == 'Z')
+            {
+                break;
+            }
+        }
+
+        return messages;
+    }
+}
