@@ -12,7 +12,6 @@ namespace PgBouncerActors.Backend;
 /// </summary>
 internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint, string user, long maxFrameLength)
 {
-    private CancellationTokenSource? _idleWatchStop;
     private Task<bool>? _idleWatch;
 
     public PgSocket Socket { get; } = socket;
@@ -72,8 +71,6 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
     /// </summary>
     public void StartIdleWatch(Action<string> onLost)
     {
-        var stop = new CancellationTokenSource();
-        _idleWatchStop = stop;
         _idleWatch = WatchAsync(onLost);
     }
 
@@ -88,8 +85,6 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
         Socket.Input.CancelPendingRead();
         var alive = await _idleWatch.ConfigureAwait(false);
         _idleWatch = null;
-        _idleWatchStop?.Dispose();
-        _idleWatchStop = null;
         return alive;
     }
 
