@@ -47,7 +47,6 @@ public sealed class LoginSpec(PostgresFixture postgres)
     [Fact]
     public async Task An_unknown_database_gets_3D000()
     {
-        await using var pooler = postgres.StartPooler(databases: "");
         var settingsWithoutFallback = SettingsLoader.LoadString($$"""
             pgbouncer { listen_port = 0, auth_type = scram-sha-256, auth_file = "{{postgres.UserListPath}}" }
             databases { appdb { host = 127.0.0.1, port = {{postgres.Cluster.Port}}, dbname = postgres } }
