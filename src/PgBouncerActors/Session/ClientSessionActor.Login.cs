@@ -21,11 +21,8 @@ internal sealed partial class ClientSessionActor
         });
         new ClientAuthenticator(_client, _user, Settings, _services.ScramVerifiers)
             .AuthenticateAsync(_lifetime.Token)
-            .PipeTo(Self, Self, outcome => outcome, cause => new AuthOutcome(cause switch
-            {
-                ProtocolViolationException => PgError.FatalError(SqlStates.ProtocolViolation, cause.Message),
-                _ => null,
-            } ?? PgError.FatalError(SqlStates.ProtocolViolation, "authentication failed: " + cause.Message), cause.Message));
+            .PipeTo(Self, Self, outcome => outcome, cause => new AuthOutcome(
+                PgError.FatalError(SqlStates.ProtocolViolation, "authentication failed: " + cause.Message), cause.Message));
     }
 
     private void OnAuthenticated(AuthOutcome outcome)
@@ -131,7 +128,7 @@ internal sealed partial class ClientSessionActor
         _attachedIdle = true;
         if (attached.SettingError is { } error)
         {
-            Finish($"server refused a startup setting: {error}", StartupParameters.AsLoginError(error));
+            Finish($"server refused a startup setting: {error}", error.AsFatal() /* the server's refusal, with its SQLSTATE */);
             return;
         }
 

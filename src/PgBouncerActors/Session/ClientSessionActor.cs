@@ -29,6 +29,7 @@ internal sealed partial class ClientSessionActor : ReceiveActor
     private bool _finishing;
     private bool _loggedIn;
     private bool _logFailedLogin = true;
+    private string _closeReason = "";
 
     /// <param name="refusal">When set, the client is answered with this error after its startup packet (max_client_conn).</param>
     public ClientSessionActor(PoolerServices services, PgSocket client, IActorRef pools, PgError? refusal)
@@ -81,8 +82,6 @@ internal sealed partial class ClientSessionActor : ReceiveActor
         Timers.Cancel("login");
         FinishAsync(tellClient).PipeTo(Self, Self, clean => new SessionFinished(clean), _ => new SessionFinished(false));
     }
-
-    private string _closeReason = "";
 
     private async Task<bool> FinishAsync(PgError? tellClient)
     {

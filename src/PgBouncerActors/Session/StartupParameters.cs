@@ -1,5 +1,4 @@
 using System.Text;
-using PgBouncerActors.Protocol.Messages;
 
 namespace PgBouncerActors.Session;
 
@@ -132,7 +131,4 @@ internal static class StartupParameters
 
         return words;
     }
-
-    /// <summary>The server's refusal of a client setting becomes the client's login error, with the server's SQLSTATE.</summary>
-    public static PgError AsLoginError(PgError serverError) => serverError.AsFatal();
 }
