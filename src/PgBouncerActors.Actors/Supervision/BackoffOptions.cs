@@ -79,10 +79,18 @@ public sealed record BackoffOptions
     public Props Props() => Actors.Props.Create(() => new BackoffSupervisor(this));
 
     /// <summary>The delay before restart number <paramref name="restartCount"/> (0-based), given a uniform draw in [0, 1).</summary>
-    public TimeSpan CalculateDelay(int restartCount, double random)
+    public TimeSpan CalculateDelay(int restartCount, double random) =>
+        Backoff.Delay(MinBackoff, MaxBackoff, RandomFactor, restartCount, random);
+}
+
+/// <summary>The exponential backoff with jitter shared by the backoff supervisor and anything else that retries.</summary>
+public static class Backoff
+{
+    /// <summary><c>min(max, min * 2^attempt) * (1 + random * randomFactor)</c>, without overflow for any attempt.</summary>
+    public static TimeSpan Delay(TimeSpan min, TimeSpan max, double randomFactor, int attempt, double random)
     {
-        var doubled = MinBackoff.TotalMilliseconds * Math.Pow(2, restartCount);
-        var capped = double.IsFinite(doubled) ? Math.Min(MaxBackoff.TotalMilliseconds, doubled) : MaxBackoff.TotalMilliseconds;
-        return TimeSpan.FromMilliseconds(capped * (1 + (random * RandomFactor)));
+        var doubled = min.TotalMilliseconds * Math.Pow(2, attempt);
+        var capped = double.IsFinite(doubled) ? Math.Min(max.TotalMilliseconds, doubled) : max.TotalMilliseconds;
+        return TimeSpan.FromMilliseconds(capped * (1 + (random * randomFactor)));
     }
 }

@@ -37,6 +37,21 @@ public static class FrontendMessages
     public static MessageBuilder Query(this MessageBuilder builder, string sql) =>
         builder.Begin((byte)FrontendMessageCode.Query).WriteCString(sql).End();
 
+    /// <summary>Parse of a statement without declared parameter types (the server infers them).</summary>
+    public static MessageBuilder Parse(this MessageBuilder builder, string statement, string sql) =>
+        builder.Begin((byte)FrontendMessageCode.Parse).WriteCString(statement).WriteCString(sql).WriteInt16(0).End();
+
+    /// <summary>Bind without parameters, all results in text.</summary>
+    public static MessageBuilder Bind(this MessageBuilder builder, string portal, string statement) =>
+        builder.Begin((byte)FrontendMessageCode.Bind).WriteCString(portal).WriteCString(statement)
+            .WriteInt16(0).WriteInt16(0).WriteInt16(0).End();
+
+    public static MessageBuilder Execute(this MessageBuilder builder, string portal, int maxRows = 0) =>
+        builder.Begin((byte)FrontendMessageCode.Execute).WriteCString(portal).WriteInt32(maxRows).End();
+
+    public static MessageBuilder Sync(this MessageBuilder builder) =>
+        builder.Begin((byte)FrontendMessageCode.Sync).End();
+
     public static MessageBuilder Terminate(this MessageBuilder builder) =>
         builder.Begin((byte)FrontendMessageCode.Terminate).End();
 }

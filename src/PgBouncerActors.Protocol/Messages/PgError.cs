@@ -116,5 +116,6 @@ public static class SqlStates
     public const string AdminShutdown = "57P01";
     public const string QueryCanceled = "57014";
     public const string FeatureNotSupported = "0A000";
+    public const string IdleInTransactionSessionTimeout = "25P03";
     public const string InternalError = "XX000";
 }

@@ -28,7 +28,7 @@ internal sealed class BackendConnectionActor : ReceiveActor
             _closeReason = "login failed";
             Context.Stop(Self);
         });
-        Receive<ResetBackend>(_ => Reset());
+        Receive<ResetBackend>(Reset);
         Receive<ResetDone>(OnResetDone);
         Receive<IdleConnectionLost>(lost => Close($"lost while idle: {lost.Reason}"));
         Receive<CloseBackend>(close => Close(close.Reason));
@@ -40,6 +40,7 @@ internal sealed class BackendConnectionActor : ReceiveActor
     protected override void PreStart()
     {
         var settings = _services.Settings;
+        _services.Stats.ServerLoginAttempted();
         ServerLogin.ConnectAsync(_pool.Endpoint, CurrentCredentials(), settings.MaxFrameLength, settings.ServerConnectTimeout)
             .PipeTo(Self, Self, connection => new Connected(connection), cause => new ConnectFailed(
                 cause is ServerLoginException login ? login.Error : PgError.FatalError(SqlStates.UnableToConnect, cause.Message)));
@@ -60,12 +61,18 @@ internal sealed class BackendConnectionActor : ReceiveActor
         BecomeIdle();
     }
 
-    private void Reset()
+    /// <summary>Session mode runs server_reset_query; transaction and statement modes hand the connection on as it is (as PgBouncer).</summary>
+    private void Reset(ResetBackend reset)
     {
         var connection = _connection!;
         var query = _services.Settings.ServerResetQuery;
-        var task = query.Length == 0 ? Task.FromResult<PgError?>(null) : RunResetAsync(connection, query);
-        task.PipeTo(Self, Self, error => new ResetDone(error?.ToString()), cause => new ResetDone(cause.Message));
+        if (!reset.RunResetQuery || query.Length == 0)
+        {
+            BecomeIdle();
+            return;
+        }
+
+        RunResetAsync(connection, query).PipeTo(Self, Self, error => new ResetDone(error?.ToString()), cause => new ResetDone(cause.Message));
     }
 
     private async Task<PgError?> RunResetAsync(ServerConnection connection, string query)
@@ -78,6 +85,7 @@ internal sealed class BackendConnectionActor : ReceiveActor
     {
         if (done.Error is null)
         {
+            _connection!.Applied.Clear(); // the reset query put every setting back to its default
             BecomeIdle();
         }
         else

@@ -29,7 +29,43 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
     /// <summary>The server's current ParameterStatus values, kept up to date by whoever reads the socket.</summary>
     public Dictionary<string, string> Parameters { get; } = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>
+    /// Settings the pooler applied for a client that the server does not report (extra_float_digits,
+    /// statement_timeout from options...), so the next client's settings can be compared with them.
+    /// A reset query clears them.
+    /// </summary>
+    public Dictionary<string, string> Applied { get; } = new(StringComparer.OrdinalIgnoreCase);
+
     public DateTime ConnectedAt { get; } = DateTime.UtcNow;
+
+    /// <summary>
+    /// Brings the connection in line with a client's settings in one statement whose replies the
+    /// client does not see; nothing is sent when they already match.
+    /// </summary>
+    /// <returns>The server's refusal, or null.</returns>
+    public async Task<PgError?> ApplySettingsAsync(IReadOnlyDictionary<string, string> desired, CancellationToken cancellationToken)
+    {
+        var query = Session.StartupParameters.BuildSetQuery(desired, Parameters, Applied);
+        if (query is null)
+        {
+            return null;
+        }
+
+        var error = await RunSilentlyAsync(query, cancellationToken).ConfigureAwait(false);
+        if (error is null)
+        {
+            Applied.Clear();
+            foreach (var (name, value) in desired)
+            {
+                if (!Parameters.ContainsKey(name))
+                {
+                    Applied[name] = value;
+                }
+            }
+        }
+
+        return error;
+    }
 
     /// <summary>
     /// Runs one simple Query and swallows its results (reset and SET queries the client must not see).
@@ -71,7 +107,7 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
     /// </summary>
     public void StartIdleWatch(Action<string> onLost)
     {
-        _idleWatch = WatchAsync(onLost);
+        _idleWatch ??= WatchAsync(onLost);
     }
 
     /// <summary>Stops the idle watch and leaves the socket to the next reader; false if the connection died meanwhile.</summary>

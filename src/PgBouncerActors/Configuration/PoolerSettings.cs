@@ -33,6 +33,10 @@ public sealed record PoolerSettings
     public required TimeSpan ServerLifetime { get; init; }
     public required TimeSpan ClientLoginTimeout { get; init; }
     public required TimeSpan QueryWaitTimeout { get; init; }
+    public required TimeSpan IdleTransactionTimeout { get; init; }
+
+    /// <summary>Server connections one database may have over all its pools (0: no limit).</summary>
+    public required int MaxDbConnections { get; init; }
     public required IReadOnlySet<string> IgnoreStartupParameters { get; init; }
     public required string? LogFile { get; init; }
     public required IReadOnlyDictionary<string, DatabaseSettings> Databases { get; init; }
@@ -43,6 +47,7 @@ public sealed record PoolerSettings
     public required long MaxFrameLength { get; init; }
     public required int ScramIterations { get; init; }
     public required int ActorThroughput { get; init; }
+    public required BackoffSettings ServerBackoff { get; init; }
 
     /// <summary>The entry for a database name, or the "*" fallback, or null (SQLSTATE 3D000).</summary>
     public DatabaseSettings? FindDatabase(string name) =>
@@ -67,9 +72,13 @@ public sealed record DatabaseSettings(string Name)
     public int? PoolSize { get; init; }
     public int? MinPoolSize { get; init; }
     public PoolMode? PoolMode { get; init; }
+    public int? MaxDbConnections { get; init; }
 
     public string ServerDatabase => DbName ?? Name;
 }
+
+/// <summary>How a pool retries a database that refuses it: min * 2^n, capped at max, plus up to random_factor of jitter.</summary>
+public sealed record BackoffSettings(TimeSpan Min, TimeSpan Max, double RandomFactor);
 
 public sealed record UserSettings(string Name)
 {

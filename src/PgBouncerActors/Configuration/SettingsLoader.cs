@@ -11,7 +11,7 @@ namespace PgBouncerActors.Configuration;
 public static class SettingsLoader
 {
     private static readonly string[] Sections = ["pgbouncer", "databases", "users", "pgbouncer-actors"];
-    private static readonly string[] DatabaseKeys = ["host", "port", "dbname", "user", "password", "pool_size", "min_pool_size", "pool_mode"];
+    private static readonly string[] DatabaseKeys = ["host", "port", "dbname", "user", "password", "pool_size", "min_pool_size", "pool_mode", "max_db_connections"];
     private static readonly string[] UserKeys = ["pool_mode"];
 
     public static PoolerSettings LoadFile(string path, Func<string, string?>? environment = null)
@@ -142,6 +142,8 @@ public static class SettingsLoader
             ServerLifetime = Seconds(bouncer, "pgbouncer", "server_lifetime"),
             ClientLoginTimeout = Seconds(bouncer, "pgbouncer", "client_login_timeout"),
             QueryWaitTimeout = Seconds(bouncer, "pgbouncer", "query_wait_timeout"),
+            IdleTransactionTimeout = Seconds(bouncer, "pgbouncer", "idle_transaction_timeout"),
+            MaxDbConnections = NonNegative(bouncer, "pgbouncer", "max_db_connections"),
             IgnoreStartupParameters = ReadStringSet(bouncer, "ignore_startup_parameters"),
             LogFile = bouncer.GetString("logfile") is { Length: > 0 } logFile ? logFile : null,
             Databases = ReadDatabases(config.GetConfig("databases")),
@@ -152,6 +154,7 @@ public static class SettingsLoader
             MaxFrameLength = own.GetByteSize("max_frame_length"),
             ScramIterations = Positive(own, "pgbouncer-actors", "scram_iterations"),
             ActorThroughput = Positive(own, "pgbouncer-actors", "actors.throughput"),
+            ServerBackoff = ReadBackoff(own),
         };
         return settings;
     }
@@ -173,10 +176,27 @@ public static class SettingsLoader
                 PoolSize = entry.HasPath("pool_size") ? Positive(entry, path, "pool_size") : null,
                 MinPoolSize = entry.HasPath("min_pool_size") ? NonNegative(entry, path, "min_pool_size") : null,
                 PoolMode = entry.HasPath("pool_mode") ? Enum(entry, $"{path}.pool_mode", ParsePoolMode) : null,
+                MaxDbConnections = entry.HasPath("max_db_connections") ? NonNegative(entry, path, "max_db_connections") : null,
             };
         }
 
         return databases;
+    }
+
+    private static BackoffSettings ReadBackoff(Config own)
+    {
+        const string section = "pgbouncer-actors.server_backoff";
+        var backoff = own.GetConfig("server_backoff");
+        var min = backoff.GetTimeSpan("min");
+        var max = backoff.GetTimeSpan("max");
+        var factor = backoff.GetDouble("random_factor");
+        if (min <= TimeSpan.Zero || max < min)
+        {
+            throw new HoconException(backoff.GetValue("max")!.Location, $"'{section}': expected 0 < min <= max, got min {min.TotalMilliseconds}ms, max {max.TotalMilliseconds}ms");
+        }
+
+        return factor is >= 0 and <= 1 ? new BackoffSettings(min, max, factor)
+            : throw new HoconException(backoff.GetValue("random_factor")!.Location, $"'{section}.random_factor': expected a number from 0 to 1, got {factor}");
     }
 
     private static Dictionary<string, UserSettings> ReadUsers(Config section)

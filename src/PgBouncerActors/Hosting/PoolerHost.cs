@@ -23,8 +23,10 @@ public sealed class PoolerHost : IAsyncDisposable
     private readonly ILogger _log;
     private int _stopped;
 
-    private PoolerHost(ActorSystem system, IActorRef listener, IActorRef sessions, IActorRef pools, PoolerSettings settings, ILogger log, int port)
+    private PoolerHost(ActorSystem system, IActorRef listener, IActorRef sessions, IActorRef pools, PoolerSettings settings, ILogger log, int port,
+        PoolerStats stats)
     {
+        Stats = stats;
         _system = system;
         _listener = listener;
         _sessions = sessions;
@@ -38,6 +40,8 @@ public sealed class PoolerHost : IAsyncDisposable
     public int Port { get; }
 
     internal ActorSystem System => _system;
+
+    internal PoolerStats Stats { get; }
 
     /// <summary>Binds the listening socket (so an address in use fails here, at startup) and starts the actors.</summary>
     public static PoolerHost Start(PoolerSettings settings, ILogger log) =>
@@ -58,7 +62,7 @@ public sealed class PoolerHost : IAsyncDisposable
         var port = ((IPEndPoint)listenSocket.LocalEndPoint!).Port;
         log.Information("listening on {Address}:{Port} (pool_mode={Mode}, auth_type={Auth}, max_client_conn={MaxClients}, default_pool_size={PoolSize})",
             settings.ListenAddress, port, settings.PoolMode, settings.AuthType, settings.MaxClientConnections, settings.DefaultPoolSize);
-        return new PoolerHost(system, listener, sessions, pools, settings, log, port);
+        return new PoolerHost(system, listener, sessions, pools, settings, log, port, services.Stats);
     }
 
     private static Socket Bind(PoolerSettings settings)

@@ -17,4 +17,6 @@ internal sealed class PoolerServices(PoolerSettings settings, ILogger log)
     public ScramVerifierCache ScramVerifiers { get; } = new(settings.ScramIterations);
 
     public CancelKeyRegistry CancelKeys { get; } = new();
+
+    public PoolerStats Stats { get; } = new();
 }

@@ -12,7 +12,7 @@ internal sealed record PoolKey(string Database, string User)
 
 /// <summary>Everything a pool needs to open and manage its server connections.</summary>
 internal sealed record PoolDefinition(PoolKey Key, ServerEndpoint Endpoint, ServerCredentials Credentials, int PoolSize, int MinPoolSize,
-    Configuration.PoolMode Mode);
+    Configuration.PoolMode Mode, int MaxDbConnections = 0);
 
 // Registry protocol
 
@@ -60,10 +60,11 @@ internal sealed record BackendIdle(IActorRef Backend, ServerConnection Connectio
 /// <summary>A backend could not log in; it stops itself after telling.</summary>
 internal sealed record BackendConnectFailed(IActorRef Backend, PgError Error);
 
-/// <summary>Pool to backend: run server_reset_query, then report idle again.</summary>
-internal sealed record ResetBackend
+/// <summary>Pool to backend: run server_reset_query (session mode only), then report idle again.</summary>
+internal sealed record ResetBackend(bool RunResetQuery)
 {
-    public static readonly ResetBackend Instance = new();
+    public static readonly ResetBackend WithQuery = new(true);
+    public static readonly ResetBackend WithoutQuery = new(false);
 }
 
 /// <summary>Pool to backend: close the server connection and stop (retired, dirty or shutting down).</summary>

@@ -7,6 +7,7 @@ namespace PgBouncerActors.Pool;
 internal sealed class PoolRegistryActor : ReceiveActor
 {
     private readonly Dictionary<PoolKey, IActorRef> _pools = [];
+    private readonly Dictionary<string, DatabaseConnectionBudget> _budgets = []; // max_db_connections, per database over its users' pools
     private int _nextPoolId;
 
     public PoolRegistryActor(PoolerServices services)
@@ -16,7 +17,13 @@ internal sealed class PoolRegistryActor : ReceiveActor
             var key = request.Definition.Key;
             if (!_pools.TryGetValue(key, out var pool))
             {
-                pool = Context.ActorOf(PoolSupervisorActor.Props(services, request.Definition), $"pool-{++_nextPoolId}");
+                if (!_budgets.TryGetValue(key.Database, out var budget))
+                {
+                    budget = new DatabaseConnectionBudget(request.Definition.MaxDbConnections);
+                    _budgets[key.Database] = budget;
+                }
+
+                pool = Context.ActorOf(PoolSupervisorActor.Props(services, request.Definition, budget), $"pool-{++_nextPoolId}");
                 _pools[key] = pool;
             }
 

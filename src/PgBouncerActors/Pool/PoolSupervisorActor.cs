@@ -1,6 +1,7 @@
 using PgBouncerActors.Actors;
 using PgBouncerActors.Actors.Supervision;
 using PgBouncerActors.Backend;
+using PgBouncerActors.Configuration;
 using PgBouncerActors.Hosting;
 using PgBouncerActors.Protocol.Messages;
 
@@ -9,24 +10,32 @@ namespace PgBouncerActors.Pool;
 /// <summary>
 /// One (database, user) pool. Owns its BackendConnection children, lends idle ones, queues
 /// waiting sessions first come first served, retires connections past their idle timeout or
-/// lifetime, and keeps min_pool_size open. Watches every session it lends to: a session that
-/// dies holding a connection gets that connection closed, never lent on (invariant 5).
+/// lifetime, and keeps min_pool_size open. A child that fails is stopped and replaced; when
+/// logins fail, the pool backs off exponentially (its memory of failures lives here, not in the
+/// children) and hands the server's error to the clients it cannot serve instead of letting them
+/// hang. Watches every session it lends to: a session that dies holding a connection gets that
+/// connection closed, never lent on (invariant 5).
 /// </summary>
 internal sealed class PoolSupervisorActor : ReceiveActor
 {
     private static readonly TimeSpan JanitorInterval = TimeSpan.FromSeconds(1);
     private readonly PoolerServices _services;
     private readonly PoolDefinition _definition;
+    private readonly DatabaseConnectionBudget _budget;
+    private readonly ConnectBackoff _backoff;
     private readonly Dictionary<IActorRef, BackendSlot> _backends = [];
     private readonly List<IActorRef> _idle = []; // most recently used last: reuse warm connections first
     private readonly LinkedList<Waiter> _waiters = [];
     private readonly Dictionary<IActorRef, IActorRef> _leases = []; // session -> backend
     private int _nextBackendId;
+    private int _connecting;
 
-    public PoolSupervisorActor(PoolerServices services, PoolDefinition definition)
+    public PoolSupervisorActor(PoolerServices services, PoolDefinition definition, DatabaseConnectionBudget budget)
     {
         _services = services;
         _definition = definition;
+        _budget = budget;
+        _backoff = new ConnectBackoff(services.Settings.ServerBackoff, Random.Shared.NextDouble);
         Receive<LeaseRequest>(OnLeaseRequest);
         Receive<LeaseReturned>(OnLeaseReturned);
         Receive<LeaseWithdrawn>(_ => Withdraw(Sender));
@@ -34,10 +43,11 @@ internal sealed class PoolSupervisorActor : ReceiveActor
         Receive<BackendConnectFailed>(OnConnectFailed);
         Receive<Terminated>(OnTerminated);
         Receive<JanitorTick>(_ => RunJanitor());
+        Receive<RetryLogin>(_ => ProvideForWaiters());
     }
 
-    public static Props Props(PoolerServices services, PoolDefinition definition) =>
-        Actors.Props.Create(() => new PoolSupervisorActor(services, definition));
+    public static Props Props(PoolerServices services, PoolDefinition definition, DatabaseConnectionBudget budget) =>
+        Actors.Props.Create(() => new PoolSupervisorActor(services, definition, budget));
 
     /// <summary>A failing server connection is stopped, never restarted in place: the pool opens a fresh one.</summary>
     protected override SupervisorStrategy SupervisorStrategy() => Actors.Supervision.SupervisorStrategy.StoppingStrategy;
@@ -45,8 +55,10 @@ internal sealed class PoolSupervisorActor : ReceiveActor
     protected override void PreStart()
     {
         Timers.StartPeriodicTimer("janitor", JanitorTick.Instance, JanitorInterval);
-        TopUpToMinimum();
+        ProvideForWaiters();
     }
+
+    private TimeSpan Now => Context.System.Scheduler.Monotonic;
 
     private void OnLeaseRequest(LeaseRequest request)
     {
@@ -62,10 +74,28 @@ internal sealed class PoolSupervisorActor : ReceiveActor
             _waiters.AddLast(waiter);
         }
 
+        ProvideForWaiters();
+    }
+
+    /// <summary>
+    /// Lends idle connections to the first waiters, then opens connections for the rest as far as
+    /// the pool size, the database's budget and the backoff allow; while logins fail and no attempt
+    /// may be made, waiters that no open or opening connection can serve get the server's error now.
+    /// </summary>
+    private void ProvideForWaiters()
+    {
         ServeWaiters();
-        if (_waiters.Count > 0)
+        if (_backoff.IsFailing && !_backoff.MayConnect(Now))
         {
-            OpenConnectionsForWaiters();
+            FailWaitersBeyond(OpenOrOpeningCount(), _backoff.LastError!);
+            return;
+        }
+
+        // While logins fail, one attempt at a time probes the server.
+        var wanted = Math.Max(_waiters.Count, Math.Min(_definition.MinPoolSize, _definition.PoolSize) - _backends.Count + _connecting);
+        while (_connecting < wanted && _backends.Count < _definition.PoolSize && !(_backoff.IsFailing && _connecting > 0) && _budget.TryTake())
+        {
+            OpenConnection();
         }
     }
 
@@ -76,11 +106,22 @@ internal sealed class PoolSupervisorActor : ReceiveActor
             return;
         }
 
+        if (slot.State == SlotState.Connecting)
+        {
+            _connecting--;
+            if (_backoff.IsFailing)
+            {
+                _services.Log.Information("server login works again: pool={Pool} server={Server} after {Failures} failed attempt(s)",
+                    _definition.Key, _definition.Endpoint, _backoff.Failures);
+                _backoff.Succeeded();
+            }
+        }
+
         slot.Connection = idle.Connection;
         slot.State = SlotState.Idle;
         slot.IdleSince = DateTime.UtcNow;
         _idle.Add(idle.Backend);
-        ServeWaiters();
+        ProvideForWaiters();
     }
 
     private void ServeWaiters()
@@ -115,7 +156,7 @@ internal sealed class PoolSupervisorActor : ReceiveActor
         if (returned.Clean && !PastLifetime(slot))
         {
             slot.State = SlotState.Resetting;
-            returned.Backend.Tell(ResetBackend.Instance, Self);
+            returned.Backend.Tell(_definition.Mode == PoolMode.Session ? ResetBackend.WithQuery : ResetBackend.WithoutQuery, Self);
         }
         else
         {
@@ -125,18 +166,29 @@ internal sealed class PoolSupervisorActor : ReceiveActor
 
     private void OnConnectFailed(BackendConnectFailed failed)
     {
-        _services.Log.Warning("server login failed: pool={Pool} server={Server} error={Error}", _definition.Key, _definition.Endpoint, failed.Error);
-        _backends.Remove(failed.Backend);
-        _idle.Remove(failed.Backend);
-        // Waiters that no other connection can serve get the server's own error now rather than
-        // waiting out query_wait_timeout for a database that refuses us.
-        var capacityLeft = _backends.Count;
-        while (_waiters.Count > capacityLeft)
+        _services.Stats.ServerLoginFailed();
+        if (_backends.TryGetValue(failed.Backend, out var slot) && slot.State == SlotState.Connecting)
+        {
+            slot.State = SlotState.Closing; // it stops itself; Terminated removes it
+            _connecting--;
+        }
+
+        var delay = _backoff.Failed(failed.Error, Now);
+        _services.Log.Warning("server login failed: pool={Pool} server={Server} error={Error}; next attempt in {Delay:0}ms (failure {Failures})",
+            _definition.Key, _definition.Endpoint, failed.Error, delay.TotalMilliseconds, _backoff.Failures);
+        Timers.StartSingleTimer("retry-login", RetryLogin.Instance, delay);
+        FailWaitersBeyond(OpenOrOpeningCount(), failed.Error);
+    }
+
+    /// <summary>Waiters beyond what open or opening connections can serve get the error (the last ones in the queue).</summary>
+    private void FailWaitersBeyond(int capacity, PgError error)
+    {
+        while (_waiters.Count > capacity)
         {
             var waiter = _waiters.Last!.Value;
             _waiters.RemoveLast();
             Context.Unwatch(waiter.Session);
-            waiter.Session.Tell(new LeaseFailed(failed.Error), Self);
+            waiter.Session.Tell(new LeaseFailed(error), Self);
         }
     }
 
@@ -145,14 +197,19 @@ internal sealed class PoolSupervisorActor : ReceiveActor
         var actor = terminated.ActorRef;
         if (_backends.Remove(actor, out var slot))
         {
+            _budget.Give();
             _idle.Remove(actor);
+            if (slot.State == SlotState.Connecting)
+            {
+                _connecting--; // stopped before it could report (pool shutting down)
+            }
+
             if (slot.Session is { } session)
             {
                 _leases.Remove(session);
             }
 
-            OpenConnectionsForWaiters();
-            TopUpToMinimum();
+            ProvideForWaiters();
             return;
         }
 
@@ -193,6 +250,14 @@ internal sealed class PoolSupervisorActor : ReceiveActor
             }
         }
 
+        // Another pool of this database waits for room under max_db_connections: give up one idle connection.
+        if (_budget.Starved && _waiters.Count == 0 && _idle.Count > 0)
+        {
+            var backend = _idle[0];
+            _idle.RemoveAt(0);
+            Retire(backend, _backends[backend], "max_db_connections: room for another pool of this database");
+        }
+
         if (settings.QueryWaitTimeout > TimeSpan.Zero)
         {
             while (_waiters.First is { } first && now - first.Value.Since > settings.QueryWaitTimeout)
@@ -204,7 +269,7 @@ internal sealed class PoolSupervisorActor : ReceiveActor
             }
         }
 
-        TopUpToMinimum();
+        ProvideForWaiters();
     }
 
     private bool PastLifetime(BackendSlot slot) =>
@@ -216,30 +281,15 @@ internal sealed class PoolSupervisorActor : ReceiveActor
         backend.Tell(new CloseBackend(reason), Self);
     }
 
-    /// <summary>Opens connections while sessions wait and the pool has room (connections being opened count against both).</summary>
-    private void OpenConnectionsForWaiters()
-    {
-        while (_waiters.Count > ConnectingCount() && _backends.Count < _definition.PoolSize)
-        {
-            OpenConnection();
-        }
-    }
-
-    private void TopUpToMinimum()
-    {
-        while (_backends.Count < Math.Min(_definition.MinPoolSize, _definition.PoolSize))
-        {
-            OpenConnection();
-        }
-    }
-
-    private int ConnectingCount() => _backends.Values.Count(slot => slot.State == SlotState.Connecting);
+    /// <summary>Connections that can serve a waiter now or soon: open ones not being closed, and those logging in.</summary>
+    private int OpenOrOpeningCount() => _backends.Count(entry => entry.Value.State != SlotState.Closing);
 
     private void OpenConnection()
     {
         var backend = Context.ActorOf(BackendConnectionActor.Props(_services, _definition), $"backend-{++_nextBackendId}");
         Context.Watch(backend);
         _backends[backend] = new BackendSlot(DateTime.UtcNow);
+        _connecting++;
     }
 
     private enum SlotState
@@ -265,5 +315,10 @@ internal sealed class PoolSupervisorActor : ReceiveActor
     private sealed record JanitorTick
     {
         public static readonly JanitorTick Instance = new();
+    }
+
+    private sealed record RetryLogin
+    {
+        public static readonly RetryLogin Instance = new();
     }
 }

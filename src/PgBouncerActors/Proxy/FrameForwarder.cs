@@ -15,6 +15,9 @@ internal enum FrameDecision
 
     /// <summary>Stop before this frame; it is neither consumed nor forwarded.</summary>
     Stop,
+
+    /// <summary>Forward this (inspected) frame and what precedes it, flush, then stop: the caller decides what follows.</summary>
+    StopAfter,
 }
 
 internal interface IFrameInspector
@@ -25,7 +28,8 @@ internal interface IFrameInspector
     /// </summary>
     FrameDecision OnHeader(byte code, int length);
 
-    void OnFrame(byte code, ReadOnlySequence<byte> payload);
+    /// <summary>Sees a whole inspected frame; answers Pass, Stop (before it) or StopAfter.</summary>
+    FrameDecision OnFrame(byte code, ReadOnlySequence<byte> payload);
 }
 
 internal enum ForwardEnd
@@ -41,6 +45,9 @@ internal enum ForwardEnd
 
     /// <summary>The destination no longer accepts data.</summary>
     DestinationClosed,
+
+    /// <summary>Transaction and statement modes: the server connection went back to the pool at a clean point.</summary>
+    Released,
 }
 
 /// <summary>
@@ -57,46 +64,62 @@ internal static class FrameForwarder
         while (true)
         {
             var result = await source.ReadAsync(cancellationToken).ConfigureAwait(false);
-            if (result.IsCanceled)
+            if (await ForwardReadAsync(source, result, destination, inspector, maxFrameLength, position, cancellationToken).ConfigureAwait(false) is { } end)
             {
-                return ForwardEnd.Cancelled;
-            }
-
-            var buffer = result.Buffer;
-            var (taken, needMore, stop) = Scan(buffer, inspector, maxFrameLength, position);
-            var consumed = buffer.GetPosition(taken);
-            try
-            {
-                if (taken > 0)
-                {
-                    foreach (var segment in buffer.Slice(0, taken))
-                    {
-                        destination.Write(segment.Span);
-                    }
-
-                    var flushed = await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
-                    if (flushed.IsCompleted)
-                    {
-                        return ForwardEnd.DestinationClosed;
-                    }
-                }
-            }
-            finally
-            {
-                source.AdvanceTo(consumed, needMore ? buffer.End : consumed);
-            }
-
-            if (stop)
-            {
-                return ForwardEnd.Stopped;
-            }
-
-            if (result.IsCompleted)
-            {
-                var left = buffer.Length - taken + position.RemainingInFrame;
-                return left == 0 ? ForwardEnd.SourceClosed : throw new TruncatedFrameException(buffer.Length - taken);
+                return end;
             }
         }
+    }
+
+    /// <summary>
+    /// Forwards what one read brought: the whole frames and the streaming part of a large one,
+    /// with one flush. Returns how the forwarding ended, or null to read on.
+    /// </summary>
+    public static async ValueTask<ForwardEnd?> ForwardReadAsync(PipeReader source, ReadResult result, PipeWriter destination,
+        IFrameInspector inspector, long maxFrameLength, ForwardPosition position, CancellationToken cancellationToken)
+    {
+        if (result.IsCanceled)
+        {
+            source.AdvanceTo(result.Buffer.Start);
+            return ForwardEnd.Cancelled;
+        }
+
+        var buffer = result.Buffer;
+        var (taken, needMore, stop) = Scan(buffer, inspector, maxFrameLength, position);
+        var consumed = buffer.GetPosition(taken);
+        try
+        {
+            if (taken > 0)
+            {
+                foreach (var segment in buffer.Slice(0, taken))
+                {
+                    destination.Write(segment.Span);
+                }
+
+                var flushed = await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
+                if (flushed.IsCompleted)
+                {
+                    return ForwardEnd.DestinationClosed;
+                }
+            }
+        }
+        finally
+        {
+            source.AdvanceTo(consumed, needMore ? buffer.End : consumed);
+        }
+
+        if (stop)
+        {
+            return ForwardEnd.Stopped;
+        }
+
+        if (result.IsCompleted)
+        {
+            var left = buffer.Length - taken + position.RemainingInFrame;
+            return left == 0 ? ForwardEnd.SourceClosed : throw new TruncatedFrameException(buffer.Length - taken);
+        }
+
+        return null;
     }
 
     private static (long Taken, bool NeedMore, bool Stop) Scan(ReadOnlySequence<byte> buffer, IFrameInspector inspector,
@@ -130,7 +153,14 @@ internal static class FrameForwarder
                         return (offset, true, false);
                     }
 
-                    inspector.OnFrame(code, rest.Slice(FrameReader.TypedHeaderLength, length - 4));
+                    switch (inspector.OnFrame(code, rest.Slice(FrameReader.TypedHeaderLength, length - 4)))
+                    {
+                        case FrameDecision.Stop:
+                            return (offset, false, true);
+                        case FrameDecision.StopAfter:
+                            return (offset + 1 + (long)length, false, true);
+                    }
+
                     offset += 1 + (long)length;
                     break;
                 default:

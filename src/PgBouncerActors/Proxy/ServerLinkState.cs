@@ -1,15 +1,14 @@
-using System.Buffers;
-using System.Text;
+using PgBouncerActors.Backend;
 using PgBouncerActors.Protocol;
 using PgBouncerActors.Protocol.Messages;
 
 namespace PgBouncerActors.Proxy;
 
 /// <summary>
-/// What the pooler knows about a server connection's protocol state while a client uses it: the
-/// requests that still owe a ReadyForQuery, the last transaction status, COPY, an extended-protocol
-/// batch not yet closed by Sync. It decides whether the connection may go to another client
-/// (ARCHITECTURE invariant 3). Both proxy directions update it, one writer per field.
+/// What the pooler knows about the server connection a client is using: which one it is, the
+/// requests that still owe a ReadyForQuery, the last transaction status, COPY, an
+/// extended-protocol batch not yet closed by Sync. It decides whether the connection may go to
+/// another client (ARCHITECTURE invariant 3). Both proxy directions update it, one writer per field.
 /// </summary>
 internal sealed class ServerLinkState
 {
@@ -17,10 +16,29 @@ internal sealed class ServerLinkState
     private volatile bool _inCopy;
     private volatile bool _unsyncedExtended;
     private volatile byte _transactionStatus = TransactionStatus.Idle;
+    private volatile ServerConnection? _server;
+    private long _lastRequestTick = Environment.TickCount64;
 
     public ForwardPosition ToServer { get; } = new();
 
     public ForwardPosition ToClient { get; } = new();
+
+    /// <summary>
+    /// Held by whoever writes to the server or takes it away: the client loop while it forwards a
+    /// read, the server loop while it gives the connection back, the session while it stops the
+    /// server loop. So a request never goes to a connection that was just released.
+    /// </summary>
+    public SemaphoreSlim Gate { get; } = new(1, 1);
+
+    /// <summary>The server connection the client is using now; null between transactions (changed under <see cref="Gate"/>).</summary>
+    public ServerConnection? Server
+    {
+        get => _server;
+        set => _server = value;
+    }
+
+    /// <summary>Set (under the gate) when the session ends: the server loop must not release any more, only stop.</summary>
+    public bool Stopping { get; set; }
 
     public byte TransactionStatusByte => _transactionStatus;
 
@@ -34,6 +52,12 @@ internal sealed class ServerLinkState
         PendingReadyForQuery == 0 && _transactionStatus == TransactionStatus.Idle && !_inCopy && !_unsyncedExtended &&
         ToServer.AtFrameBoundary && ToClient.AtFrameBoundary && ServerFatal is null;
 
+    /// <summary>How long the client has sent nothing while its transaction is open and nothing is owed it; zero otherwise.</summary>
+    public TimeSpan IdleInTransaction(long nowTick) =>
+        _server is not null && _transactionStatus != TransactionStatus.Idle && PendingReadyForQuery == 0 && !_inCopy
+            ? TimeSpan.FromMilliseconds(nowTick - Interlocked.Read(ref _lastRequestTick))
+            : TimeSpan.Zero;
+
     public string DescribeState() =>
         IsClean ? "idle" :
         _inCopy ? "in COPY" :
@@ -41,9 +65,17 @@ internal sealed class ServerLinkState
         _transactionStatus != TransactionStatus.Idle ? "inside a transaction" :
         _unsyncedExtended ? "extended-protocol batch without Sync" : "mid-message";
 
-    public void RequestSent() => Interlocked.Increment(ref _pendingReadyForQuery);
+    public void RequestSent()
+    {
+        Interlocked.Increment(ref _pendingReadyForQuery);
+        MarkClientActivity();
+    }
 
-    public void ExtendedMessageSent() => _unsyncedExtended = true;
+    public void ExtendedMessageSent()
+    {
+        _unsyncedExtended = true;
+        MarkClientActivity();
+    }
 
     public void SyncSent()
     {
@@ -59,98 +91,6 @@ internal sealed class ServerLinkState
         _inCopy = false;
         Interlocked.Decrement(ref _pendingReadyForQuery);
     }
-}
 
-/// <summary>Client to server: counts the requests that will each be answered by one ReadyForQuery; stops at Terminate.</summary>
-internal sealed class ClientToServerInspector(ServerLinkState state) : IFrameInspector
-{
-    public FrameDecision OnHeader(byte code, int length)
-    {
-        switch ((FrontendMessageCode)code)
-        {
-            case FrontendMessageCode.Terminate:
-                return FrameDecision.Stop; // the session ends; the server connection stays open for reuse
-            case FrontendMessageCode.Query:
-            case FrontendMessageCode.FunctionCall:
-                state.RequestSent();
-                break;
-            case FrontendMessageCode.Sync:
-                state.SyncSent();
-                break;
-            case FrontendMessageCode.Parse:
-            case FrontendMessageCode.Bind:
-            case FrontendMessageCode.Describe:
-            case FrontendMessageCode.Execute:
-            case FrontendMessageCode.Close:
-                state.ExtendedMessageSent();
-                break;
-        }
-
-        return FrameDecision.Pass;
-    }
-
-    public void OnFrame(byte code, ReadOnlySequence<byte> payload)
-    {
-    }
-}
-
-/// <summary>Server to client: reads ReadyForQuery, COPY starts, FATAL errors and parameter changes as they pass.</summary>
-internal sealed class ServerToClientInspector(ServerLinkState state, IDictionary<string, string> serverParameters) : IFrameInspector
-{
-    public FrameDecision OnHeader(byte code, int length)
-    {
-        switch ((BackendMessageCode)code)
-        {
-            case BackendMessageCode.ReadyForQuery:
-            case BackendMessageCode.ParameterStatus:
-            case BackendMessageCode.ErrorResponse:
-                return FrameDecision.Inspect;
-            case BackendMessageCode.CopyInResponse:
-            case BackendMessageCode.CopyOutResponse:
-            case BackendMessageCode.CopyBothResponse:
-                state.CopyStarted();
-                break;
-        }
-
-        return FrameDecision.Pass;
-    }
-
-    public void OnFrame(byte code, ReadOnlySequence<byte> payload)
-    {
-        switch ((BackendMessageCode)code)
-        {
-            case BackendMessageCode.ReadyForQuery:
-                state.ReadyForQueryReceived(payload.FirstSpan[0]);
-                break;
-            case BackendMessageCode.ParameterStatus:
-                ParameterStatusReader.Apply(payload, serverParameters);
-                break;
-            case BackendMessageCode.ErrorResponse:
-                var error = PgError.Parse(payload);
-                if (error.IsFatal)
-                {
-                    state.ServerFatal = error;
-                }
-
-                break;
-        }
-    }
-}
-
-internal static class ParameterStatusReader
-{
-    /// <summary>Records a ParameterStatus (name, value as C strings) in the connection's parameter set.</summary>
-    public static void Apply(ReadOnlySequence<byte> payload, IDictionary<string, string> parameters)
-    {
-        var span = payload.IsSingleSegment ? payload.FirstSpan : payload.ToArray();
-        var nameEnd = span.IndexOf((byte)0);
-        if (nameEnd <= 0)
-        {
-            return;
-        }
-
-        var rest = span[(nameEnd + 1)..];
-        var valueEnd = rest.IndexOf((byte)0);
-        parameters[Encoding.UTF8.GetString(span[..nameEnd])] = Encoding.UTF8.GetString(valueEnd < 0 ? rest : rest[..valueEnd]);
-    }
+    private void MarkClientActivity() => Interlocked.Exchange(ref _lastRequestTick, Environment.TickCount64);
 }

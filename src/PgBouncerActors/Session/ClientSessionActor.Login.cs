@@ -64,6 +64,7 @@ internal sealed partial class ClientSessionActor
     private PoolDefinition DefinePool(DatabaseSettings database)
     {
         var serverUser = database.User ?? _user;
+        _mode = Settings.PoolModeFor(database, _user);
         var credentials = ServerCredentials.FromSecret(serverUser, database.Password ?? Settings.UserList.SecretOf(serverUser));
         return new PoolDefinition(
             new PoolKey(_database, serverUser),
@@ -71,7 +72,8 @@ internal sealed partial class ClientSessionActor
             credentials,
             database.PoolSize ?? Settings.DefaultPoolSize,
             database.MinPoolSize ?? Settings.MinPoolSize,
-            Settings.PoolModeFor(database, _user));
+            _mode,
+            database.MaxDbConnections ?? Settings.MaxDbConnections);
     }
 
     private void OnLeaseGranted(LeaseGranted granted)
@@ -88,8 +90,9 @@ internal sealed partial class ClientSessionActor
     }
 
     /// <summary>
-    /// Takes over the socket from the idle watch and applies the client's startup settings,
-    /// swallowing the replies; the client then sees the server's parameters as they are for it.
+    /// Takes over the socket from the idle watch and brings the connection in line with the
+    /// client's settings, swallowing the replies; the client then sees the server's parameters as
+    /// they are for it.
     /// </summary>
     private async Task<Attached> AttachAsync(ServerConnection connection)
     {
@@ -98,14 +101,8 @@ internal sealed partial class ClientSessionActor
             return new Attached(false, null, "the server connection died before use");
         }
 
-        var query = StartupParameters.BuildSetQuery(_settings, connection.Parameters);
-        if (query is null)
-        {
-            return new Attached(true, null, null);
-        }
-
         using var timeout = new CancellationTokenSource(Settings.ServerConnectTimeout);
-        var error = await connection.RunSilentlyAsync(query, timeout.Token).ConfigureAwait(false);
+        var error = await connection.ApplySettingsAsync(_settings, timeout.Token).ConfigureAwait(false);
         return new Attached(true, error, null);
     }
 
@@ -132,7 +129,18 @@ internal sealed partial class ClientSessionActor
             return;
         }
 
-        StartProxying();
+        if (_loggedIn)
+        {
+            BeginLease();
+        }
+        else if (_mode == PoolMode.Session)
+        {
+            StartProxying();
+        }
+        else
+        {
+            StartPooledProxying();
+        }
     }
 
     private sealed record Attached(bool Alive, PgError? SettingError, string? Failure);

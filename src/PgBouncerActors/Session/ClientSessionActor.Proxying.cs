@@ -16,6 +16,7 @@ internal sealed partial class ClientSessionActor
     private Task<ForwardEnd>? _clientPump;
     private Task<ForwardEnd>? _serverPump;
     private bool _attachedIdle;
+    private readonly CancelRoute _cancelRoute = new();
     private (int ProcessId, int SecretKey)? _cancelKey;
 
     /// <summary>
@@ -26,9 +27,9 @@ internal sealed partial class ClientSessionActor
     private void StartProxying()
     {
         var connection = _connection!;
-        Timers.Cancel("login");
-        _loggedIn = true;
-        _link = new ServerLinkState();
+        CompleteLogin();
+        _link = new ServerLinkState { Server = connection };
+        _cancelRoute.Attach(connection);
         var answer = new MessageBuilder().AuthenticationOk();
         foreach (var (name, value) in connection.Parameters)
         {
@@ -37,8 +38,7 @@ internal sealed partial class ClientSessionActor
 
         answer.BackendKeyData(connection.ProcessId, connection.SecretKey).ReadyForQuery();
         _cancelKey = (connection.ProcessId, connection.SecretKey);
-        _services.CancelKeys.Register(connection.ProcessId, connection.SecretKey,
-            new CancelTarget(connection.Endpoint, connection.ProcessId, connection.SecretKey));
+        _services.CancelKeys.Register(connection.ProcessId, connection.SecretKey, _cancelRoute);
         _services.Log.Information("client login: db={Database} user={User} addr={Address} server_pid={Pid}",
             _database, _user, Address, connection.ProcessId);
 
@@ -46,13 +46,7 @@ internal sealed partial class ClientSessionActor
         {
             ReceiveCommon();
             Receive<PumpEnded>(OnPumpEnded);
-            Receive<Terminated>(terminated =>
-            {
-                if (terminated.ActorRef.Equals(_backend))
-                {
-                    Finish("server connection closed by the pool", LostServer("the pool closed the server connection"));
-                }
-            });
+            Receive<Terminated>(OnBackendTerminated);
         });
 
         var max = Settings.MaxFrameLength;
@@ -63,6 +57,27 @@ internal sealed partial class ClientSessionActor
         _clientPump = FrameForwarder.RunAsync(client.Input, connection.Socket.Output, new ClientToServerInspector(link), max, link.ToServer, token);
         _serverPump.PipeTo(Self, Self, end => new PumpEnded(FromServer: true, end, null), cause => new PumpEnded(true, null, cause));
         _clientPump.PipeTo(Self, Self, end => new PumpEnded(FromServer: false, end, null), cause => new PumpEnded(false, null, cause));
+    }
+
+    /// <summary>The login is over: no more login timeout; idle_transaction_timeout starts watching.</summary>
+    private void CompleteLogin()
+    {
+        Timers.Cancel("login");
+        _loggedIn = true;
+        if (Settings.IdleTransactionTimeout > TimeSpan.Zero)
+        {
+            var interval = TimeSpan.FromMilliseconds(Math.Min(1000, Settings.IdleTransactionTimeout.TotalMilliseconds / 2));
+            Timers.StartPeriodicTimer("idle-transaction", IdleTransactionCheck.Instance, interval);
+        }
+    }
+
+    /// <summary>The pool closed the server connection this client is using (shutdown): the client is told why.</summary>
+    private void OnBackendTerminated(Terminated terminated)
+    {
+        if (terminated.ActorRef.Equals(_backend) && _link?.Server is not null)
+        {
+            Finish("server connection closed by the pool", LostServer("the pool closed the server connection"));
+        }
     }
 
     /// <summary>The login answer goes out on the same writer the server loop then owns, so nothing interleaves with it.</summary>
@@ -109,6 +124,14 @@ internal sealed partial class ClientSessionActor
 
         switch (ended.End)
         {
+            case ForwardEnd.Released:
+                OnLeaseReleased();
+                return;
+            case ForwardEnd.Stopped: // statement mode saw a transaction block open
+                Finish("transaction block in statement mode", PgError.FatalError(SqlStates.ProtocolViolation,
+                    "transaction blocks not allowed in statement pooling mode",
+                    hint: "pool_mode is statement: run each statement on its own, without BEGIN"));
+                return;
             case ForwardEnd.DestinationClosed:
                 Finish("client closed the connection", null);
                 return;
@@ -129,11 +152,12 @@ internal sealed partial class ClientSessionActor
 
     /// <summary>
     /// Stops the server loop at a frame boundary of the server stream, so that nothing else
-    /// writes to the client; returns how it ended (Cancelled when we stopped it).
+    /// writes to the client; returns how it ended (Cancelled when we stopped it, Released when it
+    /// had just given the connection back).
     /// </summary>
-    private async Task<ForwardEnd?> StopServerLoopAsync(bool clientStillListening)
+    private async Task<ForwardEnd?> StopServerLoopAsync(ServerLinkState? link, Task<ForwardEnd>? serverPump, bool clientStillListening)
     {
-        if (_serverPump is null || _connection is null)
+        if (serverPump is null || link is null)
         {
             return null;
         }
@@ -143,15 +167,37 @@ internal sealed partial class ClientSessionActor
             _client.Abort(); // a server loop blocked on writing to a gone client must not hold us up
         }
 
-        _connection.Socket.Input.CancelPendingRead();
-        if (await Task.WhenAny(_serverPump, Task.Delay(TimeSpan.FromSeconds(2))).ConfigureAwait(false) != _serverPump)
+        // Under the gate the server loop cannot release the connection: either it is gone (Server
+        // is null) or the loop will read it again and see the cancellation.
+        if (!await link.Gate.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false))
+        {
+            // The client loop is stuck writing to a server that does not read: this session is over either way.
+            _client.Abort();
+            await _lifetime.CancelAsync().ConfigureAwait(false);
+            await link.Gate.WaitAsync().ConfigureAwait(false);
+        }
+
+        try
+        {
+            link.Stopping = true;
+            if (link.Server is { } server && !serverPump.IsCompleted)
+            {
+                server.Socket.Input.CancelPendingRead();
+            }
+        }
+        finally
+        {
+            link.Gate.Release();
+        }
+
+        if (await Task.WhenAny(serverPump, Task.Delay(TimeSpan.FromSeconds(2))).ConfigureAwait(false) != serverPump)
         {
             _client.Abort(); // the client stopped reading: its session is over either way
         }
 
         try
         {
-            return await _serverPump.ConfigureAwait(false);
+            return await serverPump.ConfigureAwait(false);
         }
         catch (Exception)
         {
@@ -159,7 +205,7 @@ internal sealed partial class ClientSessionActor
         }
     }
 
-    /// <summary>Whether the server connection may serve another client, judged after both loops stopped.</summary>
+    /// <summary>Whether the held server connection may serve another client, judged after both loops stopped.</summary>
     private bool ServerConnectionIsClean(ForwardEnd? serverEnd)
     {
         if (_connection is null || _connection.Socket.IsClosed)
@@ -167,9 +213,12 @@ internal sealed partial class ClientSessionActor
             return false;
         }
 
-        return _link is null
-            ? _attachedIdle // not proxying yet: clean only if the attach finished at ReadyForQuery
-            : serverEnd is ForwardEnd.Cancelled && _link.IsClean;
+        if (_link is null || (_serverPump is null && _attachedIdle))
+        {
+            return _attachedIdle; // not forwarding yet: clean only if the attach finished at ReadyForQuery
+        }
+
+        return serverEnd is ForwardEnd.Cancelled or ForwardEnd.Released && _link.IsClean;
     }
 
     private void ReturnLease(bool clean, string? reason = null)
@@ -184,7 +233,6 @@ internal sealed partial class ClientSessionActor
         _backend = null;
         _connection = null;
         _attachedIdle = false;
-        UnregisterCancelKey();
     }
 
     private void UnregisterCancelKey()

@@ -1,4 +1,5 @@
 using PgBouncerActors.Actors;
+using PgBouncerActors.Auth;
 using PgBouncerActors.Net;
 using PgBouncerActors.Protocol.Messages;
 
@@ -75,25 +76,33 @@ internal sealed partial class ClientSessionActor
     /// </summary>
     private void OnCancelRequest(HandshakeResult.Cancel cancel)
     {
-        var target = _services.CancelKeys.Find(cancel.ProcessId, cancel.SecretKey);
+        var route = _services.CancelKeys.Find(cancel.ProcessId, cancel.SecretKey);
         _logFailedLogin = false;
-        if (target is null)
+        if (route?.BeginCancel() is not { } target)
         {
-            Finish("cancel request with an unknown key", null);
+            Finish(route is null ? "cancel request with an unknown key" : "cancel request for a client between transactions", null);
             return;
         }
 
         _services.Log.Information("cancel request: server={Server} pid={Pid} addr={Address}", target.Endpoint, target.ProcessId, Address);
-        SendCancelAsync(target).PipeTo(Self, Self, _ => new HandshakeResult.Closed(), _ => new HandshakeResult.Closed());
+        SendCancelAsync(route, target).PipeTo(Self, Self, _ => new HandshakeResult.Closed(), _ => new HandshakeResult.Closed());
     }
 
-    private static async Task<bool> SendCancelAsync(Auth.CancelTarget target)
+    /// <summary>Sends the server's own key on a new connection; the server connection may be lent again only after this.</summary>
+    private static async Task<bool> SendCancelAsync(CancelRoute route, CancelTarget target)
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        await using var server = await PgSocket.ConnectAsync(target.Endpoint.Host, target.Endpoint.Port, timeout.Token).ConfigureAwait(false);
-        await server.SendAsync(new MessageBuilder().CancelRequest(target.ProcessId, target.SecretKey), timeout.Token).ConfigureAwait(false);
-        // The server closes the connection once it has read the request.
-        await server.Input.ReadAsync(timeout.Token).ConfigureAwait(false);
-        return true;
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await using var server = await PgSocket.ConnectAsync(target.Endpoint.Host, target.Endpoint.Port, timeout.Token).ConfigureAwait(false);
+            await server.SendAsync(new MessageBuilder().CancelRequest(target.ProcessId, target.SecretKey), timeout.Token).ConfigureAwait(false);
+            // The server closes the connection once it has read the request (and signalled the backend).
+            await server.Input.ReadAsync(timeout.Token).ConfigureAwait(false);
+            return true;
+        }
+        finally
+        {
+            route.EndCancel();
+        }
     }
 }

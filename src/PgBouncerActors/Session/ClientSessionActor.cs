@@ -4,6 +4,7 @@ using PgBouncerActors.Hosting;
 using PgBouncerActors.Net;
 using PgBouncerActors.Pool;
 using PgBouncerActors.Protocol.Messages;
+using PgBouncerActors.Proxy;
 
 namespace PgBouncerActors.Session;
 
@@ -24,8 +25,10 @@ internal sealed partial class ClientSessionActor : ReceiveActor
     private readonly DateTime _connectedAt = DateTime.UtcNow;
     private string _database = "";
     private string _user = "";
-    private List<KeyValuePair<string, string>> _settings = [];
+    /// <summary>The client's settings: from its startup packet, and in pooled modes also every tracked parameter's current value.</summary>
+    private Dictionary<string, string> _settings = new(StringComparer.OrdinalIgnoreCase);
     private IActorRef? _pool;
+    private PoolMode _mode = PoolMode.Session;
     private bool _finishing;
     private bool _loggedIn;
     private bool _logFailedLogin = true;
@@ -64,6 +67,7 @@ internal sealed partial class ClientSessionActor : ReceiveActor
         Receive<ShutdownSession>(_ => Finish("pooler shutdown", PgError.FatalError(SqlStates.AdminShutdown,
             "terminating connection because the pooler is shutting down")));
         Receive<SessionFinished>(OnFinished);
+        Receive<IdleTransactionCheck>(_ => CheckIdleTransaction());
     }
 
     /// <summary>
@@ -80,13 +84,17 @@ internal sealed partial class ClientSessionActor : ReceiveActor
         _finishing = true;
         _closeReason = reason;
         Timers.Cancel("login");
-        FinishAsync(tellClient).PipeTo(Self, Self, clean => new SessionFinished(clean), _ => new SessionFinished(false));
+        Timers.Cancel("idle-transaction");
+        _serverWanted?.TrySetCanceled();
+        FinishAsync(tellClient, _link, _serverPump)
+            .PipeTo(Self, Self, serverEnd => new SessionFinished(serverEnd), _ => new SessionFinished(null));
     }
 
-    private async Task<bool> FinishAsync(PgError? tellClient)
+    /// <returns>How the server loop ended (Cancelled when we stopped it), or null when none ran.</returns>
+    private async Task<ForwardEnd?> FinishAsync(PgError? tellClient, ServerLinkState? link, Task<ForwardEnd>? serverPump)
     {
-        var serverEnd = await StopServerLoopAsync(tellClient is not null).ConfigureAwait(false);
-        if (tellClient is not null && (_link is null || _link.ToClient.AtFrameBoundary))
+        var serverEnd = await StopServerLoopAsync(link, serverPump, tellClient is not null).ConfigureAwait(false);
+        if (tellClient is not null && (link is null || link.ToClient.AtFrameBoundary))
         {
             await _client.CloseWithAsync(tellClient.ToErrorResponse()).ConfigureAwait(false);
         }
@@ -101,13 +109,13 @@ internal sealed partial class ClientSessionActor : ReceiveActor
             await Quietly(_clientPump).ConfigureAwait(false);
         }
 
-        // Judged only now: the client loop may have forwarded one more request until it stopped.
-        return ServerConnectionIsClean(serverEnd);
+        return serverEnd;
     }
 
     private void OnFinished(SessionFinished finished)
     {
-        ReturnLease(finished.Clean);
+        // Judged only now that both loops stopped: the client loop may have forwarded one more request until it did.
+        ReturnLease(ServerConnectionIsClean(finished.ServerEnd));
         _pool?.Tell(LeaseWithdrawn.Instance, Self); // in case it was still waiting; a no-op otherwise
 
         if (_loggedIn)
@@ -124,11 +132,23 @@ internal sealed partial class ClientSessionActor : ReceiveActor
         Context.Stop(Self);
     }
 
+    /// <summary>idle_transaction_timeout: a client that holds a server connection inside a transaction and sends nothing.</summary>
+    private void CheckIdleTransaction()
+    {
+        var limit = Settings.IdleTransactionTimeout;
+        if (_link is not null && _link.IdleInTransaction(Environment.TickCount64) > limit)
+        {
+            Finish("idle_transaction_timeout", PgError.FatalError(SqlStates.IdleInTransactionSessionTimeout,
+                $"idle_transaction_timeout: the client sent nothing for {limit.TotalSeconds:0.#}s inside a transaction"));
+        }
+    }
+
     protected override void PostStop()
     {
         _client.Abort();
         _lifetime.Cancel();
         _lifetime.Dispose();
+        _serverWanted?.TrySetCanceled();
         UnregisterCancelKey();
     }
 
@@ -149,7 +169,12 @@ internal sealed partial class ClientSessionActor : ReceiveActor
         public static readonly LoginTimedOut Instance = new();
     }
 
-    private sealed record SessionFinished(bool Clean);
+    private sealed record SessionFinished(ForwardEnd? ServerEnd);
+
+    private sealed record IdleTransactionCheck
+    {
+        public static readonly IdleTransactionCheck Instance = new();
+    }
 }
 
 /// <summary>Sessions actor to session: the pooler is stopping; end now with 57P01.</summary>

@@ -11,9 +11,9 @@ internal static class StartupParameters
 {
     private static readonly HashSet<string> NotSettings = new(StringComparer.OrdinalIgnoreCase) { "user", "database", "options", "replication" };
 
-    /// <summary>The settings to apply, in order: plain parameters, then those from <c>options</c>.</summary>
+    /// <summary>The settings to apply: plain parameters, then those from <c>options</c> (a later one wins).</summary>
     /// <exception cref="FormatException">an <c>options</c> value with something other than -c settings.</exception>
-    public static List<KeyValuePair<string, string>> SettingsOf(IEnumerable<KeyValuePair<string, string>> parameters, IReadOnlySet<string> ignored)
+    public static Dictionary<string, string> SettingsOf(IEnumerable<KeyValuePair<string, string>> parameters, IReadOnlySet<string> ignored)
     {
         var settings = new List<KeyValuePair<string, string>>();
         foreach (var (name, value) in parameters)
@@ -28,21 +28,44 @@ internal static class StartupParameters
             }
         }
 
-        return settings.Where(setting => !ignored.Contains(setting.Key)).ToList();
+        var result = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (name, value) in settings.Where(setting => !ignored.Contains(setting.Key)))
+        {
+            result[name] = value;
+        }
+
+        return result;
     }
 
     /// <summary>
-    /// One statement that brings a server connection in line with the client's settings, or null
-    /// when the server's reported values already match. set_config takes any name, custom
-    /// <c>a.b</c> ones included, and quotes nothing into SQL syntax.
+    /// One statement that brings a server connection in line with a client's settings, or null
+    /// when it already matches: set_config for each setting whose value differs from the server's
+    /// reported one (or from what the pooler applied before), and set_config(name, NULL), which is
+    /// RESET, for a setting applied for an earlier client that this one did not ask for.
+    /// set_config takes any name, custom <c>a.b</c> ones included, and quotes nothing into SQL syntax.
     /// </summary>
-    public static string? BuildSetQuery(IEnumerable<KeyValuePair<string, string>> settings, IReadOnlyDictionary<string, string> serverValues)
+    public static string? BuildSetQuery(IReadOnlyDictionary<string, string> desired, IReadOnlyDictionary<string, string> reported,
+        IReadOnlyDictionary<string, string> applied)
     {
-        var calls = settings
-            .Where(setting => !serverValues.TryGetValue(setting.Key, out var current) || current != setting.Value)
-            .Select(setting => $"pg_catalog.set_config({QuoteLiteral(setting.Key)}, {QuoteLiteral(setting.Value)}, false)")
-            .ToArray();
-        return calls.Length == 0 ? null : "SELECT " + string.Join(", ", calls);
+        var calls = new List<string>();
+        foreach (var (name, value) in desired)
+        {
+            var current = reported.TryGetValue(name, out var known) ? known : applied.GetValueOrDefault(name);
+            if (current != value)
+            {
+                calls.Add($"pg_catalog.set_config({QuoteLiteral(name)}, {QuoteLiteral(value)}, false)");
+            }
+        }
+
+        foreach (var name in applied.Keys)
+        {
+            if (!desired.ContainsKey(name))
+            {
+                calls.Add($"pg_catalog.set_config({QuoteLiteral(name)}, NULL, false)");
+            }
+        }
+
+        return calls.Count == 0 ? null : "SELECT " + string.Join(", ", calls);
     }
 
     /// <summary>A string literal safe whatever standard_conforming_strings is (as libpq's PQescapeLiteral).</summary>

@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using PgBouncerActors.Demo;
 using Xunit;
 
@@ -6,13 +5,13 @@ namespace PgBouncerActors.Tests.Integration;
 
 /// <summary>PostgreSQL's own clients through the pooler: psql running a script, pgbench in every query mode.</summary>
 [Collection(PostgresCollection.Name)]
-public sealed partial class ClientToolsSpec(PostgresFixture postgres)
+public sealed class ClientToolsSpec(PostgresFixture postgres)
 {
     [Fact]
     public async Task Psql_runs_a_script_through_the_pooler()
     {
         await using var pooler = postgres.StartPooler();
-        var output = await RunToolAsync("psql", ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", pooler.Port.ToString(),
+        var output = await postgres.RunToolAsync("psql", ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", pooler.Port.ToString(),
             "-U", PostgresFixture.ScramUser, "-d", "postgres", "-f", "-"], """
             create temp table fruit(name text);
             insert into fruit values ('apple'), ('pear'), ('fig');
@@ -33,18 +32,9 @@ public sealed partial class ClientToolsSpec(PostgresFixture postgres)
         await postgres.EnsurePgbenchInitializedAsync();
         // Session mode: each of the 8 clients holds a server connection for its whole run.
         await using var pooler = postgres.StartPooler("default_pool_size = 8");
-        var output = await RunToolAsync("pgbench", ["-h", "127.0.0.1", "-p", pooler.Port.ToString(), "-U", PostgresFixture.ScramUser,
+        var output = await postgres.RunToolAsync("pgbench", ["-h", "127.0.0.1", "-p", pooler.Port.ToString(), "-U", PostgresFixture.ScramUser,
             "-S", "-M", queryMode, "-c", "8", "-j", "2", "-t", "300", "bench"]);
         Assert.Matches("number of transactions actually processed: 2400/2400", output);
-        Assert.Equal("0", FailedTransactions().Match(output).Groups[1].Value);
+        Assert.Equal("0", PostgresFixture.FailedTransactions(output));
     }
-
-    private async Task<string> RunToolAsync(string program, IReadOnlyList<string> arguments, string? input = null)
-    {
-        Environment.SetEnvironmentVariable("PGPASSWORD", PostgresFixture.ScramPassword);
-        return await ScratchCluster.RunAsync(postgres.Cluster.BinPath(program), arguments, input);
-    }
-
-    [GeneratedRegex(@"number of failed transactions: (\d+)")]
-    private static partial Regex FailedTransactions();
 }

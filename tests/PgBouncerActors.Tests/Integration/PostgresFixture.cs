@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Npgsql;
 using PgBouncerActors.Configuration;
 using PgBouncerActors.Demo;
@@ -12,7 +13,7 @@ namespace PgBouncerActors.Tests.Integration;
 /// started by hand). TCP logins need a password (md5 in pg_hba: md5 for md5-stored roles, SCRAM
 /// for SCRAM-stored ones), so the pooler's server-side authentication is exercised for real.
 /// </summary>
-public sealed class PostgresFixture : IAsyncLifetime
+public sealed partial class PostgresFixture : IAsyncLifetime
 {
     public const string ScramUser = "scram_user";
     public const string ScramPassword = "scram-pass";
@@ -104,6 +105,19 @@ public sealed class PostgresFixture : IAsyncLifetime
     /// <summary>A direct connection to the cluster (not through the pooler), to look at what the server sees.</summary>
     public string DirectConnectionString(string database = "postgres") =>
         ConnectionString(Cluster.Port, ScratchCluster.Superuser, ScratchCluster.SuperuserPassword, database);
+
+    /// <summary>Runs one of PostgreSQL's client programs (psql, pgbench) as the SCRAM user; its standard output.</summary>
+    public async Task<string> RunToolAsync(string program, IReadOnlyList<string> arguments, string? input = null)
+    {
+        Environment.SetEnvironmentVariable("PGPASSWORD", ScramPassword);
+        return await ScratchCluster.RunAsync(Cluster.BinPath(program), arguments, input);
+    }
+
+    /// <summary>pgbench's "number of failed transactions", as printed.</summary>
+    public static string FailedTransactions(string pgbenchOutput) => FailedTransactionsLine().Match(pgbenchOutput).Groups[1].Value;
+
+    [GeneratedRegex(@"number of failed transactions: (\d+)")]
+    private static partial Regex FailedTransactionsLine();
 
     public async Task DisposeAsync()
     {

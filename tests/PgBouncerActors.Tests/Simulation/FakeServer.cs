@@ -45,7 +45,40 @@ internal sealed class FakeServer : IDisposable
 
 internal sealed class FakeServerConnection(PgSocket socket)
 {
+    public const int SecretKey = 4242;
+
     public PgSocket Socket { get; } = socket;
+
+    /// <summary>Answers with raw messages (each a code and payload pieces written by the builder).</summary>
+    public Task SendAsync(Func<MessageBuilder, MessageBuilder> compose) => Socket.SendAsync(compose(new MessageBuilder())).AsTask();
+
+    /// <summary>True when nothing arrives within the time given (the pooler holds a request back).</summary>
+    public async Task<bool> StaysQuietAsync(TimeSpan within)
+    {
+        using var timeout = new CancellationTokenSource(within);
+        try
+        {
+            var result = await Socket.Input.ReadAsync(timeout.Token);
+            Socket.Input.AdvanceTo(result.Buffer.Start);
+            return false;
+        }
+        catch (OperationCanceledException)
+        {
+            return true;
+        }
+    }
+
+    /// <summary>The next messages' type codes, as a string ("PBES").</summary>
+    public async Task<string> ReadTypesAsync(int count)
+    {
+        var types = "";
+        for (var i = 0; i < count; i++)
+        {
+            types += (await ReadAsync())?.Type ?? '-';
+        }
+
+        return types;
+    }
 
     public async Task<IReadOnlyList<KeyValuePair<string, string>>> AcceptLoginAsync(int processId)
     {
@@ -53,7 +86,8 @@ internal sealed class FakeServerConnection(PgSocket socket)
         await Socket.SendAsync(new MessageBuilder().AuthenticationOk()
             .ParameterStatus("server_version", "15.0 (fake)")
             .ParameterStatus("client_encoding", "UTF8")
-            .BackendKeyData(processId, 4242)
+            .ParameterStatus("TimeZone", "UTC")
+            .BackendKeyData(processId, SecretKey)
             .ReadyForQuery());
         return startup.Parameters;
     }
@@ -94,6 +128,8 @@ internal sealed class WireClient(PgSocket socket)
     }
 
     public Task SendQueryAsync(string sql) => Socket.SendAsync(new MessageBuilder().Query(sql)).AsTask();
+
+    public Task SendAsync(MessageBuilder messages) => Socket.SendAsync(messages).AsTask();
 
     public Task TerminateAsync() => Socket.SendAsync(new MessageBuilder().Terminate()).AsTask();
 

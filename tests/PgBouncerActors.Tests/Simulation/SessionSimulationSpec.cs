@@ -39,7 +39,7 @@ public sealed class SessionSimulationSpec : TestKit.TestKit, IDisposable
         var startup = await server.AcceptLoginAsync(processId: 9001);
         Assert.Contains(new KeyValuePair<string, string>("database", "app"), startup);
         var login = await loggingIn;
-        Assert.Equal("RSSKZ", string.Concat(login.Select(m => m.Type)));
+        Assert.Equal("RSSSKZ", string.Concat(login.Select(m => m.Type)));
         var key = login.Single(m => m.Type == 'K');
         Assert.Equal(9001, BinaryPrimitives.ReadInt32BigEndian(key.Payload)); // session mode: the server's own key
 

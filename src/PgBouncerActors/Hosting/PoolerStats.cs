@@ -1,0 +1,16 @@
+namespace PgBouncerActors.Hosting;
+
+/// <summary>Counters over the whole pooler, cheap to bump from any thread (for logs, tests and, later, SHOW STATS).</summary>
+internal sealed class PoolerStats
+{
+    private long _serverLoginAttempts;
+    private long _serverLoginFailures;
+
+    public long ServerLoginAttempts => Interlocked.Read(ref _serverLoginAttempts);
+
+    public long ServerLoginFailures => Interlocked.Read(ref _serverLoginFailures);
+
+    public void ServerLoginAttempted() => Interlocked.Increment(ref _serverLoginAttempts);
+
+    public void ServerLoginFailed() => Interlocked.Increment(ref _serverLoginFailures);
+}

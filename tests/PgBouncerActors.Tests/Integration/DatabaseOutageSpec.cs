@@ -1,0 +1,112 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Npgsql;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace PgBouncerActors.Tests.Integration;
+
+/// <summary>The database goes away under load and comes back: clients get prompt errors, the pool backs off, then refills by itself.</summary>
+[Collection(PostgresCollection.Name)]
+public sealed class DatabaseOutageSpec(PostgresFixture postgres, ITestOutputHelper output)
+{
+    private const int Workers = 10;
+
+    [Fact]
+    public async Task PostgreSQL_stopped_under_load_gives_prompt_errors_a_backed_off_pool_and_recovery_after_restart()
+    {
+        await using var pooler = postgres.StartPooler("pool_mode = transaction, default_pool_size = 5, query_wait_timeout = 30");
+        var errors = new ConcurrentDictionary<string, int>();
+        var slowestFailure = TimeSpan.Zero;
+        var lastSuccessTick = 0L;
+        using var stop = new CancellationTokenSource();
+        var workers = Enumerable.Range(0, Workers).Select(_ => Task.Run(async () =>
+        {
+            NpgsqlConnection? connection = null;
+            while (!stop.IsCancellationRequested)
+            {
+                var clock = Stopwatch.StartNew();
+                try
+                {
+                    if (connection is null)
+                    {
+                        connection = new NpgsqlConnection(PostgresFixture.ConnectionString(pooler.Port));
+                        await connection.OpenAsync();
+                    }
+
+                    await using var command = new NpgsqlCommand("select 1", connection);
+                    await command.ExecuteScalarAsync();
+                    Interlocked.Exchange(ref lastSuccessTick, Environment.TickCount64);
+                }
+                catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+                {
+                    var state = (e as PostgresException)?.SqlState ?? (e.InnerException as PostgresException)?.SqlState ?? e.GetType().Name;
+                    errors.AddOrUpdate(state, 1, (_, n) => n + 1);
+                    lock (errors)
+                    {
+                        slowestFailure = clock.Elapsed > slowestFailure ? clock.Elapsed : slowestFailure;
+                    }
+
+                    await (connection?.DisposeAsync() ?? ValueTask.CompletedTask);
+                    connection = null;
+                    await Task.Delay(20);
+                }
+            }
+
+            await (connection?.DisposeAsync() ?? ValueTask.CompletedTask);
+        })).ToArray();
+
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            Assert.True(errors.IsEmpty, $"errors before the outage: {string.Join(", ", errors)}");
+            var attemptsBefore = pooler.Stats.ServerLoginAttempts;
+            await postgres.Cluster.StopAsync(); // pg_ctl stop -m fast
+            await Task.Delay(TimeSpan.FromSeconds(4));
+            var attemptsWhileDown = pooler.Stats.ServerLoginAttempts - attemptsBefore;
+            var errorsWhileDown = errors.Values.Sum();
+
+            await postgres.Cluster.StartAgainAsync();
+            var restartedAt = Environment.TickCount64;
+            var deadline = Stopwatch.StartNew();
+            while (Interlocked.Read(ref lastSuccessTick) < restartedAt && deadline.Elapsed < TimeSpan.FromSeconds(20))
+            {
+                await Task.Delay(20);
+            }
+
+            var recovery = TimeSpan.FromMilliseconds(Interlocked.Read(ref lastSuccessTick) - restartedAt);
+            output.WriteLine($"errors while down: {errorsWhileDown} ({string.Join(", ", errors.Select(e => $"{e.Key} x{e.Value}"))}); " +
+                             $"slowest failure {slowestFailure.TotalMilliseconds:0}ms; server login attempts while down: {attemptsWhileDown}; " +
+                             $"first success {recovery.TotalMilliseconds:0}ms after the restart");
+
+            Assert.True(errorsWhileDown > 0, "no client noticed the outage");
+            Assert.True(slowestFailure < TimeSpan.FromSeconds(5), $"a client waited {slowestFailure.TotalSeconds:0.0}s for its error");
+            // Backoff from 100ms doubling to 5s: about six attempts in four seconds, however many clients knock.
+            Assert.InRange(attemptsWhileDown, 2, 12);
+            Assert.True(recovery > TimeSpan.Zero && recovery < TimeSpan.FromSeconds(10), $"no transaction succeeded within 10s of the restart ({recovery})");
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await Task.WhenAll(workers);
+            if (!await IsUpAsync())
+            {
+                await postgres.Cluster.StartAgainAsync();
+            }
+        }
+    }
+
+    private async Task<bool> IsUpAsync()
+    {
+        try
+        {
+            await using var connection = new NpgsqlConnection(postgres.DirectConnectionString());
+            await connection.OpenAsync();
+            return true;
+        }
+        catch (NpgsqlException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,66 @@
+using PgBouncerActors.Backend;
+using PgBouncerActors.Configuration;
+using PgBouncerActors.Demo;
+using PgBouncerActors.Hosting;
+using PgBouncerActors.Pool;
+using PgBouncerActors.Protocol.Messages;
+using PgBouncerActors.TestKit;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace PgBouncerActors.Tests.Pool;
+
+/// <summary>
+/// A pool in front of a database that refuses connections, in virtual time: it tries again only
+/// after a delay that doubles per failure, and meanwhile every client it cannot serve gets the
+/// server's error at once. The failures are remembered by the pool, not by the short-lived children.
+/// </summary>
+public sealed class PoolBackoffSpec(ITestOutputHelper output) : VirtualTimeTestKit(output)
+{
+    private readonly PoolerServices _services = new(SettingsLoader.LoadString("""
+        pgbouncer { listen_port = 0, auth_type = trust }
+        pgbouncer-actors.server_backoff { min = 1s, max = 4s, random_factor = 0 }
+        """), Serilog.Core.Logger.None);
+
+    [Fact]
+    public void Login_attempts_follow_the_backoff_and_clients_get_the_servers_error_meanwhile()
+    {
+        var deadPort = ScratchCluster.FreePort(); // nothing listens there: every connect is refused
+        var definition = new PoolDefinition(new PoolKey("app", "alice"), new ServerEndpoint("127.0.0.1", deadPort, "app"),
+            ServerCredentials.FromSecret("alice", null), PoolSize: 5, MinPoolSize: 0, PoolMode.Transaction);
+        var pool = Sys.ActorOf(PoolSupervisorActor.Props(_services, definition, new DatabaseConnectionBudget(0)), "pool");
+
+        FailsAfterAttempt(pool, 1); // the first request tries and fails: the client gets the server's own error
+        FailsWithoutAttempt(pool, 1); // inside the 1s backoff: no new attempt, the same error at once
+
+        Clock.Advance(TimeSpan.FromSeconds(1));
+        FailsAfterAttempt(pool, 2); // now 2s
+        Clock.Advance(TimeSpan.FromSeconds(1.9));
+        FailsWithoutAttempt(pool, 2);
+        Clock.Advance(TimeSpan.FromSeconds(0.1));
+        FailsAfterAttempt(pool, 3); // now 4s, the cap
+        Clock.Advance(TimeSpan.FromSeconds(3.9));
+        FailsWithoutAttempt(pool, 3);
+        Clock.Advance(TimeSpan.FromSeconds(0.1));
+        FailsAfterAttempt(pool, 4);
+        Clock.Advance(TimeSpan.FromSeconds(4));
+        FailsAfterAttempt(pool, 5); // capped: still 4s, not 8s
+    }
+
+    private void FailsAfterAttempt(Actors.IActorRef pool, long attempts)
+    {
+        pool.Tell(new LeaseRequest(), TestActor);
+        var failed = ExpectMsg<LeaseFailed>(TimeSpan.FromSeconds(10));
+        Assert.Equal(SqlStates.UnableToConnect, failed.Error.SqlState);
+        Assert.Contains("could not connect", failed.Error.Message);
+        Assert.Equal(attempts, _services.Stats.ServerLoginAttempts);
+    }
+
+    private void FailsWithoutAttempt(Actors.IActorRef pool, long attempts)
+    {
+        pool.Tell(new LeaseRequest(), TestActor);
+        var failed = ExpectMsg<LeaseFailed>(TimeSpan.FromSeconds(1));
+        Assert.Equal(SqlStates.UnableToConnect, failed.Error.SqlState);
+        Assert.Equal(attempts, _services.Stats.ServerLoginAttempts);
+    }
+}
