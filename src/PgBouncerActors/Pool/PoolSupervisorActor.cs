@@ -80,14 +80,14 @@ internal sealed class PoolSupervisorActor : ReceiveActor
     /// <summary>
     /// Lends idle connections to the first waiters, then opens connections for the rest as far as
     /// the pool size, the database's budget and the backoff allow; while logins fail and no attempt
-    /// may be made, waiters that no open or opening connection can serve get the server's error now.
+    /// may be made, a pool with no connection at all gives its waiters the server's error now.
     /// </summary>
     private void ProvideForWaiters()
     {
         ServeWaiters();
         if (_backoff.IsFailing && !_backoff.MayConnect(Now))
         {
-            FailWaitersBeyond(OpenOrOpeningCount(), _backoff.LastError!);
+            FailWaitersIfNothingCanServe(_backoff.LastError!);
             return;
         }
 
@@ -177,18 +177,26 @@ internal sealed class PoolSupervisorActor : ReceiveActor
         _services.Log.Warning("server login failed: pool={Pool} server={Server} error={Error}; next attempt in {Delay:0}ms (failure {Failures})",
             _definition.Key, _definition.Endpoint, failed.Error, delay.TotalMilliseconds, _backoff.Failures);
         Timers.StartSingleTimer("retry-login", RetryLogin.Instance, delay);
-        FailWaitersBeyond(OpenOrOpeningCount(), failed.Error);
+        FailWaitersIfNothingCanServe(failed.Error);
     }
 
-    /// <summary>Waiters beyond what open or opening connections can serve get the error (the last ones in the queue).</summary>
-    private void FailWaitersBeyond(int capacity, PgError error)
+    /// <summary>
+    /// As PgBouncer's fast fail: with no server connection open or opening, nobody will serve the
+    /// waiters before the next attempt, so they get the server's error now. While some connection
+    /// is lent or logging in, they keep their turn (query_wait_timeout still bounds the wait).
+    /// </summary>
+    private void FailWaitersIfNothingCanServe(PgError error)
     {
-        while (_waiters.Count > capacity)
+        if (_backends.Values.Any(slot => slot.State != SlotState.Closing))
         {
-            var waiter = _waiters.Last!.Value;
-            _waiters.RemoveLast();
-            Context.Unwatch(waiter.Session);
-            waiter.Session.Tell(new LeaseFailed(error), Self);
+            return;
+        }
+
+        while (_waiters.First is { } first)
+        {
+            _waiters.RemoveFirst();
+            Context.Unwatch(first.Value.Session);
+            first.Value.Session.Tell(new LeaseFailed(error), Self);
         }
     }
 
@@ -280,9 +288,6 @@ internal sealed class PoolSupervisorActor : ReceiveActor
         slot.State = SlotState.Closing;
         backend.Tell(new CloseBackend(reason), Self);
     }
-
-    /// <summary>Connections that can serve a waiter now or soon: open ones not being closed, and those logging in.</summary>
-    private int OpenOrOpeningCount() => _backends.Count(entry => entry.Value.State != SlotState.Closing);
 
     private void OpenConnection()
     {

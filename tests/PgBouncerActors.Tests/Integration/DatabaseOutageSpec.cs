@@ -75,7 +75,7 @@ public sealed class DatabaseOutageSpec(PostgresFixture postgres, ITestOutputHelp
             }
 
             var recovery = TimeSpan.FromMilliseconds(Interlocked.Read(ref lastSuccessTick) - restartedAt);
-            output.WriteLine($"errors while down: {errorsWhileDown} ({string.Join(", ", errors.Select(e => $"{e.Key} x{e.Value}"))}); " +
+            output.WriteLine($"errors while down: {errorsWhileDown}; by SQLSTATE until recovery: ({string.Join(", ", errors.Select(e => $"{e.Key} x{e.Value}"))}); " +
                              $"slowest failure {slowestFailure.TotalMilliseconds:0}ms; server login attempts while down: {attemptsWhileDown}; " +
                              $"first success {recovery.TotalMilliseconds:0}ms after the restart");
 
