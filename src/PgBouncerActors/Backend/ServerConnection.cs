@@ -36,8 +36,6 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
     /// </summary>
     public Dictionary<string, string> Applied { get; } = new(StringComparer.OrdinalIgnoreCase);
 
-    public DateTime ConnectedAt { get; } = DateTime.UtcNow;
-
     /// <summary>
     /// Brings the connection in line with a client's settings in one statement whose replies the
     /// client does not see; nothing is sent when they already match.

@@ -4,13 +4,8 @@ namespace PgBouncerActors.Hosting;
 internal sealed class PoolerStats
 {
     private long _serverLoginAttempts;
-    private long _serverLoginFailures;
 
     public long ServerLoginAttempts => Interlocked.Read(ref _serverLoginAttempts);
 
-    public long ServerLoginFailures => Interlocked.Read(ref _serverLoginFailures);
-
     public void ServerLoginAttempted() => Interlocked.Increment(ref _serverLoginAttempts);
-
-    public void ServerLoginFailed() => Interlocked.Increment(ref _serverLoginFailures);
 }

@@ -13,8 +13,6 @@ internal sealed class DatabaseConnectionBudget(int limit)
     /// <summary>0: no limit.</summary>
     public int Limit { get; } = limit;
 
-    public int Used => Volatile.Read(ref _used);
-
     /// <summary>Some pool of this database wants a connection the budget could not give.</summary>
     public bool Starved => _starved;
 

@@ -166,7 +166,6 @@ internal sealed class PoolSupervisorActor : ReceiveActor
 
     private void OnConnectFailed(BackendConnectFailed failed)
     {
-        _services.Stats.ServerLoginFailed();
         if (_backends.TryGetValue(failed.Backend, out var slot) && slot.State == SlotState.Connecting)
         {
             slot.State = SlotState.Closing; // it stops itself; Terminated removes it

@@ -40,8 +40,6 @@ internal sealed class ServerLinkState
     /// <summary>Set (under the gate) when the session ends: the server loop must not release any more, only stop.</summary>
     public bool Stopping { get; set; }
 
-    public byte TransactionStatusByte => _transactionStatus;
-
     public int PendingReadyForQuery => Volatile.Read(ref _pendingReadyForQuery);
 
     /// <summary>A FATAL error the server sent and the client already received.</summary>

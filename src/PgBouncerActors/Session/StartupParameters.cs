@@ -15,26 +15,18 @@ internal static class StartupParameters
     /// <exception cref="FormatException">an <c>options</c> value with something other than -c settings.</exception>
     public static Dictionary<string, string> SettingsOf(IEnumerable<KeyValuePair<string, string>> parameters, IReadOnlySet<string> ignored)
     {
-        var settings = new List<KeyValuePair<string, string>>();
+        var settings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         foreach (var (name, value) in parameters)
         {
-            if (name.Equals("options", StringComparison.OrdinalIgnoreCase))
+            var given = name.Equals("options", StringComparison.OrdinalIgnoreCase) ? ParseOptions(value)
+                : NotSettings.Contains(name) ? [] : [new KeyValuePair<string, string>(name, value)];
+            foreach (var setting in given.Where(setting => !ignored.Contains(setting.Key)))
             {
-                settings.AddRange(ParseOptions(value));
-            }
-            else if (!NotSettings.Contains(name))
-            {
-                settings.Add(new(name, value));
+                settings[setting.Key] = setting.Value;
             }
         }
 
-        var result = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var (name, value) in settings.Where(setting => !ignored.Contains(setting.Key)))
-        {
-            result[name] = value;
-        }
-
-        return result;
+        return settings;
     }
 
     /// <summary>

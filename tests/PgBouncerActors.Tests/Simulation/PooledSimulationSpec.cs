@@ -15,23 +15,9 @@ namespace PgBouncerActors.Tests.Simulation;
 /// Transaction mode between bare wire clients and a scripted server, over a pool of one: a second
 /// client's request reaching the server shows exactly when the first client's lease ended.
 /// </summary>
-public sealed class PooledSimulationSpec : TestKit.TestKit, IDisposable
+public sealed class PooledSimulationSpec(ITestOutputHelper output) : PoolerSimulation(output, "default_pool_size = 1, pool_mode = transaction")
 {
     private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(300);
-    private readonly FakeServer _server = new();
-    private readonly TestProbe _events;
-    private readonly PoolerHost _pooler;
-
-    public PooledSimulationSpec(ITestOutputHelper output) : base(output)
-    {
-        _events = CreateTestProbe();
-        Sys.EventStream.Subscribe(_events.Ref, typeof(ServerConnectionEvent));
-        var settings = SettingsLoader.LoadString($$"""
-            pgbouncer { listen_port = 0, auth_type = trust, default_pool_size = 1, pool_mode = transaction }
-            databases { app { host = 127.0.0.1, port = {{_server.Port}} } }
-            """);
-        _pooler = PoolerHost.StartIn(Sys, settings, Serilog.Core.Logger.None);
-    }
 
     [Theory]
     [InlineData(false)]
@@ -132,21 +118,21 @@ public sealed class PooledSimulationSpec : TestKit.TestKit, IDisposable
     [Fact]
     public async Task A_cancel_reaches_the_server_connection_its_client_holds_with_the_servers_key_and_is_ignored_between_transactions()
     {
-        var first = await WireClient.ConnectAsync(_pooler.Port);
+        var first = await WireClient.ConnectAsync(Pooler.Port);
         var loggingIn = first.LoginAsync();
-        var server = await _server.AcceptAsync();
+        var server = await Servers.AcceptAsync();
         await server.AcceptLoginAsync(processId: 77);
         var key = (await loggingIn).Single(m => m.Type == 'K').Payload;
         var (clientPid, clientSecret) = (BinaryPrimitives.ReadInt32BigEndian(key), BinaryPrimitives.ReadInt32BigEndian(key.AsSpan(4)));
         Assert.NotEqual((77, FakeServerConnection.SecretKey), (clientPid, clientSecret)); // a key of its own
 
         await SendCancelAsync(clientPid, clientSecret); // between transactions: nothing to cancel
-        Assert.False(_server.HasPendingConnection(Quiet));
+        Assert.False(Servers.HasPendingConnection(Quiet));
 
         await first.SendQueryAsync("select pg_sleep(10)");
         await server.ExpectQueryAsync();
         await SendCancelAsync(clientPid, clientSecret);
-        var cancelConnection = await _server.AcceptAsync();
+        var cancelConnection = await Servers.AcceptAsync();
         var packet = (await cancelConnection.Socket.Input.ReadStartupPacketAsync())!.Payload;
         Assert.Equal(StartupCodes.CancelRequest, BinaryPrimitives.ReadInt32BigEndian(packet));
         Assert.Equal((77, FakeServerConnection.SecretKey), (BinaryPrimitives.ReadInt32BigEndian(packet.AsSpan(4)), BinaryPrimitives.ReadInt32BigEndian(packet.AsSpan(8))));
@@ -163,11 +149,11 @@ public sealed class PooledSimulationSpec : TestKit.TestKit, IDisposable
         await answering;
 
         first.Socket.Abort();
-        var closed = _events.FishForMessage<ServerConnectionEvent>(e => !e.Opened);
+        var closed = Events.FishForMessage<ServerConnectionEvent>(e => !e.Opened);
         Assert.Contains("inside a transaction", closed.Reason);
 
         var next = second.QueryAsync("select 'second'");
-        var replacement = await _server.AcceptAsync();
+        var replacement = await Servers.AcceptAsync();
         await replacement.AcceptLoginAsync(processId: 3);
         Assert.Equal("select 'second'", await replacement.ExpectQueryAsync());
         await replacement.CompleteAsync("SELECT 1");
@@ -179,27 +165,21 @@ public sealed class PooledSimulationSpec : TestKit.TestKit, IDisposable
 
     private async Task SendCancelAsync(int processId, int secretKey)
     {
-        var canceller = await WireClient.ConnectAsync(_pooler.Port);
+        var canceller = await WireClient.ConnectAsync(Pooler.Port);
         await canceller.SendAsync(new MessageBuilder().CancelRequest(processId, secretKey));
     }
 
     /// <summary>Two logged-in clients and the one server connection they share (the first login opened it).</summary>
     private async Task<(WireClient First, WireClient Second, FakeServerConnection Server)> TwoClientsOnOneServerAsync()
     {
-        var first = await WireClient.ConnectAsync(_pooler.Port);
+        var first = await WireClient.ConnectAsync(Pooler.Port);
         var loggingIn = first.LoginAsync();
-        var server = await _server.AcceptAsync();
+        var server = await Servers.AcceptAsync();
         await server.AcceptLoginAsync(processId: 1);
         await loggingIn;
-        var second = await WireClient.ConnectAsync(_pooler.Port);
+        var second = await WireClient.ConnectAsync(Pooler.Port);
         Assert.Equal('Z', (await second.LoginAsync()).Last().Type); // served by the same connection, nothing sent to it
-        _events.ExpectMsg<ServerConnectionEvent>(e => e.Opened);
+        Events.ExpectMsg<ServerConnectionEvent>(e => e.Opened);
         return (first, second, server);
-    }
-
-    void IDisposable.Dispose()
-    {
-        _server.Dispose();
-        base.Dispose();
     }
 }

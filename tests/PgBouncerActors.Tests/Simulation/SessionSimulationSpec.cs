@@ -13,29 +13,15 @@ namespace PgBouncerActors.Tests.Simulation;
 /// The actor tree (listener, sessions, pool, backends) in a TestKit system, between a bare wire
 /// client and a scripted fake server; a probe on the event stream sees server connections open and close.
 /// </summary>
-public sealed class SessionSimulationSpec : TestKit.TestKit, IDisposable
+public sealed class SessionSimulationSpec(ITestOutputHelper output) : PoolerSimulation(output, "default_pool_size = 1")
 {
-    private readonly FakeServer _server = new();
-    private readonly TestProbe _events;
-    private readonly PoolerHost _pooler;
-
-    public SessionSimulationSpec(ITestOutputHelper output) : base(output)
-    {
-        _events = CreateTestProbe();
-        Sys.EventStream.Subscribe(_events.Ref, typeof(ServerConnectionEvent));
-        var settings = SettingsLoader.LoadString($$"""
-            pgbouncer { listen_port = 0, auth_type = trust, default_pool_size = 1 }
-            databases { app { host = 127.0.0.1, port = {{_server.Port}} } }
-            """);
-        _pooler = PoolerHost.StartIn(Sys, settings, Serilog.Core.Logger.None);
-    }
 
     [Fact]
     public async Task Login_is_answered_with_the_servers_parameters_and_key_and_a_query_round_trips()
     {
-        var client = await WireClient.ConnectAsync(_pooler.Port);
+        var client = await WireClient.ConnectAsync(Pooler.Port);
         var loggingIn = client.LoginAsync();
-        var server = await _server.AcceptAsync();
+        var server = await Servers.AcceptAsync();
         var startup = await server.AcceptLoginAsync(processId: 9001);
         Assert.Contains(new KeyValuePair<string, string>("database", "app"), startup);
         var login = await loggingIn;
@@ -53,20 +39,20 @@ public sealed class SessionSimulationSpec : TestKit.TestKit, IDisposable
     public async Task Session_end_resets_the_server_connection_and_the_next_client_reuses_it()
     {
         var (first, server) = await LoggedInClientAsync();
-        _events.ExpectMsg<ServerConnectionEvent>(e => e.Opened);
+        Events.ExpectMsg<ServerConnectionEvent>(e => e.Opened);
 
         await first.TerminateAsync();
         Assert.Equal("DISCARD ALL", await server.ExpectQueryAsync());
         await server.CompleteAsync("DISCARD ALL");
 
-        var second = await WireClient.ConnectAsync(_pooler.Port);
+        var second = await WireClient.ConnectAsync(Pooler.Port);
         await second.LoginAsync();
         var answering = second.QueryAsync("select 2");
         Assert.Equal("select 2", await server.ExpectQueryAsync()); // same server connection
         await server.CompleteAsync("SELECT 1");
         await answering;
-        Assert.False(_server.HasPendingConnection(TimeSpan.FromMilliseconds(200)));
-        _events.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+        Assert.False(Servers.HasPendingConnection(TimeSpan.FromMilliseconds(200)));
+        Events.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
     }
 
     [Fact]
@@ -80,11 +66,11 @@ public sealed class SessionSimulationSpec : TestKit.TestKit, IDisposable
         var reply = await answering;
         var error = PgError.Parse(Assert.Single(reply, m => m.Type == 'E').Payload);
         Assert.Equal(("FATAL", "08006"), (error.Severity, error.SqlState));
-        _events.FishForMessage<ServerConnectionEvent>(e => !e.Opened);
+        Events.FishForMessage<ServerConnectionEvent>(e => !e.Opened);
 
-        var next = await WireClient.ConnectAsync(_pooler.Port);
+        var next = await WireClient.ConnectAsync(Pooler.Port);
         var nextLogin = next.LoginAsync();
-        var replacement = await _server.AcceptAsync();
+        var replacement = await Servers.AcceptAsync();
         await replacement.AcceptLoginAsync(2);
         Assert.Equal('Z', (await nextLogin).Last().Type);
     }
@@ -99,7 +85,7 @@ public sealed class SessionSimulationSpec : TestKit.TestKit, IDisposable
         await answering;
 
         client.Socket.Abort();
-        var closed = _events.FishForMessage<ServerConnectionEvent>(e => !e.Opened);
+        var closed = Events.FishForMessage<ServerConnectionEvent>(e => !e.Opened);
         Assert.Contains("inside a transaction", closed.Reason);
         // The server hears Terminate and the close, never a reset it would run inside the open transaction.
         var last = await server.ReadAsync();
@@ -109,17 +95,11 @@ public sealed class SessionSimulationSpec : TestKit.TestKit, IDisposable
     /// <summary>A client logged in through the pooler, and the fresh server connection its login opened.</summary>
     private async Task<(WireClient Client, FakeServerConnection Server)> LoggedInClientAsync()
     {
-        var client = await WireClient.ConnectAsync(_pooler.Port);
+        var client = await WireClient.ConnectAsync(Pooler.Port);
         var loggingIn = client.LoginAsync();
-        var server = await _server.AcceptAsync();
+        var server = await Servers.AcceptAsync();
         await server.AcceptLoginAsync(processId: 1);
         await loggingIn;
         return (client, server);
-    }
-
-    void IDisposable.Dispose()
-    {
-        _server.Dispose();
-        base.Dispose();
     }
 }
