@@ -21,7 +21,11 @@ internal sealed class PgSocket : IAsyncDisposable
         _socket = socket;
         socket.NoDelay = true; // small request/response messages: never wait for Nagle
         _stream = new NetworkStream(socket, ownsSocket: true);
-        Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true));
+        // Zero-byte reads: a connection waiting for its peer holds no buffer, only the socket. A
+        // receive buffer is rented when bytes are there and returned once they are consumed, so
+        // ten thousand idle clients cost kilobytes each, not 16 KB each.
+        Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true,
+            useZeroByteReads: true));
         Output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true));
         RemoteAddress = socket.RemoteEndPoint is IPEndPoint endpoint ? $"{endpoint.Address}:{endpoint.Port}" : "(unknown)";
     }

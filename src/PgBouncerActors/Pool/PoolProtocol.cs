@@ -19,7 +19,7 @@ internal sealed record PoolDefinition(PoolKey Key, ServerEndpoint Endpoint, Serv
 /// <summary>Session to registry: the pool for this definition, created on first use.</summary>
 internal sealed record GetPool(PoolDefinition Definition);
 
-internal sealed record PoolFound(IActorRef Pool, PoolKey Key);
+internal sealed record PoolFound(IActorRef Pool, PoolKey Key, PoolDemand Demand);
 
 /// <summary>Host to registry: close every pool's server connections (shutdown).</summary>
 internal sealed record CloseAllPools
@@ -45,6 +45,12 @@ internal sealed record LeaseFailed(PgError Error);
 
 /// <summary>The session gives its server connection back; only a clean one is reset and lent again.</summary>
 internal sealed record LeaseReturned(IActorRef Backend, bool Clean, string Reason);
+
+/// <summary>Pool to a session that may have parked its connection: sessions are waiting, give it back if it is idle.</summary>
+internal sealed record ReleaseIfParked
+{
+    public static readonly ReleaseIfParked Instance = new();
+}
 
 /// <summary>A waiting session no longer wants a connection.</summary>
 internal sealed record LeaseWithdrawn

@@ -23,6 +23,7 @@ internal sealed class PoolSupervisorActor : ReceiveActor
     private readonly PoolDefinition _definition;
     private readonly DatabaseConnectionBudget _budget;
     private readonly ConnectBackoff _backoff;
+    private readonly PoolDemand _demand;
     private readonly Dictionary<IActorRef, BackendSlot> _backends = [];
     private readonly List<IActorRef> _idle = []; // most recently used last: reuse warm connections first
     private readonly LinkedList<Waiter> _waiters = [];
@@ -30,9 +31,10 @@ internal sealed class PoolSupervisorActor : ReceiveActor
     private int _nextBackendId;
     private int _connecting;
 
-    public PoolSupervisorActor(PoolerServices services, PoolDefinition definition, DatabaseConnectionBudget budget)
+    public PoolSupervisorActor(PoolerServices services, PoolDefinition definition, DatabaseConnectionBudget budget, PoolDemand demand)
     {
         _services = services;
+        _demand = demand;
         _definition = definition;
         _budget = budget;
         _backoff = new ConnectBackoff(services.Settings.ServerBackoff, Random.Shared.NextDouble);
@@ -46,8 +48,8 @@ internal sealed class PoolSupervisorActor : ReceiveActor
         Receive<RetryLogin>(_ => ProvideForWaiters());
     }
 
-    public static Props Props(PoolerServices services, PoolDefinition definition, DatabaseConnectionBudget budget) =>
-        Actors.Props.Create(() => new PoolSupervisorActor(services, definition, budget));
+    public static Props Props(PoolerServices services, PoolDefinition definition, DatabaseConnectionBudget budget, PoolDemand demand) =>
+        Actors.Props.Create(() => new PoolSupervisorActor(services, definition, budget, demand));
 
     /// <summary>A failing server connection is stopped, never restarted in place: the pool opens a fresh one.</summary>
     protected override SupervisorStrategy SupervisorStrategy() => Actors.Supervision.SupervisorStrategy.StoppingStrategy;
@@ -88,6 +90,7 @@ internal sealed class PoolSupervisorActor : ReceiveActor
         if (_backoff.IsFailing && !_backoff.MayConnect(Now))
         {
             FailWaitersIfNothingCanServe(_backoff.LastError!);
+            PublishWaiting();
             return;
         }
 
@@ -96,6 +99,24 @@ internal sealed class PoolSupervisorActor : ReceiveActor
         while (_connecting < wanted && _backends.Count < _definition.PoolSize && !(_backoff.IsFailing && _connecting > 0) && _budget.TryTake())
         {
             OpenConnection();
+        }
+
+        PublishWaiting();
+        if (_waiters.Count > _connecting)
+        {
+            AskParkedSessionsBack();
+        }
+    }
+
+    /// <summary>Tells the sessions how many wait, so that none parks a connection while someone waits (see <see cref="PoolDemand"/>).</summary>
+    private void PublishWaiting() => _demand.PublishWaiting(_waiters.Count);
+
+    /// <summary>Sessions keeping a connection between transactions give it back; one in a transaction releases at its end anyway.</summary>
+    private void AskParkedSessionsBack()
+    {
+        foreach (var session in _demand.DrainParked())
+        {
+            session.Tell(ReleaseIfParked.Instance, Self);
         }
     }
 
@@ -126,17 +147,22 @@ internal sealed class PoolSupervisorActor : ReceiveActor
 
     private void ServeWaiters()
     {
-        while (_waiters.First is { } first && _idle.Count > 0)
+        while (_waiters.First is not null && _idle.Count > 0)
         {
             var backend = _idle[^1];
             _idle.RemoveAt(_idle.Count - 1);
-            _waiters.RemoveFirst();
-            var slot = _backends[backend];
-            slot.State = SlotState.Lent;
-            slot.Session = first.Value.Session;
-            _leases[first.Value.Session] = backend;
-            first.Value.Session.Tell(new LeaseGranted(backend, slot.Connection!), Self);
+            LendToFirstWaiter(backend, _backends[backend]);
         }
+    }
+
+    private void LendToFirstWaiter(IActorRef backend, BackendSlot slot)
+    {
+        var session = _waiters.First!.Value.Session;
+        _waiters.RemoveFirst();
+        slot.State = SlotState.Lent;
+        slot.Session = session;
+        _leases[session] = backend;
+        session.Tell(new LeaseGranted(backend, slot.Connection!), Self);
     }
 
     private void OnLeaseReturned(LeaseReturned returned)
@@ -153,7 +179,14 @@ internal sealed class PoolSupervisorActor : ReceiveActor
         }
 
         slot.Session = null;
-        if (returned.Clean && !PastLifetime(slot))
+        if (returned.Clean && !PastLifetime(slot) && _definition.Mode != PoolMode.Session && _waiters.First is not null)
+        {
+            // Pooled modes run no reset query: a clean connection goes straight to the next waiter,
+            // without the round trip through its backend and an idle watch started only to be stopped.
+            LendToFirstWaiter(returned.Backend, slot);
+            PublishWaiting();
+        }
+        else if (returned.Clean && !PastLifetime(slot))
         {
             slot.State = SlotState.Resetting;
             returned.Backend.Tell(_definition.Mode == PoolMode.Session ? ResetBackend.WithQuery : ResetBackend.WithoutQuery, Self);
@@ -197,6 +230,8 @@ internal sealed class PoolSupervisorActor : ReceiveActor
             Context.Unwatch(first.Value.Session);
             first.Value.Session.Tell(new LeaseFailed(error), Self);
         }
+
+        PublishWaiting();
     }
 
     private void OnTerminated(Terminated terminated)
@@ -239,6 +274,8 @@ internal sealed class PoolSupervisorActor : ReceiveActor
                 break;
             }
         }
+
+        PublishWaiting();
     }
 
     private void RunJanitor()
@@ -257,7 +294,13 @@ internal sealed class PoolSupervisorActor : ReceiveActor
             }
         }
 
-        // Another pool of this database waits for room under max_db_connections: give up one idle connection.
+        // Another pool of this database waits for room under max_db_connections: give up one idle connection
+        // (and have parked ones come back, so that there is one to give up next time).
+        if (_budget.Starved && _waiters.Count == 0)
+        {
+            AskParkedSessionsBack();
+        }
+
         if (_budget.Starved && _waiters.Count == 0 && _idle.Count > 0)
         {
             var backend = _idle[0];

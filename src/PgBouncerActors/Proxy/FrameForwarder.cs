@@ -48,6 +48,9 @@ internal enum ForwardEnd
 
     /// <summary>Transaction and statement modes: the server connection went back to the pool at a clean point.</summary>
     Released,
+
+    /// <summary>Transaction and statement modes: a parked connection sent something or closed between transactions; it is not used again.</summary>
+    ParkedConnectionLost,
 }
 
 /// <summary>

@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using PgBouncerActors.Auth;
 using PgBouncerActors.Protocol;
 using PgBouncerActors.Protocol.Framing;
 
@@ -6,16 +7,16 @@ namespace PgBouncerActors.Proxy;
 
 /// <summary>
 /// Client to server in transaction and statement modes. Between transactions the client holds no
-/// server connection: the first bytes of its next request make the loop ask the session for one
-/// (the request stays unread in the pipe meanwhile, so nothing is lost or sent twice), then the
-/// frames flow as in session mode. Each read is forwarded under the link's gate, so the server
+/// server connection, or keeps a parked one: the first bytes of its next request take the parked
+/// connection up again, or make the loop ask the session for one (the request stays unread in the
+/// pipe meanwhile, so nothing is lost or sent twice), then the frames flow as in session mode. Each read is forwarded under the link's gate, so the server
 /// loop cannot release the connection between the check and the write.
 /// </summary>
 internal static class PooledClientLoop
 {
     /// <param name="acquireServer">Asks the session for a server connection and completes once <see cref="ServerLinkState.Server"/> is set.</param>
     public static async Task<ForwardEnd> RunAsync(PipeReader source, ServerLinkState link, IFrameInspector inspector, long maxFrameLength,
-        Func<CancellationToken, Task> acquireServer, CancellationToken cancellationToken)
+        CancelRoute cancelRoute, Func<CancellationToken, Task> acquireServer, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -47,7 +48,11 @@ internal static class PooledClientLoop
                     return ForwardEnd.Stopped; // goodbye without a lease
                 }
 
-                await acquireServer(cancellationToken).ConfigureAwait(false);
+                if (!await TryUnparkAsync(link, cancelRoute, cancellationToken).ConfigureAwait(false))
+                {
+                    await acquireServer(cancellationToken).ConfigureAwait(false);
+                }
+
                 continue; // read again: the same bytes, now with a server to send them to
             }
 
@@ -70,6 +75,33 @@ internal static class PooledClientLoop
             {
                 link.Gate.Release();
             }
+        }
+    }
+
+    /// <summary>The fast path: the connection kept from the last transaction serves this one, without asking the pool.</summary>
+    private static async Task<bool> TryUnparkAsync(ServerLinkState link, CancelRoute cancelRoute, CancellationToken cancellationToken)
+    {
+        if (link.Parked is null)
+        {
+            return false;
+        }
+
+        await link.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (link.Parked is not { } parked || link.Stopping)
+            {
+                return false; // taken back for the pool, or lost, meanwhile
+            }
+
+            link.Parked = null;
+            cancelRoute.Attach(parked);
+            link.Server = parked;
+            return true;
+        }
+        finally
+        {
+            link.Gate.Release();
         }
     }
 }

@@ -17,6 +17,7 @@ internal sealed class ServerLinkState
     private volatile bool _unsyncedExtended;
     private volatile byte _transactionStatus = TransactionStatus.Idle;
     private volatile ServerConnection? _server;
+    private volatile ServerConnection? _parked;
     private long _lastRequestTick = Environment.TickCount64;
 
     public ForwardPosition ToServer { get; } = new();
@@ -35,6 +36,17 @@ internal sealed class ServerLinkState
     {
         get => _server;
         set => _server = value;
+    }
+
+    /// <summary>
+    /// Transaction and statement modes: the connection this client keeps between transactions
+    /// because nobody else wanted one when its last transaction ended (changed under <see cref="Gate"/>).
+    /// Its server loop waits on it meanwhile, so its death is noticed at once.
+    /// </summary>
+    public ServerConnection? Parked
+    {
+        get => _parked;
+        set => _parked = value;
     }
 
     /// <summary>Set (under the gate) when the session ends: the server loop must not release any more, only stop.</summary>

@@ -49,6 +49,7 @@ internal sealed partial class ClientSessionActor
             Receive<PoolFound>(found =>
             {
                 _pool = found.Pool;
+                _demand = found.Demand;
                 _pool.Tell(new LeaseRequest(), Self);
             });
             Receive<LeaseGranted>(OnLeaseGranted);

@@ -16,10 +16,13 @@ namespace PgBouncerActors.Session;
 internal sealed partial class ClientSessionActor
 {
     private TaskCompletionSource? _serverWanted;
+    private PoolDemand? _demand;
+    private ParkTicket? _parkTicket;
 
     /// <summary>
     /// The login borrowed a server connection to learn the server's parameters as they are for
-    /// this client; it goes straight back, and the client gets a random key of its own.
+    /// this client; the client keeps it parked for its first transaction unless someone waits
+    /// (then it goes straight back), and gets a random key of its own.
     /// </summary>
     private void StartPooledProxying()
     {
@@ -38,8 +41,8 @@ internal sealed partial class ClientSessionActor
         var key = _services.CancelKeys.RegisterRandom(_cancelRoute);
         _cancelKey = key;
         welcome.BackendKeyData(key.ProcessId, key.SecretKey).ReadyForQuery();
-        ReturnLease(clean: true);
         _link = new ServerLinkState();
+        _parkTicket = new ParkTicket(Self);
         _services.Log.Information("client login: db={Database} user={User} addr={Address} pool_mode={Mode}", _database, _user, Address, _mode);
 
         Become(() =>
@@ -51,21 +54,77 @@ internal sealed partial class ClientSessionActor
             Receive<LeaseFailed>(failed => Finish(failed.Error.Message, failed.Error));
             Receive<Attached>(OnAttached);
             Receive<Terminated>(OnBackendTerminated);
+            Receive<ReleaseIfParked>(_ => OnReleaseIfParked());
         });
 
         var self = Self;
         var link = _link;
         var max = Settings.MaxFrameLength;
         var token = _lifetime.Token;
+        // Parked before the client loop starts, so the client's first request finds it.
+        if (TryPark(_demand!, _parkTicket, link, connection))
+        {
+            StartServerLoop(connection, startParked: true);
+        }
+        else
+        {
+            ReturnLease(clean: true);
+        }
+
         _clientPump = SendThenRunClientLoopAsync(welcome.WrittenMemory, link, max, self, token);
         _clientPump.PipeTo(Self, Self, end => new PumpEnded(FromServer: false, end, null), cause => new PumpEnded(false, null, cause));
+    }
+
+    /// <summary>
+    /// Parks the connection that just became free (see <see cref="PoolDemand"/>): listed first,
+    /// then the waiters are counted, so the pool either is seen waiting or sees the listing.
+    /// Runs on the server loop's thread: touches only what is shared, never the actor's fields.
+    /// </summary>
+    private static bool TryPark(PoolDemand demand, ParkTicket ticket, ServerLinkState link, ServerConnection connection)
+    {
+        demand.ListParked(ticket);
+        if (demand.Waiting > 0)
+        {
+            return false;
+        }
+
+        link.Parked = connection;
+        return true;
+    }
+
+    /// <summary>The pool has waiters: a parked connection goes back (its server loop ends with Released); one in use is released at its transaction's end.</summary>
+    private void OnReleaseIfParked()
+    {
+        if (_link is not { } link || _finishing)
+        {
+            return;
+        }
+
+        _ = TakeBackParkedAsync(link);
+    }
+
+    private static async Task TakeBackParkedAsync(ServerLinkState link)
+    {
+        await link.Gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (link.Parked is { } parked && !link.Stopping)
+            {
+                link.Parked = null; // the client can no longer take it up
+                parked.Socket.Input.CancelPendingRead();
+            }
+        }
+        finally
+        {
+            link.Gate.Release();
+        }
     }
 
     private async Task<ForwardEnd> SendThenRunClientLoopAsync(ReadOnlyMemory<byte> welcome, ServerLinkState link, long max, IActorRef self,
         CancellationToken token)
     {
         await _client.SendAsync(welcome, token).ConfigureAwait(false);
-        return await PooledClientLoop.RunAsync(_client.Input, link, new ClientToServerInspector(link), max,
+        return await PooledClientLoop.RunAsync(_client.Input, link, new ClientToServerInspector(link), max, _cancelRoute,
             cancellation =>
             {
                 var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -84,6 +143,12 @@ internal sealed partial class ClientSessionActor
             return;
         }
 
+        if (_link?.Parked is not null)
+        {
+            wanted.Ready.TrySetResult(); // parked meanwhile: the client loop takes it up
+            return;
+        }
+
         _serverWanted = wanted.Ready;
         if (_backend is null)
         {
@@ -95,21 +160,33 @@ internal sealed partial class ClientSessionActor
     private void BeginLease()
     {
         var connection = _connection!;
-        var link = _link!;
-        link.Server = connection;
+        _link!.Server = connection;
         _cancelRoute.Attach(connection);
-        var inspector = new ServerToClientInspector(link, connection.Parameters, _mode, _settings);
-        _serverPump = PooledServerLoop.RunAsync(connection, _client.Output, inspector, link, _cancelRoute, Settings.MaxFrameLength, _lifetime.Token);
-        _serverPump.PipeTo(Self, Self, end => new PumpEnded(FromServer: true, end, null), cause => new PumpEnded(true, null, cause));
+        StartServerLoop(connection, startParked: false);
         _serverWanted?.TrySetResult();
         _serverWanted = null;
     }
 
-    /// <summary>The server loop gave the connection back at a clean ReadyForQuery; it goes to the pool (no reset query in these modes).</summary>
-    private void OnLeaseReleased()
+    private void StartServerLoop(ServerConnection connection, bool startParked)
+    {
+        var link = _link!;
+        var demand = _demand!;
+        var ticket = _parkTicket!;
+        var inspector = new ServerToClientInspector(link, connection.Parameters, _mode, _settings);
+        _serverPump = PooledServerLoop.RunAsync(connection, _client.Output, inspector, link, _cancelRoute,
+            free => TryPark(demand, ticket, link, free), startParked, Settings.MaxFrameLength, _lifetime.Token);
+        _serverPump.PipeTo(Self, Self, end => new PumpEnded(FromServer: true, end, null), cause => new PumpEnded(true, null, cause));
+    }
+
+    /// <summary>
+    /// The server loop gave the connection back at a clean ReadyForQuery (or the pool took back a
+    /// parked one); it goes to the pool, no reset query in these modes. A parked connection that
+    /// spoke or closed between transactions goes back to be closed.
+    /// </summary>
+    private void OnLeaseReleased(bool clean)
     {
         _serverPump = null;
-        ReturnLease(clean: true);
+        ReturnLease(clean, clean ? null : "the server sent something or closed while it was parked between transactions");
         if (_serverWanted is not null)
         {
             _pool!.Tell(new LeaseRequest(), Self);

@@ -125,7 +125,10 @@ internal sealed partial class ClientSessionActor
         switch (ended.End)
         {
             case ForwardEnd.Released:
-                OnLeaseReleased();
+                OnLeaseReleased(clean: true);
+                return;
+            case ForwardEnd.ParkedConnectionLost:
+                OnLeaseReleased(clean: false);
                 return;
             case ForwardEnd.Stopped: // statement mode saw a transaction block open
                 Finish("transaction block in statement mode", PgError.FatalError(SqlStates.ProtocolViolation,
@@ -180,7 +183,7 @@ internal sealed partial class ClientSessionActor
         try
         {
             link.Stopping = true;
-            if (link.Server is { } server && !serverPump.IsCompleted)
+            if ((link.Server ?? link.Parked) is { } server && !serverPump.IsCompleted)
             {
                 server.Socket.Input.CancelPendingRead();
             }

@@ -62,6 +62,22 @@ public sealed class PooledModesSpec(PostgresFixture postgres)
     }
 
     [Fact]
+    public async Task A_connection_kept_between_transactions_goes_back_as_soon_as_another_client_needs_it()
+    {
+        // One server connection: the first client keeps it between its transactions while nobody
+        // waits; the second client's login and query must get it back from the idle first client.
+        await using var pooler = postgres.StartPooler("pool_mode = transaction, default_pool_size = 1, query_wait_timeout = 5");
+        await using var first = await OpenAsync(pooler.Port);
+        var pid = await ScalarAsync<int>(first, "select pg_backend_pid()");
+        Assert.Equal(pid, await ScalarAsync<int>(first, "select pg_backend_pid()"));
+
+        await using var second = await OpenAsync(pooler.Port);
+        Assert.Equal(pid, await ScalarAsync<int>(second, "select pg_backend_pid()"));
+        Assert.Equal(pid, await ScalarAsync<int>(first, "select pg_backend_pid()"));
+        Assert.Equal(pid, await ScalarAsync<int>(second, "select pg_backend_pid()"));
+    }
+
+    [Fact]
     public async Task A_client_setting_TimeZone_or_application_name_never_changes_what_another_client_sees()
     {
         // One server connection: both clients necessarily use the same one, one transaction after the other.

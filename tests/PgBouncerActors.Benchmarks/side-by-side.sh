@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# The side-by-side benchmark: PgBouncer and PgBouncerActors in front of one scratch PostgreSQL,
+# with the same pool size, modes and SCRAM authentication, each scenario run against both in
+# alternation, one table at the end with a ratio per row (PgBouncerActors / PgBouncer).
+#
+#   bash tests/PgBouncerActors.Benchmarks/side-by-side.sh
+#
+# Knobs (environment): BENCH_SECONDS (per pgbench run, default 15), BENCH_ROUNDS (alternations,
+# default 2), BENCH_IDLE_CLIENTS (default 10000), BENCH_SCALE (pgbench scale, default 10),
+# BENCH_KEEP=1 keeps the scratch folder, BENCH_ONLY=TEXT runs only the rows whose name holds TEXT. Installs postgresql and pgbouncer from apt when missing.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$(pwd)
+
+run_seconds=${BENCH_SECONDS:-15}
+rounds=${BENCH_ROUNDS:-2}
+idle_clients=${BENCH_IDLE_CLIENTS:-10000}
+scale=${BENCH_SCALE:-10}
+pool_size=20
+
+say() { printf '%s\n' "bench: $*" >&2; }
+
+# --- what it needs -------------------------------------------------------------------------------
+sudo=""; if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+missing=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql postgresql-contrib)
+command -v pgbouncer >/dev/null || missing+=(pgbouncer)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+# PostgreSQL and PgBouncer refuse to run as root.
+as_service() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# 10,000 idle clients need 10,000 descriptors in the pooler and in the client.
+ulimit -n "$(ulimit -Hn)"
+
+say "building PgBouncerActors and the load tester (Release)"
+dotnet build -c Release -v quiet --nologo src/PgBouncerActors >/dev/null
+dotnet build -c Release -v quiet --nologo tests/PgBouncerActors.LoadTester >/dev/null
+actors_exe=$repo/src/PgBouncerActors/bin/Release/net10.0/pgbouncer-actors
+load_exe=$repo/tests/PgBouncerActors.LoadTester/bin/Release/net10.0/pgba-load
+
+work=$(mktemp -d /tmp/pgba-bench.XXXXXX)
+chmod 755 "$work"
+if [ "$(id -u)" = 0 ]; then chown postgres "$work"; fi
+pids=()
+cleanup() {
+  for pid in "${pids[@]}" "$(cat "$work/pgbouncer.pid" 2>/dev/null)"; do kill -TERM "$pid" 2>/dev/null || true; done
+  as_service "$pgbin/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
+  if [ "${BENCH_KEEP:-0}" != 1 ]; then rm -rf "$work"; else say "kept $work"; fi
+}
+trap cleanup EXIT
+
+# free_port NAME: sets NAME to a port nothing listens on (in this shell: a $(...) subshell would
+# repeat the parent's RANDOM sequence and hand out the same port twice).
+taken_ports=" "
+free_port() {
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 30000))
+    if [[ $taken_ports != *" $port "* ]] && ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      taken_ports+="$port "; printf -v "$1" '%s' "$port"; return
+    fi
+  done
+}
+
+# --- a scratch PostgreSQL with a pgbench database ------------------------------------------------
+free_port pg_port
+say "scratch PostgreSQL on $pg_port ($work)"
+as_service "$pgbin/initdb" -D "$work/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+cat >>"$work/data/postgresql.conf" <<EOF
+port = $pg_port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$work'
+max_connections = 200
+shared_buffers = 256MB
+fsync = off
+synchronous_commit = off
+EOF
+as_service "$pgbin/pg_ctl" -D "$work/data" -l "$work/postgres.log" -w start >/dev/null
+as_service "$pgbin/psql" -q -h "$work" -p "$pg_port" -U postgres -c "CREATE ROLE bench LOGIN PASSWORD 'bench'" -c "CREATE DATABASE bench OWNER bench"
+export PGPASSWORD=bench
+"$pgbin/pgbench" -i -q -s "$scale" -h 127.0.0.1 -p "$pg_port" -U bench bench 2>/dev/null
+
+printf '"bench" "bench"\n' >"$work/userlist.txt"
+chmod 644 "$work/userlist.txt"
+
+# --- PgBouncer and PgBouncerActors, the same settings --------------------------------------------
+free_port bouncer_port
+cat >"$work/pgbouncer.ini" <<EOF
+[databases]
+bench_tx = host=127.0.0.1 port=$pg_port dbname=bench pool_mode=transaction
+bench_session = host=127.0.0.1 port=$pg_port dbname=bench pool_mode=session
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $bouncer_port
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $work/userlist.txt
+default_pool_size = $pool_size
+max_client_conn = $((idle_clients + 2000))
+logfile = $work/pgbouncer.log
+pidfile = $work/pgbouncer.pid
+log_connections = 0
+log_disconnections = 0
+EOF
+# runuser's PAM session lowers the soft descriptor limit again: raise it inside.
+as_service bash -c 'ulimit -n "$(ulimit -Hn)"; exec pgbouncer "$0"' "$work/pgbouncer.ini" >/dev/null 2>&1 &
+pids+=($!)
+
+free_port actors_port
+cat >"$work/actors.conf" <<EOF
+pgbouncer {
+  listen_addr = 127.0.0.1, listen_port = $actors_port, auth_type = scram-sha-256, auth_file = "$work/userlist.txt"
+  default_pool_size = $pool_size, max_client_conn = $((idle_clients + 2000))
+}
+databases {
+  bench_tx { host = 127.0.0.1, port = $pg_port, dbname = bench, pool_mode = transaction }
+  bench_session { host = 127.0.0.1, port = $pg_port, dbname = bench, pool_mode = session }
+}
+pgbouncer-actors { log_level = warning }
+EOF
+"$actors_exe" --config "$work/actors.conf" >"$work/actors.log" 2>&1 &
+pids+=($!)
+
+wait_for_port() {
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  say "nothing listens on $1"; cat "$work"/*.log >&2; exit 1
+}
+wait_for_port "$bouncer_port"
+wait_for_port "$actors_port"
+bouncer_pid=$(cat "$work/pgbouncer.pid")
+actors_pid=${pids[1]}
+declare -A port_of=([bouncer]=$bouncer_port [actors]=$actors_port)
+declare -A pid_of=([bouncer]=$bouncer_pid [actors]=$actors_pid)
+
+# CPU seconds (user + system) a process has used so far, from /proc.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# --- scenarios -----------------------------------------------------------------------------------
+results=$work/results.tsv # pooler \t row \t metric \t value
+: >"$results"
+record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$results"; }
+
+# pgbench_run POOLER ROW DB SECONDS EXTRA_ARGS...: tps, average and p99 latency, failed, pooler CPU per 100k.
+pgbench_run() {
+  local pooler=$1 row=$2 db=$3 seconds=$4; shift 4
+  if [[ -n ${BENCH_ONLY:-} && $row != *"$BENCH_ONLY"* ]]; then return; fi
+  local out=$work/pgbench.out logs=$work/txlog
+  rm -f "$logs".*
+  local cpu_before; cpu_before=$(cpu_seconds "${pid_of[$pooler]}")
+  timeout $((seconds * 4 + 60)) "$pgbin/pgbench" -n -S -j 2 -T "$seconds" -h 127.0.0.1 -p "${port_of[$pooler]}" -U bench "$@" \
+    -l --log-prefix="$logs" "$db" >"$out" 2>&1 || { say "pgbench failed against $pooler:"; cat "$out" >&2; }
+  local cpu_after; cpu_after=$(cpu_seconds "${pid_of[$pooler]}")
+  local tps avg txs failed p99
+  tps=$(awk '/^tps = / { print $3; exit }' "$out")
+  avg=$(awk '/^latency average = / { print $4; exit }' "$out")
+  txs=$(awk '/^number of transactions actually processed: / { print $6; exit }' "$out")
+  failed=$(awk '/^number of failed transactions: / { print $5; exit }' "$out")
+  p99=$(cat "$logs".* | awk '{ print $3 }' | sort -n | awk '{ v[NR] = $1 } END { i = int(NR * 0.99); if (i < 1) i = 1; printf "%.3f", v[i] / 1000 }')
+  record "$pooler" "$row" tps "${tps:-0}"
+  record "$pooler" "$row" "avg ms" "${avg:-0}"
+  record "$pooler" "$row" "p99 ms" "$p99"
+  record "$pooler" "$row" failed "${failed:-${txs:+0}}"
+  record "$pooler" "$row" "CPU s/100k tx" "$(awk -v a="$cpu_before" -v b="$cpu_after" -v n="${txs:-0}" 'BEGIN { printf "%.2f", (n > 0 ? (b - a) / n * 100000 : 0) }')"
+  say "$row, $pooler: tps ${tps:-?}, p99 ${p99} ms, failed ${failed:-?}"
+}
+
+idle_run() {
+  local pooler=$1 row="$idle_clients idle clients"
+  if [[ -n ${BENCH_ONLY:-} && $row != *"$BENCH_ONLY"* ]]; then return; fi
+  local ready=$work/idle.ready json=$work/idle.json
+  rm -f "$ready" "$json"
+  local before; before=$(rss_kb "${pid_of[$pooler]}")
+  "$load_exe" idle --quiet --connections "$idle_clients" --parallel-opens 64 --hold 5 --ready-file "$ready" --json "$json" \
+    -c "Host=127.0.0.1;Port=${port_of[$pooler]};Username=bench;Password=bench;Database=bench_tx;Timeout=120" >"$work/idle.out" 2>&1 &
+  local tester=$!
+  while [ ! -f "$ready" ] && kill -0 "$tester" 2>/dev/null; do sleep 0.5; done
+  sleep 2 # let the last logins settle
+  local after; after=$(rss_kb "${pid_of[$pooler]}")
+  wait "$tester" || true
+  local answering; answering=$(awk -F': ' '/"connectionsAnswering"/ { gsub(/,/, "", $2); print $2 }' "$json" 2>/dev/null)
+  record "$pooler" "$row" "RSS before MB" "$(awk -v k="$before" 'BEGIN { printf "%.1f", k / 1024 }')"
+  record "$pooler" "$row" "RSS after MB" "$(awk -v k="$after" 'BEGIN { printf "%.1f", k / 1024 }')"
+  record "$pooler" "$row" "KB per client" "$(awk -v a="$before" -v b="$after" -v n="$idle_clients" 'BEGIN { printf "%.2f", (b - a) / n }')"
+  record "$pooler" "$row" "answering" "${answering:-0}"
+  say "$row, $pooler: RSS $before -> $after KB, ${answering:-0} answering"
+}
+
+say "warming up both poolers"
+for pooler in bouncer actors; do
+  "$pgbin/pgbench" -n -S -c 10 -j 2 -T 3 -h 127.0.0.1 -p "${port_of[$pooler]}" -U bench bench_tx >/dev/null 2>&1
+  "$pgbin/pgbench" -n -S -c 10 -j 2 -T 2 -h 127.0.0.1 -p "${port_of[$pooler]}" -U bench bench_session >/dev/null 2>&1
+done
+
+# Idle clients first, while neither pooler has yet held more than the warm-up's ten clients.
+for pooler in bouncer actors; do idle_run "$pooler"; done
+
+for round in $(seq 1 "$rounds"); do
+  say "round $round of $rounds"
+  for pooler in bouncer actors; do
+    pgbench_run "$pooler" "-S 10 clients simple (transaction)" bench_tx "$run_seconds" -c 10 -M simple
+    pgbench_run "$pooler" "-S 10 clients extended (transaction)" bench_tx "$run_seconds" -c 10 -M extended
+    pgbench_run "$pooler" "-S 10 clients prepared (session)" bench_session "$run_seconds" -c 10 -M prepared
+    # pgbench's clock runs while its 1000 clients log in (SCRAM, a few seconds): 10 s more for them.
+    pgbench_run "$pooler" "-S 1000 clients, pool 20 (transaction)" bench_tx "$((run_seconds + 10))" -c 1000 -M simple
+    pgbench_run "$pooler" "-S -C 10 clients, SCRAM (transaction)" bench_tx "$run_seconds" -c 10 -C -M simple
+  done
+done
+
+# --- the table -----------------------------------------------------------------------------------
+# Mean over rounds per (pooler, row, metric); ratio = PgBouncerActors / PgBouncer.
+awk -F'\t' '
+  { key = $2 SUBSEP $3; sum[$1, key] += $4; n[$1, key]++; if (!(key in seen)) { seen[key] = 1; order[++rows] = key } }
+  END {
+    line = "+--------------------------------------------+----------------+------------+-----------------+--------+"
+    print line
+    printf "| %-42s | %-14s | %10s | %15s | %6s |\n", "scenario", "metric", "PgBouncer", "PgBouncerActors", "ratio"
+    print line
+    for (r = 1; r <= rows; r++) {
+      split(order[r], part, SUBSEP)
+      b = n["bouncer", order[r]] ? sum["bouncer", order[r]] / n["bouncer", order[r]] : 0
+      a = n["actors", order[r]] ? sum["actors", order[r]] / n["actors", order[r]] : 0
+      ratio = b != 0 ? sprintf("%.2f", a / b) : "-"
+      printf "| %-42s | %-14s | %10.2f | %15.2f | %6s |\n", (part[1] == last ? "" : part[1]), part[2], b, a, ratio
+      last = part[1]
+    }
+    print line
+  }' "$results"
+printf 'tps, answering: higher is better; latency, CPU, failed, memory: lower is better. Each pgbench run %ss, mean of %s rounds.\n' "$run_seconds" "$rounds"
