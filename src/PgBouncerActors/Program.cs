@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using PgBouncerActors.Configuration;
 using PgBouncerActors.Demo;
 using PgBouncerActors.Hosting;
@@ -35,24 +34,16 @@ public static class Program
     public static async Task<int> Main(string[] args)
     {
         ForwardOnTheSocketThread();
-        var stop = new TaskCompletionSource();
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-
-        void OnSignal(PosixSignalContext context)
-        {
-            context.Cancel = true; // we stop ourselves, cleanly
-            stop.TrySetResult();
-        }
+        using var signals = new ProcessSignals();
 
         try
         {
             switch (args)
             {
                 case [] or ["demo"]:
-                    return await DemoCommand.RunAsync(6432, stop.Task);
+                    return await DemoCommand.RunAsync(6432, signals);
                 case ["demo", "--port", var port] when int.TryParse(port, out var number):
-                    return await DemoCommand.RunAsync(number, stop.Task);
+                    return await DemoCommand.RunAsync(number, signals);
                 case ["--help" or "-h"]:
                     Console.WriteLine(Usage);
                     return 0;
@@ -60,9 +51,9 @@ public static class Program
                     Console.WriteLine($"pgbouncer-actors {typeof(Program).Assembly.GetName().Version}");
                     return 0;
                 case ["--config" or "-c", var file]:
-                    return await RunAsync(file, stop.Task);
+                    return await RunAsync(file, signals);
                 case [var file] when !file.StartsWith('-'):
-                    return await RunAsync(file, stop.Task);
+                    return await RunAsync(file, signals);
                 default:
                     Console.Error.WriteLine(Usage);
                     return 2;
@@ -75,12 +66,13 @@ public static class Program
         }
     }
 
-    private static async Task<int> RunAsync(string configFile, Task stopRequested)
+    private static async Task<int> RunAsync(string configFile, ProcessSignals signals)
     {
         var settings = SettingsLoader.LoadFile(configFile, Environment.GetEnvironmentVariable);
         using var log = Logging.Create(settings);
-        var host = PoolerHost.Start(settings, log);
-        await stopRequested;
+        var host = PoolerHost.Start(settings, log.Logger);
+        signals.OnReload(() => ConfigurationReload.Run(configFile, host, log), log.Logger);
+        await signals.StopRequested;
         await host.StopAsync();
         return 0;
     }

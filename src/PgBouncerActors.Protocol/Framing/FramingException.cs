@@ -9,6 +9,9 @@ public sealed class FrameTooLargeException(byte code, long length, long maximum)
 {
     public long Length { get; } = length;
 
+    /// <summary>The message's type byte (0 for the untyped startup packet).</summary>
+    public byte Code { get; } = code;
+
     internal static string Describe(byte code) => code == 0 ? "(startup packet)" : $"'{(char)code}'";
 }
 

@@ -49,6 +49,22 @@ public static class FrontendMessages
     public static MessageBuilder Execute(this MessageBuilder builder, string portal, int maxRows = 0) =>
         builder.Begin((byte)FrontendMessageCode.Execute).WriteCString(portal).WriteInt32(maxRows).End();
 
+    /// <summary>Describe of a statement ('S') or a portal ('P').</summary>
+    public static MessageBuilder Describe(this MessageBuilder builder, char kind, string name) =>
+        builder.Begin((byte)FrontendMessageCode.Describe).WriteByte((byte)kind).WriteCString(name).End();
+
+    public static MessageBuilder Flush(this MessageBuilder builder) =>
+        builder.Begin((byte)FrontendMessageCode.Flush).End();
+
+    public static MessageBuilder CopyData(this MessageBuilder builder, ReadOnlySpan<byte> data) =>
+        builder.Begin((byte)FrontendMessageCode.CopyData).WriteBytes(data).End();
+
+    public static MessageBuilder CopyDone(this MessageBuilder builder) =>
+        builder.Begin((byte)FrontendMessageCode.CopyDone).End();
+
+    public static MessageBuilder CopyFail(this MessageBuilder builder, string reason) =>
+        builder.Begin((byte)FrontendMessageCode.CopyFail).WriteCString(reason).End();
+
     public static MessageBuilder Sync(this MessageBuilder builder) =>
         builder.Begin((byte)FrontendMessageCode.Sync).End();
 

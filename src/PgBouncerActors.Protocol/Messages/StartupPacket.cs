@@ -51,7 +51,8 @@ public sealed record StartupPacket(StartupPacketKind Kind, int ProtocolVersion)
                 throw new FormatException($"a cancel request must carry 8 bytes of key, not {rest.Length}");
         }
 
-        return new StartupPacket(StartupPacketKind.Startup, code) { Parameters = ParseParameters(rest) };
+        // Another protocol version lays its packet out differently: only 3.x is read further.
+        return new StartupPacket(StartupPacketKind.Startup, code) { Parameters = code >>> 16 == 3 ? ParseParameters(rest) : [] };
     }
 
     /// <summary>NUL-terminated name/value pairs, ended by an empty name.</summary>

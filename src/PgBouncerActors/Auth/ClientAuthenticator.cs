@@ -23,19 +23,19 @@ internal sealed record AuthOutcome(PgError? Error, string LogReason, byte[]? Scr
 /// auth_type semantics. An unknown user goes through the same exchange as a known one and gets
 /// the same 28P01, so the pooler does not reveal which users exist.
 /// </summary>
-internal sealed class ClientAuthenticator(PgSocket client, string user, PoolerSettings settings, ScramVerifierCache verifiers)
+internal sealed class ClientAuthenticator(PgSocket client, string user, AuthType authType, UserList userList, ScramVerifierCache verifiers)
 {
     private readonly MessageBuilder _builder = new();
 
     public async Task<AuthOutcome> AuthenticateAsync(CancellationToken cancellationToken)
     {
-        var secret = settings.UserList.SecretOf(user);
-        switch (settings.AuthType)
+        var secret = userList.SecretOf(user);
+        switch (authType)
         {
             case AuthType.Any:
                 return AuthOutcome.Success("any");
             case AuthType.Trust:
-                return !settings.UserList.IsConfigured || secret is not null
+                return !userList.IsConfigured || secret is not null
                     ? AuthOutcome.Success("trust")
                     : new AuthOutcome(PgError.FatalError(SqlStates.InvalidAuthorization, $"no such user: \"{user}\" is not in auth_file"), "unknown user");
             case AuthType.Plain:
@@ -99,7 +99,7 @@ internal sealed class ClientAuthenticator(PgSocket client, string user, PoolerSe
         ScramSecret verifier;
         if (secret is null)
         {
-            verifier = verifiers.Impossible();
+            verifier = verifiers.Mock(user);
             unusable = "unknown user";
         }
         else if (ScramSecret.TryParse(secret, out var stored))
@@ -108,7 +108,7 @@ internal sealed class ClientAuthenticator(PgSocket client, string user, PoolerSe
         }
         else if (Md5Password.IsSecret(secret))
         {
-            verifier = verifiers.Impossible();
+            verifier = verifiers.Mock(user);
             unusable = "auth_file holds an md5 secret for this user, which cannot verify SCRAM-SHA-256 (use auth_type md5 or a plaintext/SCRAM secret)";
         }
         else

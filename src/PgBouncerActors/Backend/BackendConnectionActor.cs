@@ -16,6 +16,7 @@ internal sealed class BackendConnectionActor : ReceiveActor
     private readonly PoolDefinition _pool;
     private ServerConnection? _connection;
     private string _closeReason = "pool stopped";
+    private bool _cancelBeforeClose;
 
     public BackendConnectionActor(PoolerServices services, PoolDefinition pool)
     {
@@ -31,7 +32,11 @@ internal sealed class BackendConnectionActor : ReceiveActor
         Receive<ResetBackend>(Reset);
         Receive<ResetDone>(OnResetDone);
         Receive<IdleConnectionLost>(lost => Close($"lost while idle: {lost.Reason}"));
-        Receive<CloseBackend>(close => Close(close.Reason));
+        Receive<CloseBackend>(close =>
+        {
+            _cancelBeforeClose = close.CancelFirst;
+            Close(close.Reason);
+        });
     }
 
     public static Props Props(PoolerServices services, PoolDefinition pool) =>
@@ -111,7 +116,7 @@ internal sealed class BackendConnectionActor : ReceiveActor
     {
         if (_connection is { } connection)
         {
-            _ = connection.CloseAsync();
+            _ = connection.CloseAsync(_cancelBeforeClose);
             _services.Log.Information("server connection closed: pool={Pool} server={Server} pid={Pid} reason={Reason}",
                 _pool.Key, _pool.Endpoint, connection.ProcessId, _closeReason);
             Context.System.EventStream.Publish(new ServerConnectionEvent(_pool.Key, Self.Path.Name, Opened: false, _closeReason));

@@ -29,6 +29,12 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
     /// <summary>The server's current ParameterStatus values, kept up to date by whoever reads the socket.</summary>
     public Dictionary<string, string> Parameters { get; } = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>The ParameterStatus values of the login: the server's defaults for this database and user, whatever clients set since.</summary>
+    public IReadOnlyDictionary<string, string> LoginParameters { get; private set; } = new Dictionary<string, string>();
+
+    /// <summary>The login is over: what the server reported so far are its defaults.</summary>
+    public void LoggedIn() => LoginParameters = new Dictionary<string, string>(Parameters, StringComparer.OrdinalIgnoreCase);
+
     /// <summary>
     /// Settings the pooler applied for a client that the server does not report (extra_float_digits,
     /// statement_timeout from options...), so the next client's settings can be compared with them.
@@ -174,6 +180,26 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
         }
     }
 
-    /// <summary>Says goodbye with Terminate when the socket is still usable, then closes.</summary>
-    public Task CloseAsync() => Socket.CloseWithAsync(new MessageBuilder().Terminate().WrittenMemory);
+    /// <summary>
+    /// Says goodbye with Terminate when the socket is still usable, then closes. With
+    /// <paramref name="cancelFirst"/>, a CancelRequest goes first: a backend busy with a request
+    /// (waiting on a lock, a long query) reads neither Terminate nor the close until it is done,
+    /// and holds its locks and its transaction until then.
+    /// </summary>
+    public async Task CloseAsync(bool cancelFirst = false)
+    {
+        if (cancelFirst)
+        {
+            try
+            {
+                await ServerCancel.SendAsync(Endpoint, ProcessId, SecretKey, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException)
+            {
+                // the server is unreachable: closing is all that is left
+            }
+        }
+
+        await Socket.CloseWithAsync(new MessageBuilder().Terminate().WrittenMemory).ConfigureAwait(false);
+    }
 }

@@ -92,6 +92,7 @@ internal static class ServerLogin
                 case BackendMessageCode.ErrorResponse:
                     throw new ServerLoginException(PgError.Parse(message.Payload).AsFatal());
                 case BackendMessageCode.ReadyForQuery:
+                    connection.LoggedIn();
                     return;
                 default:
                     break; // NoticeResponse, NegotiateProtocolVersion: nothing to act on

@@ -35,6 +35,18 @@ public sealed record PoolerSettings
     public required TimeSpan QueryWaitTimeout { get; init; }
     public required TimeSpan IdleTransactionTimeout { get; init; }
 
+    /// <summary>How long the server may take to answer a client before the query is canceled and both connections closed (0: no limit).</summary>
+    public required TimeSpan QueryTimeout { get; init; }
+
+    /// <summary>How long a client may stay idle outside a transaction before it is disconnected (0: no limit).</summary>
+    public required TimeSpan ClientIdleTimeout { get; init; }
+
+    /// <summary>A server connection idle longer than this is checked with <see cref="ServerCheckQuery"/> before it is lent (0: always).</summary>
+    public required TimeSpan ServerCheckDelay { get; init; }
+
+    /// <summary>The do-nothing query that checks an idle server connection; empty: no checks.</summary>
+    public required string ServerCheckQuery { get; init; }
+
     /// <summary>Server connections one database may have over all its pools (0: no limit).</summary>
     public required int MaxDbConnections { get; init; }
     public required IReadOnlySet<string> IgnoreStartupParameters { get; init; }

@@ -9,7 +9,7 @@ namespace PgBouncerActors.Demo;
 /// </summary>
 internal static class DemoCommand
 {
-    public static async Task<int> RunAsync(int port, Task stopRequested)
+    public static async Task<int> RunAsync(int port, ProcessSignals signals)
     {
         Console.WriteLine("demo: starting a scratch PostgreSQL cluster in a temp folder ...");
         await using var cluster = await ScratchCluster.StartAsync("trust", Console.Out).ConfigureAwait(false);
@@ -18,13 +18,14 @@ internal static class DemoCommand
             databases { "*" { host = 127.0.0.1, port = {{cluster.Port}} } }
             """, "demo");
         using var log = Logging.Create(settings);
-        var host = PoolerHost.Start(settings, log);
+        var host = PoolerHost.Start(settings, log.Logger);
+        signals.OnReload(() => log.Logger.Information("SIGHUP: the demo has no configuration file to reload; nothing changed"), log.Logger);
         Console.WriteLine();
         Console.WriteLine($"demo: the pooler is listening on 127.0.0.1:{host.Port}. Connect with:");
         Console.WriteLine($"    psql -h 127.0.0.1 -p {host.Port} -U {ScratchCluster.Superuser} postgres");
         Console.WriteLine("demo: Ctrl-C stops the pooler and the scratch cluster.");
         Console.WriteLine();
-        await stopRequested.ConfigureAwait(false);
+        await signals.StopRequested.ConfigureAwait(false);
         await host.StopAsync().ConfigureAwait(false);
         Console.WriteLine("demo: stopping the scratch cluster ...");
         return 0;

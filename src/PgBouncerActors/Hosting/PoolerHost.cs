@@ -43,6 +43,13 @@ public sealed class PoolerHost : IAsyncDisposable
 
     internal PoolerStats Stats { get; }
 
+    internal PoolerSettings Settings => _settings;
+
+    private PoolerServices Services { get; init; } = null!;
+
+    /// <summary>A re-read auth_file: new logins check against it from now on.</summary>
+    internal void ReplaceUserList(UserList users) => Services.UserList = users;
+
     /// <summary>Binds the listening socket (so an address in use fails here, at startup) and starts the actors.</summary>
     public static PoolerHost Start(PoolerSettings settings, ILogger log) =>
         StartIn(ActorSystem.Create("pgbouncer-actors", new ActorSystemSettings
@@ -62,7 +69,7 @@ public sealed class PoolerHost : IAsyncDisposable
         var port = ((IPEndPoint)listenSocket.LocalEndPoint!).Port;
         log.Information("listening on {Address}:{Port} (pool_mode={Mode}, auth_type={Auth}, max_client_conn={MaxClients}, default_pool_size={PoolSize})",
             settings.ListenAddress, port, settings.PoolMode, settings.AuthType, settings.MaxClientConnections, settings.DefaultPoolSize);
-        return new PoolerHost(system, listener, sessions, pools, settings, log, port, services.Stats);
+        return new PoolerHost(system, listener, sessions, pools, settings, log, port, services.Stats) { Services = services };
     }
 
     private static Socket Bind(PoolerSettings settings)

@@ -8,7 +8,16 @@ namespace PgBouncerActors.Hosting;
 /// <summary>What every actor of one pooler shares: the settings, the log, and the thread-safe caches.</summary>
 internal sealed class PoolerServices(PoolerSettings settings, ILogger log)
 {
+    private volatile UserList _userList = settings.UserList;
+
     public PoolerSettings Settings { get; } = settings;
+
+    /// <summary>The auth_file as last read: at start-up, then again on every SIGHUP.</summary>
+    public UserList UserList
+    {
+        get => _userList;
+        set => _userList = value;
+    }
 
     public ILogger Log { get; } = log;
 

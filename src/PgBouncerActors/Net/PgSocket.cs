@@ -53,6 +53,49 @@ internal sealed class PgSocket : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Whether the peer has sent something (or closed) that nobody has read yet: in this pipe's
+    /// buffer or still in the kernel. Only while nobody else reads <see cref="Input"/>.
+    /// </summary>
+    public bool HasInput()
+    {
+        try
+        {
+            if (Input.TryRead(out var buffered))
+            {
+                var any = !buffered.Buffer.IsEmpty || buffered.IsCompleted;
+                Input.AdvanceTo(buffered.Buffer.Start);
+                if (any)
+                {
+                    return true;
+                }
+            }
+
+            return _socket.Poll(0, SelectMode.SelectRead); // readable: data waiting, or the peer closed
+        }
+        catch (Exception e) when (e is ObjectDisposedException or SocketException or InvalidOperationException)
+        {
+            return true; // closed under us: as good as a peer that spoke
+        }
+    }
+
+    /// <summary>
+    /// Completes when the peer sends something or closes, without reading it (a zero-byte receive):
+    /// what arrived stays in the kernel, so <see cref="HasInput"/> still sees it. Only while
+    /// nobody reads <see cref="Input"/> and its buffer is empty.
+    /// </summary>
+    public async ValueTask WaitForInputAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // reset or closed: that is news too, and the reader will find out what it is
+        }
+    }
+
     /// <summary>Writes one or more composed messages and flushes them.</summary>
     public async ValueTask SendAsync(ReadOnlyMemory<byte> messages, CancellationToken cancellationToken = default)
     {

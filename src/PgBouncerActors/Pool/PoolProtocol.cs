@@ -38,13 +38,16 @@ internal sealed record PoolsClosed
 internal sealed record LeaseRequest(bool Retry = false);
 
 /// <summary>The pool lends a server connection. Its idle watch is still running until the session stops it.</summary>
-internal sealed record LeaseGranted(IActorRef Backend, ServerConnection Connection);
+/// <param name="Check">It has been idle longer than server_check_delay: run server_check_query before use.</param>
+internal sealed record LeaseGranted(IActorRef Backend, ServerConnection Connection, bool Check = false);
 
 /// <summary>No server connection can be had: the error says why (the server's own, or a pooler limit).</summary>
 internal sealed record LeaseFailed(PgError Error);
 
 /// <summary>The session gives its server connection back; only a clean one is reset and lent again.</summary>
-internal sealed record LeaseReturned(IActorRef Backend, bool Clean, string Reason);
+/// <param name="Reason">Why a dirty one cannot be reused, as a clause ("its client left it inside a transaction").</param>
+/// <param name="CancelFirst">The server may still be working on the client's request: cancel it before closing, so it lets go of its locks now.</param>
+internal sealed record LeaseReturned(IActorRef Backend, bool Clean, string Reason, bool CancelFirst = false);
 
 /// <summary>Pool to a session that may have parked its connection: sessions are waiting, give it back if it is idle.</summary>
 internal sealed record ReleaseIfParked
@@ -74,7 +77,8 @@ internal sealed record ResetBackend(bool RunResetQuery)
 }
 
 /// <summary>Pool to backend: close the server connection and stop (retired, dirty or shutting down).</summary>
-internal sealed record CloseBackend(string Reason);
+/// <param name="CancelFirst">Send the server a CancelRequest for it first: it may be busy with a request nobody waits for any more.</param>
+internal sealed record CloseBackend(string Reason, bool CancelFirst = false);
 
 /// <summary>Published on the event stream when the pool opens or closes a server connection (for tests and stats).</summary>
 internal sealed record ServerConnectionEvent(PoolKey Pool, string Backend, bool Opened, string Reason);

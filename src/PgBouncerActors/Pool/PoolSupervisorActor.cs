@@ -81,15 +81,19 @@ internal sealed class PoolSupervisorActor : ReceiveActor
 
     /// <summary>
     /// Lends idle connections to the first waiters, then opens connections for the rest as far as
-    /// the pool size, the database's budget and the backoff allow; while logins fail and no attempt
-    /// may be made, a pool with no connection at all gives its waiters the server's error now.
+    /// the pool size, the database's budget and the backoff allow; while the server is down and no
+    /// attempt may be made, a pool with no connection at all gives its waiters the server's error now.
     /// </summary>
     private void ProvideForWaiters()
     {
         ServeWaiters();
-        if (_backoff.IsFailing && !_backoff.MayConnect(Now))
+        if (!_backoff.MayConnect(Now))
         {
-            FailWaitersIfNothingCanServe(_backoff.LastError!);
+            if (_backoff.IsFailing)
+            {
+                FailWaitersIfNothingCanServe(_backoff.LastError!);
+            }
+
             PublishWaiting();
             return;
         }
@@ -151,18 +155,20 @@ internal sealed class PoolSupervisorActor : ReceiveActor
         {
             var backend = _idle[^1];
             _idle.RemoveAt(_idle.Count - 1);
-            LendToFirstWaiter(backend, _backends[backend]);
+            LendToFirstWaiter(backend, _backends[backend], check: true);
         }
     }
 
-    private void LendToFirstWaiter(IActorRef backend, BackendSlot slot)
+    /// <param name="check">It comes from the idle list: checked first if it idled longer than server_check_delay.</param>
+    private void LendToFirstWaiter(IActorRef backend, BackendSlot slot, bool check)
     {
         var session = _waiters.First!.Value.Session;
         _waiters.RemoveFirst();
         slot.State = SlotState.Lent;
         slot.Session = session;
         _leases[session] = backend;
-        session.Tell(new LeaseGranted(backend, slot.Connection!), Self);
+        var needsCheck = check && DateTime.UtcNow - slot.IdleSince >= _services.Settings.ServerCheckDelay;
+        session.Tell(new LeaseGranted(backend, slot.Connection!, needsCheck), Self);
     }
 
     private void OnLeaseReturned(LeaseReturned returned)
@@ -183,7 +189,7 @@ internal sealed class PoolSupervisorActor : ReceiveActor
         {
             // Pooled modes run no reset query: a clean connection goes straight to the next waiter,
             // without the round trip through its backend and an idle watch started only to be stopped.
-            LendToFirstWaiter(returned.Backend, slot);
+            LendToFirstWaiter(returned.Backend, slot, check: false);
             PublishWaiting();
         }
         else if (returned.Clean && !PastLifetime(slot))
@@ -193,7 +199,7 @@ internal sealed class PoolSupervisorActor : ReceiveActor
         }
         else
         {
-            Retire(returned.Backend, slot, returned.Clean ? "server_lifetime reached" : $"client left it {returned.Reason}");
+            Retire(returned.Backend, slot, returned.Clean ? "server_lifetime reached" : returned.Reason, returned.CancelFirst);
         }
     }
 
@@ -205,9 +211,18 @@ internal sealed class PoolSupervisorActor : ReceiveActor
             _connecting--;
         }
 
-        var delay = _backoff.Failed(failed.Error, Now);
-        _services.Log.Warning("server login failed: pool={Pool} server={Server} error={Error}; next attempt in {Delay:0}ms (failure {Failures})",
-            _definition.Key, _definition.Endpoint, failed.Error, delay.TotalMilliseconds, _backoff.Failures);
+        var delay = _backoff.Failed(failed.Error, Now, slot?.Wave ?? _backoff.Wave);
+        if (ConnectBackoff.IsOutage(failed.Error))
+        {
+            _services.Log.Warning("server login failed: pool={Pool} server={Server} error={Error}; next attempt in {Delay:0}ms (failure {Failures})",
+                _definition.Key, _definition.Endpoint, failed.Error, delay.TotalMilliseconds, _backoff.Failures);
+        }
+        else
+        {
+            _services.Log.Warning("server login refused: pool={Pool} server={Server} error={Error}; not an outage, the next client tries again",
+                _definition.Key, _definition.Endpoint, failed.Error);
+        }
+
         Timers.StartSingleTimer("retry-login", RetryLogin.Instance, delay);
         FailWaitersIfNothingCanServe(failed.Error);
     }
@@ -255,10 +270,10 @@ internal sealed class PoolSupervisorActor : ReceiveActor
             return;
         }
 
-        // A session died: a connection it held cannot be proven clean, so it is closed.
+        // A session died: a connection it held cannot be proven clean, so it is closed (after a cancel: it may be busy).
         if (_leases.Remove(actor, out var backend) && _backends.TryGetValue(backend, out var lent))
         {
-            Retire(backend, lent, "its client session stopped while holding it");
+            Retire(backend, lent, "its client session stopped while holding it", cancelFirst: true);
         }
 
         Withdraw(actor);
@@ -325,17 +340,17 @@ internal sealed class PoolSupervisorActor : ReceiveActor
     private bool PastLifetime(BackendSlot slot) =>
         _services.Settings.ServerLifetime > TimeSpan.Zero && DateTime.UtcNow - slot.Created > _services.Settings.ServerLifetime;
 
-    private void Retire(IActorRef backend, BackendSlot slot, string reason)
+    private void Retire(IActorRef backend, BackendSlot slot, string reason, bool cancelFirst = false)
     {
         slot.State = SlotState.Closing;
-        backend.Tell(new CloseBackend(reason), Self);
+        backend.Tell(new CloseBackend(reason, cancelFirst), Self);
     }
 
     private void OpenConnection()
     {
         var backend = Context.ActorOf(BackendConnectionActor.Props(_services, _definition), $"backend-{++_nextBackendId}");
         Context.Watch(backend);
-        _backends[backend] = new BackendSlot(DateTime.UtcNow);
+        _backends[backend] = new BackendSlot(DateTime.UtcNow, _backoff.Wave);
         _connecting++;
     }
 
@@ -348,9 +363,11 @@ internal sealed class PoolSupervisorActor : ReceiveActor
         Closing,
     }
 
-    private sealed class BackendSlot(DateTime created)
+    /// <param name="wave">The backoff wave its login attempt belongs to (<see cref="ConnectBackoff.Wave"/>).</param>
+    private sealed class BackendSlot(DateTime created, int wave)
     {
         public DateTime Created { get; } = created;
+        public int Wave { get; } = wave;
         public SlotState State { get; set; } = SlotState.Connecting;
         public ServerConnection? Connection { get; set; }
         public IActorRef? Session { get; set; }

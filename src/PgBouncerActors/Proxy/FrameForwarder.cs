@@ -18,6 +18,9 @@ internal enum FrameDecision
 
     /// <summary>Forward this (inspected) frame and what precedes it, flush, then stop: the caller decides what follows.</summary>
     StopAfter,
+
+    /// <summary>Consume the frame without forwarding it (an answer to the pooler's own request).</summary>
+    Drop,
 }
 
 internal interface IFrameInspector
@@ -28,8 +31,14 @@ internal interface IFrameInspector
     /// </summary>
     FrameDecision OnHeader(byte code, int length);
 
-    /// <summary>Sees a whole inspected frame; answers Pass, Stop (before it) or StopAfter.</summary>
+    /// <summary>Sees a whole inspected frame; answers Pass, Drop, Stop (before it) or StopAfter.</summary>
     FrameDecision OnFrame(byte code, ReadOnlySequence<byte> payload);
+
+    /// <summary>Bytes of the pooler's own to write right after the frame just inspected (empty: none).</summary>
+    ReadOnlyMemory<byte> TakeInjection() => ReadOnlyMemory<byte>.Empty;
+
+    /// <summary>Whether to stop once this read is forwarded (asked after each read; the request is cleared).</summary>
+    bool TakeStopRequest() => false;
 }
 
 internal enum ForwardEnd
@@ -37,7 +46,7 @@ internal enum ForwardEnd
     /// <summary>The inspector asked to stop (for example at a client's Terminate).</summary>
     Stopped,
 
-    /// <summary>Someone cancelled the pending read: the lease is being taken back.</summary>
+    /// <summary>Someone cancelled the pending read: the lease is being taken back, or the other loop asks for a look.</summary>
     Cancelled,
 
     /// <summary>The source closed its side cleanly between frames.</summary>
@@ -52,6 +61,9 @@ internal enum ForwardEnd
     /// <summary>Transaction and statement modes: a parked connection sent something or closed between transactions; it is not used again.</summary>
     ParkedConnectionLost,
 }
+
+/// <summary>What one read turned into: how much of it was consumed, how much went out, and whether to stop.</summary>
+internal readonly record struct ForwardedRead(long Consumed, long Written, bool NeedMore, bool Stop);
 
 /// <summary>
 /// The proxy loop of one direction: frames flow from one pipe to the other as slices of the
@@ -87,47 +99,67 @@ internal static class FrameForwarder
             return ForwardEnd.Cancelled;
         }
 
+        var forwarded = Copy(source, result, destination, inspector, maxFrameLength, position);
+        if (forwarded.Written > 0)
+        {
+            var flushed = await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
+            if (flushed.IsCompleted)
+            {
+                return ForwardEnd.DestinationClosed;
+            }
+        }
+
+        return EndOf(result, forwarded, position);
+    }
+
+    /// <summary>
+    /// Copies what one read brought into <paramref name="destination"/> (not flushed) and advances
+    /// the source past what was consumed. Synchronous: the pooled client loop does it under the link's gate.
+    /// </summary>
+    public static ForwardedRead Copy(PipeReader source, ReadResult result, PipeWriter destination, IFrameInspector inspector,
+        long maxFrameLength, ForwardPosition position)
+    {
         var buffer = result.Buffer;
-        var (taken, needMore, stop) = Scan(buffer, inspector, maxFrameLength, position);
-        var consumed = buffer.GetPosition(taken);
+        ForwardedRead forwarded = default;
         try
         {
-            if (taken > 0)
-            {
-                foreach (var segment in buffer.Slice(0, taken))
-                {
-                    destination.Write(segment.Span);
-                }
-
-                var flushed = await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
-                if (flushed.IsCompleted)
-                {
-                    return ForwardEnd.DestinationClosed;
-                }
-            }
+            forwarded = Scan(buffer, destination, inspector, maxFrameLength, position);
         }
         finally
         {
-            source.AdvanceTo(consumed, needMore ? buffer.End : consumed);
+            var consumed = buffer.GetPosition(forwarded.Consumed);
+            source.AdvanceTo(consumed, forwarded.NeedMore ? buffer.End : consumed);
         }
 
-        if (stop)
+        if (inspector.TakeStopRequest())
+        {
+            forwarded = forwarded with { Stop = true };
+        }
+
+        return forwarded;
+    }
+
+    /// <summary>How a read that was forwarded ends the loop, or null to read on.</summary>
+    public static ForwardEnd? EndOf(ReadResult result, ForwardedRead forwarded, ForwardPosition position)
+    {
+        if (forwarded.Stop)
         {
             return ForwardEnd.Stopped;
         }
 
         if (result.IsCompleted)
         {
-            var left = buffer.Length - taken + position.RemainingInFrame;
-            return left == 0 ? ForwardEnd.SourceClosed : throw new TruncatedFrameException(buffer.Length - taken);
+            var left = result.Buffer.Length - forwarded.Consumed + position.RemainingInFrame;
+            return left == 0 ? ForwardEnd.SourceClosed : throw new TruncatedFrameException(result.Buffer.Length - forwarded.Consumed);
         }
 
         return null;
     }
 
-    private static (long Taken, bool NeedMore, bool Stop) Scan(ReadOnlySequence<byte> buffer, IFrameInspector inspector,
+    private static ForwardedRead Scan(ReadOnlySequence<byte> buffer, PipeWriter destination, IFrameInspector inspector,
         long maxFrameLength, ForwardPosition position)
     {
+        var output = new Output(buffer, destination);
         long offset = 0;
         var total = buffer.Length;
         while (offset < total)
@@ -137,50 +169,116 @@ internal static class FrameForwarder
                 var take = Math.Min(position.RemainingInFrame, total - offset);
                 offset += take;
                 position.RemainingInFrame -= take;
+                if (position.Dropping)
+                {
+                    output.Skip(offset - take, offset);
+                    position.Dropping = position.RemainingInFrame > 0;
+                }
+
                 continue;
             }
 
             var rest = buffer.Slice(offset);
             if (!FrameReader.TryReadHeader(rest, maxFrameLength, out var code, out var length))
             {
-                return (offset, true, false);
+                return output.Done(offset, needMore: true, stop: false);
             }
 
+            var frameEnd = offset + 1 + (long)length;
             switch (inspector.OnHeader(code, length))
             {
                 case FrameDecision.Stop:
-                    return (offset, false, true);
+                    return output.Done(offset, needMore: false, stop: true);
                 case FrameDecision.Inspect:
                     if (rest.Length < 1 + (long)length)
                     {
-                        return (offset, true, false);
+                        return output.Done(offset, needMore: true, stop: false);
                     }
 
                     switch (inspector.OnFrame(code, rest.Slice(FrameReader.TypedHeaderLength, length - 4)))
                     {
                         case FrameDecision.Stop:
-                            return (offset, false, true);
+                            return output.Done(offset, needMore: false, stop: true);
                         case FrameDecision.StopAfter:
-                            return (offset + 1 + (long)length, false, true);
+                            return output.Done(frameEnd, needMore: false, stop: true);
+                        case FrameDecision.Drop:
+                            output.Skip(offset, frameEnd);
+                            break;
                     }
 
-                    offset += 1 + (long)length;
+                    offset = frameEnd;
+                    output.Inject(offset, inspector.TakeInjection());
                     break;
-                default:
-                    offset += FrameReader.TypedHeaderLength;
+                case var decision:
+                    // Streamed: the header now, the payload as it arrives (this read and the next).
                     position.RemainingInFrame = length - 4;
+                    position.Dropping = decision == FrameDecision.Drop && length > 4;
+                    if (decision == FrameDecision.Drop)
+                    {
+                        output.Skip(offset, offset + FrameReader.TypedHeaderLength);
+                    }
+
+                    offset += FrameReader.TypedHeaderLength;
                     break;
             }
         }
 
-        return (offset, false, false);
+        return output.Done(offset, needMore: false, stop: false);
+    }
+
+    /// <summary>Copies the forwarded ranges of one read into the destination, leaving out dropped frames and adding injected bytes.</summary>
+    private struct Output(ReadOnlySequence<byte> buffer, PipeWriter destination)
+    {
+        private long _copyFrom;
+        private long _written;
+
+        /// <summary>Leaves out [start, end): what precedes it goes out first.</summary>
+        public void Skip(long start, long end)
+        {
+            CopyUpTo(start);
+            _copyFrom = end;
+        }
+
+        public void Inject(long at, ReadOnlyMemory<byte> bytes)
+        {
+            if (!bytes.IsEmpty)
+            {
+                CopyUpTo(at);
+                destination.Write(bytes.Span);
+                _written += bytes.Length;
+            }
+        }
+
+        public ForwardedRead Done(long consumed, bool needMore, bool stop)
+        {
+            CopyUpTo(consumed);
+            return new ForwardedRead(consumed, _written, needMore, stop);
+        }
+
+        private void CopyUpTo(long end)
+        {
+            if (end <= _copyFrom)
+            {
+                return;
+            }
+
+            foreach (var segment in buffer.Slice(_copyFrom, end - _copyFrom))
+            {
+                destination.Write(segment.Span);
+            }
+
+            _written += end - _copyFrom;
+            _copyFrom = end;
+        }
     }
 }
 
-/// <summary>Where a direction stands between reads: inside a frame that is still streaming, or at a boundary.</summary>
+/// <summary>Where a direction stands between reads: inside a frame that is still streaming (and whether it is being dropped), or at a boundary.</summary>
 internal sealed class ForwardPosition
 {
     public long RemainingInFrame { get; set; }
+
+    public bool Dropping { get; set; }
 
     public bool AtFrameBoundary => RemainingInFrame == 0;
 }

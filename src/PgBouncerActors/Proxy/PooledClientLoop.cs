@@ -2,6 +2,7 @@ using System.IO.Pipelines;
 using PgBouncerActors.Auth;
 using PgBouncerActors.Protocol;
 using PgBouncerActors.Protocol.Framing;
+using PgBouncerActors.Protocol.Messages;
 
 namespace PgBouncerActors.Proxy;
 
@@ -9,8 +10,12 @@ namespace PgBouncerActors.Proxy;
 /// Client to server in transaction and statement modes. Between transactions the client holds no
 /// server connection, or keeps a parked one: the first bytes of its next request take the parked
 /// connection up again, or make the loop ask the session for one (the request stays unread in the
-/// pipe meanwhile, so nothing is lost or sent twice), then the frames flow as in session mode. Each read is forwarded under the link's gate, so the server
-/// loop cannot release the connection between the check and the write.
+/// pipe meanwhile, so nothing is lost or sent twice), then the frames flow as in session mode.
+/// <para>
+/// Each read is claimed under the link's gate (the server is there, the bytes are marked as
+/// on their way, the tracker has them), then written and flushed outside it: a flush that waits
+/// on a server busy sending results never holds up the server loop, which forwards those results.
+/// </para>
 /// </summary>
 internal static class PooledClientLoop
 {
@@ -31,7 +36,7 @@ internal static class PooledClientLoop
             if (link.Server is null && link.ToServer.AtFrameBoundary)
             {
                 // Between transactions: look at what arrived, consuming nothing.
-                if (!FrameReader.TryReadHeader(buffer, maxFrameLength, out var code, out _))
+                if (!FrameReader.TryReadHeader(buffer, maxFrameLength, out var code, out var length))
                 {
                     source.AdvanceTo(buffer.Start, buffer.End);
                     if (result.IsCompleted)
@@ -48,7 +53,13 @@ internal static class PooledClientLoop
                     return ForwardEnd.Stopped; // goodbye without a lease
                 }
 
-                if (!await TryUnparkAsync(link, cancelRoute, cancellationToken).ConfigureAwait(false))
+                if (FrontendMessageRules.Refusal(code, length) is { } refusal)
+                {
+                    link.ClientViolation = PgError.FatalError(SqlStates.ProtocolViolation, refusal);
+                    return ForwardEnd.Stopped; // refused without taking a server connection for it
+                }
+
+                if (!TryUnpark(link, cancelRoute))
                 {
                     await acquireServer(cancellationToken).ConfigureAwait(false);
                 }
@@ -56,8 +67,9 @@ internal static class PooledClientLoop
                 continue; // read again: the same bytes, now with a server to send them to
             }
 
-            await link.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-            try
+            PipeWriter output;
+            ForwardedRead forwarded;
+            lock (link.Gate)
             {
                 if (link.Server is not { } server)
                 {
@@ -65,43 +77,58 @@ internal static class PooledClientLoop
                     continue;
                 }
 
-                if (await FrameForwarder.ForwardReadAsync(source, result, server.Socket.Output, inspector, maxFrameLength, link.ToServer,
-                        cancellationToken).ConfigureAwait(false) is { } end)
-                {
-                    return end;
-                }
+                output = server.Socket.Output;
+                forwarded = FrameForwarder.Copy(source, result, output, inspector, maxFrameLength, link.ToServer);
+                link.Writing = forwarded.Written > 0;
             }
-            finally
+
+            if (forwarded.Written > 0 && await FlushAsync(link, output, cancellationToken).ConfigureAwait(false) is { } closed)
             {
-                link.Gate.Release();
+                return closed;
+            }
+
+            if (FrameForwarder.EndOf(result, forwarded, link.ToServer) is { } end)
+            {
+                return end;
+            }
+        }
+    }
+
+    /// <summary>Flushes one read's bytes to the server, then lets the server loop look again if it found the link settled meanwhile.</summary>
+    private static async ValueTask<ForwardEnd?> FlushAsync(ServerLinkState link, PipeWriter output, CancellationToken cancellationToken)
+    {
+        var done = false;
+        try
+        {
+            var flushed = await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            done = !flushed.IsCompleted;
+            return flushed.IsCompleted ? ForwardEnd.DestinationClosed : null;
+        }
+        finally
+        {
+            lock (link.Gate)
+            {
+                link.Writing = false;
+                link.WriteBroken |= !done;
+                if (link.ReleaseDeferred)
+                {
+                    // What went out may have been answered already, or need no answer: the server loop must judge again.
+                    link.ReleaseDeferred = false;
+                    link.Server?.Socket.Input.CancelPendingRead();
+                }
             }
         }
     }
 
     /// <summary>The fast path: the connection kept from the last transaction serves this one, without asking the pool.</summary>
-    private static async Task<bool> TryUnparkAsync(ServerLinkState link, CancelRoute cancelRoute, CancellationToken cancellationToken)
+    private static bool TryUnpark(ServerLinkState link, CancelRoute cancelRoute)
     {
-        if (link.Parked is null)
+        if (link.TryTakeParked() is not { } parked)
         {
-            return false;
+            return false; // none kept, taken back for the pool, or it spoke while parked
         }
 
-        await link.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (link.Parked is not { } parked || link.Stopping)
-            {
-                return false; // taken back for the pool, or lost, meanwhile
-            }
-
-            link.Parked = null;
-            cancelRoute.Attach(parked);
-            link.Server = parked;
-            return true;
-        }
-        finally
-        {
-            link.Gate.Release();
-        }
+        cancelRoute.Attach(parked);
+        return true;
     }
 }

@@ -5,31 +5,33 @@ using PgBouncerActors.Protocol.Messages;
 namespace PgBouncerActors.Proxy;
 
 /// <summary>
-/// What the pooler knows about the server connection a client is using: which one it is, the
-/// requests that still owe a ReadyForQuery, the last transaction status, COPY, an
-/// extended-protocol batch not yet closed by Sync. It decides whether the connection may go to
-/// another client (ARCHITECTURE invariant 3). Both proxy directions update it, one writer per field.
+/// What the pooler knows about the server connection a client is using: which one it is, what the
+/// server still owes (<see cref="Tracker"/>), whether bytes are on their way to it, and, in pooled
+/// modes, the connection the client keeps between transactions. It decides whether the connection
+/// may go to another client (ARCHITECTURE invariant 3).
+/// <para>
+/// <see cref="Gate"/> is held only for short decisions, never across socket I/O: the client loop
+/// takes it to claim the server for one read's bytes (<see cref="Writing"/>), the server loop to
+/// give the connection back, the session to stop. So neither direction ever waits on the other
+/// while one of them is blocked on a socket.
+/// </para>
 /// </summary>
 internal sealed class ServerLinkState
 {
-    private int _pendingReadyForQuery;
-    private volatile bool _inCopy;
-    private volatile bool _unsyncedExtended;
-    private volatile byte _transactionStatus = TransactionStatus.Idle;
     private volatile ServerConnection? _server;
-    private volatile ServerConnection? _parked;
-    private long _lastRequestTick = Environment.TickCount64;
+    private ServerConnection? _parked;
+    private ParkState _park;
+    private CancellationTokenSource? _parkWake;
+    private long _lastClientTick = Environment.TickCount64;
 
     public ForwardPosition ToServer { get; } = new();
 
     public ForwardPosition ToClient { get; } = new();
 
-    /// <summary>
-    /// Held by whoever writes to the server or takes it away: the client loop while it forwards a
-    /// read, the server loop while it gives the connection back, the session while it stops the
-    /// server loop. So a request never goes to a connection that was just released.
-    /// </summary>
-    public SemaphoreSlim Gate { get; } = new(1, 1);
+    public ProtocolTracker Tracker { get; } = new();
+
+    /// <summary>Short decisions only (see the class comment); never held across an await.</summary>
+    public Lock Gate { get; } = new();
 
     /// <summary>The server connection the client is using now; null between transactions (changed under <see cref="Gate"/>).</summary>
     public ServerConnection? Server
@@ -38,69 +40,188 @@ internal sealed class ServerLinkState
         set => _server = value;
     }
 
-    /// <summary>
-    /// Transaction and statement modes: the connection this client keeps between transactions
-    /// because nobody else wanted one when its last transaction ended (changed under <see cref="Gate"/>).
-    /// Its server loop waits on it meanwhile, so its death is noticed at once.
-    /// </summary>
-    public ServerConnection? Parked
-    {
-        get => _parked;
-        set => _parked = value;
-    }
-
     /// <summary>Set (under the gate) when the session ends: the server loop must not release any more, only stop.</summary>
-    public bool Stopping { get; set; }
+    public bool Stopping { get; private set; }
 
-    public int PendingReadyForQuery => Volatile.Read(ref _pendingReadyForQuery);
+    /// <summary>The client loop is writing a read's bytes to <see cref="Server"/> (under the gate): it may not be released meanwhile.</summary>
+    public bool Writing { get; set; }
+
+    /// <summary>The server loop found the connection settled while bytes were on their way to it; the client loop wakes it once they are out.</summary>
+    public bool ReleaseDeferred { get; set; }
+
+    /// <summary>A write to the server failed or was cut short: part of a message may be out, so the connection is never reused.</summary>
+    public bool WriteBroken { get; set; }
 
     /// <summary>A FATAL error the server sent and the client already received.</summary>
     public PgError? ServerFatal { get; set; }
 
-    /// <summary>Clean: nothing owed, idle, not copying, no half batch, no half frame in either direction.</summary>
+    /// <summary>The client sent something PostgreSQL would not read (set by the client-side inspector); the client is refused with it.</summary>
+    public PgError? ClientViolation { get; set; }
+
+    /// <summary>
+    /// Clean: the server owes nothing and reads normally, the client is idle outside a transaction,
+    /// no bytes are in flight or half-sent either way. Judged by the server loop, or once both loops stopped.
+    /// </summary>
     public bool IsClean =>
-        PendingReadyForQuery == 0 && _transactionStatus == TransactionStatus.Idle && !_inCopy && !_unsyncedExtended &&
-        ToServer.AtFrameBoundary && ToClient.AtFrameBoundary && ServerFatal is null;
+        Tracker.IsSettled && !Writing && !WriteBroken && ToServer.AtFrameBoundary && ToClient.AtFrameBoundary && ServerFatal is null;
+
+    public string DescribeState() => WriteBroken ? "a write to the server was cut short" : Tracker.Describe();
+
+    /// <summary>A message from the client was forwarded (client loop).</summary>
+    public void ClientActive() => Interlocked.Exchange(ref _lastClientTick, Environment.TickCount64);
 
     /// <summary>How long the client has sent nothing while its transaction is open and nothing is owed it; zero otherwise.</summary>
     public TimeSpan IdleInTransaction(long nowTick) =>
-        _server is not null && _transactionStatus != TransactionStatus.Idle && PendingReadyForQuery == 0 && !_inCopy
-            ? TimeSpan.FromMilliseconds(nowTick - Interlocked.Read(ref _lastRequestTick))
+        _server is not null && Tracker.Status != TransactionStatus.Idle && Tracker.Awaiting == 0 && !Tracker.InCopy
+            ? SinceClientActive(nowTick)
             : TimeSpan.Zero;
 
-    public string DescribeState() =>
-        IsClean ? "idle" :
-        _inCopy ? "in COPY" :
-        PendingReadyForQuery > 0 ? $"{PendingReadyForQuery} request(s) awaiting results" :
-        _transactionStatus != TransactionStatus.Idle ? "inside a transaction" :
-        _unsyncedExtended ? "extended-protocol batch without Sync" : "mid-message";
+    /// <summary>How long the client has sent nothing while idle outside a transaction with nothing owed; zero otherwise.</summary>
+    public TimeSpan IdleOutsideTransaction(long nowTick) =>
+        Tracker.Status == TransactionStatus.Idle && Tracker.Awaiting == 0 && !Tracker.InCopy && !Tracker.ExtendedOpen
+            ? SinceClientActive(nowTick)
+            : TimeSpan.Zero;
 
-    public void RequestSent()
+    /// <summary>How long the server has owed the client an answer; zero when it owes nothing.</summary>
+    public TimeSpan Busy(long nowTick) =>
+        Tracker.BusySinceTick is var since and > 0 && Tracker.Awaiting > 0 ? TimeSpan.FromMilliseconds(nowTick - since) : TimeSpan.Zero;
+
+    private TimeSpan SinceClientActive(long nowTick) => TimeSpan.FromMilliseconds(nowTick - Interlocked.Read(ref _lastClientTick));
+
+    // --- the connection kept between transactions (transaction and statement modes) ---------------
+
+    /// <summary>
+    /// Where a kept ("parked") connection stands. Changed under the gate; its server loop waits
+    /// on the socket meanwhile without reading it, so that the client can still tell whether the
+    /// server spoke before the client's request went out.
+    /// </summary>
+    private enum ParkState
     {
-        Interlocked.Increment(ref _pendingReadyForQuery);
-        MarkClientActivity();
+        None,
+        Parked,
+        TakenByClient,
+        TakenBack,
+        Lost,
     }
 
-    public void ExtendedMessageSent()
+    /// <summary>A connection is parked and may be taken up.</summary>
+    public bool HasParked
     {
-        _unsyncedExtended = true;
-        MarkClientActivity();
+        get
+        {
+            lock (Gate)
+            {
+                return _park == ParkState.Parked;
+            }
+        }
     }
 
-    public void SyncSent()
+    /// <summary>Parks the connection just released (under the gate); returns the token that wakes its server loop.</summary>
+    public CancellationToken Park(ServerConnection connection)
     {
-        _unsyncedExtended = false;
-        RequestSent();
+        _parked = connection;
+        _park = ParkState.Parked;
+        if (_parkWake is null || _parkWake.IsCancellationRequested)
+        {
+            _parkWake?.Dispose();
+            _parkWake = new CancellationTokenSource();
+        }
+
+        return _parkWake.Token;
     }
 
-    public void CopyStarted() => _inCopy = true;
-
-    public void ReadyForQueryReceived(byte status)
+    /// <summary>
+    /// The client's next request takes the parked connection up, unless the server sent something
+    /// or closed while it was parked: then the request must not go to it (the answer would be the
+    /// dead server's FATAL), and it is marked lost for its server loop to give back.
+    /// </summary>
+    public ServerConnection? TryTakeParked()
     {
-        _transactionStatus = status;
-        _inCopy = false;
-        Interlocked.Decrement(ref _pendingReadyForQuery);
+        lock (Gate)
+        {
+            if (_park != ParkState.Parked || Stopping)
+            {
+                return null;
+            }
+
+            if (_parked!.Socket.HasInput())
+            {
+                _park = ParkState.Lost;
+                return null;
+            }
+
+            _park = ParkState.TakenByClient;
+            _server = _parked;
+            _parked = null;
+            return _server;
+        }
     }
 
-    private void MarkClientActivity() => Interlocked.Exchange(ref _lastRequestTick, Environment.TickCount64);
+    /// <summary>The pool wants the parked connection back: its server loop ends with Released.</summary>
+    public void TakeBackParked()
+    {
+        lock (Gate)
+        {
+            if (_park == ParkState.Parked && !Stopping)
+            {
+                _park = ParkState.TakenBack;
+                _parkWake?.Cancel();
+            }
+        }
+    }
+
+    /// <summary>The parked connection's server loop woke up: how its wait ended (see <see cref="ParkOutcome"/>).</summary>
+    public ParkOutcome EndParkedWait()
+    {
+        lock (Gate)
+        {
+            var state = _park;
+            _park = ParkState.None;
+            _parked = null;
+            return Stopping ? ParkOutcome.Stopped
+                : state switch
+                {
+                    ParkState.TakenByClient => ParkOutcome.TakenByClient,
+                    ParkState.TakenBack => ParkOutcome.TakenBack,
+                    _ => ParkOutcome.Lost, // it spoke or closed between transactions (or the client saw it do so)
+                };
+        }
+    }
+
+    /// <summary>The session ends (under the gate): no more releases; a parked or pending read is woken.</summary>
+    public void Stop()
+    {
+        lock (Gate)
+        {
+            if (Stopping)
+            {
+                return;
+            }
+
+            Stopping = true;
+            _parkWake?.Cancel();
+            if (_park == ParkState.None)
+            {
+                // The server loop reads the pipe (or will again before it ends). A cancel it never
+                // consumes would fail the next reader of a connection that went back to the pool.
+                _server?.Socket.Input.CancelPendingRead();
+            }
+        }
+    }
+}
+
+/// <summary>How a parked connection's wait ended.</summary>
+internal enum ParkOutcome
+{
+    /// <summary>The client's request went out on it: what arrived is its answer.</summary>
+    TakenByClient,
+
+    /// <summary>The pool wanted it back; it goes back clean.</summary>
+    TakenBack,
+
+    /// <summary>The server sent something or closed between transactions: nobody may use it again.</summary>
+    Lost,
+
+    /// <summary>The session is ending.</summary>
+    Stopped,
 }

@@ -5,14 +5,18 @@ using PgBouncerActors.Protocol.Messages;
 namespace PgBouncerActors.Proxy;
 
 /// <summary>
-/// Server to client: reads ReadyForQuery, COPY starts, FATAL errors and parameter changes as they
-/// pass. In transaction and statement modes it stops right after a ReadyForQuery that may end the
-/// lease, so the server loop can try to give the connection back; in statement mode it stops
-/// before a ReadyForQuery that reports an open transaction block.
+/// Server to client: feeds every message to the link's <see cref="ProtocolTracker"/>, drops the
+/// answers to the pooler's own requests, and reads FATAL errors and parameter changes as they
+/// pass. In transaction and statement modes it asks to stop after a read that ended with the
+/// server settled (a ReadyForQuery with nothing else owed), so the server loop can try to give
+/// the connection back; in statement mode it stops before a ReadyForQuery that reports an open
+/// transaction block.
 /// </summary>
 internal sealed class ServerToClientInspector(ServerLinkState state, IDictionary<string, string> serverParameters,
     Configuration.PoolMode mode = Configuration.PoolMode.Session, IDictionary<string, string>? clientParameters = null) : IFrameInspector
 {
+    private bool _stopRequested;
+
     /// <summary>Statement mode: the server reported a transaction block, which that mode does not allow.</summary>
     public bool RefusedTransactionBlock { get; private set; }
 
@@ -24,14 +28,10 @@ internal sealed class ServerToClientInspector(ServerLinkState state, IDictionary
             case BackendMessageCode.ParameterStatus:
             case BackendMessageCode.ErrorResponse:
                 return FrameDecision.Inspect;
-            case BackendMessageCode.CopyInResponse:
-            case BackendMessageCode.CopyOutResponse:
-            case BackendMessageCode.CopyBothResponse:
-                state.CopyStarted();
-                break;
+            default:
+                _stopRequested = false; // something after the ReadyForQuery: the server is not settled after all
+                return state.Tracker.OnServerMessage(code) ? FrameDecision.Drop : FrameDecision.Pass;
         }
-
-        return FrameDecision.Pass;
     }
 
     public FrameDecision OnFrame(byte code, ReadOnlySequence<byte> payload)
@@ -40,8 +40,8 @@ internal sealed class ServerToClientInspector(ServerLinkState state, IDictionary
         {
             case BackendMessageCode.ReadyForQuery:
                 var status = payload.FirstSpan[0];
-                state.ReadyForQueryReceived(status);
-                return DecideAtReadyForQuery(status);
+                var owned = state.Tracker.OnReadyForQuery(status);
+                return DecideAtReadyForQuery(status, owned);
             case BackendMessageCode.ParameterStatus:
                 if (ParameterStatusReader.Read(payload) is var (name, value))
                 {
@@ -52,38 +52,44 @@ internal sealed class ServerToClientInspector(ServerLinkState state, IDictionary
                     }
                 }
 
-                break;
-            case BackendMessageCode.ErrorResponse:
+                state.Tracker.OnServerMessage(code);
+                return FrameDecision.Pass;
+            default: // ErrorResponse
                 var error = PgError.Parse(payload);
                 if (error.IsFatal)
                 {
-                    state.ServerFatal = error;
+                    state.ServerFatal = error; // the server closes next; nothing it owed will come
+                    return FrameDecision.Pass;
                 }
 
-                break;
+                _stopRequested = false;
+                return state.Tracker.OnServerMessage(code) ? FrameDecision.Drop : FrameDecision.Pass;
         }
-
-        return FrameDecision.Pass;
     }
 
-    private FrameDecision DecideAtReadyForQuery(byte status)
+    public bool TakeStopRequest()
     {
-        if (mode == Configuration.PoolMode.Session || state.PendingReadyForQuery > 0)
+        var requested = _stopRequested;
+        _stopRequested = false;
+        return requested;
+    }
+
+    private FrameDecision DecideAtReadyForQuery(byte status, bool owned)
+    {
+        var decision = owned ? FrameDecision.Drop : FrameDecision.Pass;
+        if (mode == Configuration.PoolMode.Session)
         {
-            return FrameDecision.Pass;
+            return decision;
         }
 
-        if (status == TransactionStatus.Idle)
-        {
-            return FrameDecision.StopAfter; // the lease may end here; the server loop checks under the gate
-        }
-
-        if (mode == Configuration.PoolMode.Statement)
+        if (status != TransactionStatus.Idle && mode == Configuration.PoolMode.Statement && !owned)
         {
             RefusedTransactionBlock = true;
             return FrameDecision.Stop;
         }
 
-        return FrameDecision.Pass;
+        // The lease may end once this read is out; the server loop checks under the gate.
+        _stopRequested = state.Tracker.IsSettled;
+        return decision;
     }
 }

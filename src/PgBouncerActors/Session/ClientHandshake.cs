@@ -21,21 +21,31 @@ internal abstract record HandshakeResult
 
 /// <summary>
 /// Reads the untyped first packets: answers SSLRequest and GSSENCRequest with 'N' (no TLS yet),
-/// refuses protocol 2, negotiates newer 3.x minors and unknown _pq_ options down to 3.0.
+/// refuses protocol 2, negotiates newer 3.x minors and unknown _pq_ options down to 3.0. As
+/// PostgreSQL: each encryption request is answered once per connection, and a Terminate before
+/// the startup packet (node-postgres' <c>connect(); end()</c>) is a quiet goodbye.
 /// </summary>
 internal static class ClientHandshake
 {
     private const string ProtocolOptionPrefix = "_pq_.";
     private static readonly byte[] NoEncryption = [(byte)'N'];
 
+    /// <summary>The first four bytes of a Terminate ('X', then a length of 4), read as a startup packet's length.</summary>
+    private const long TerminateAsStartupLength = 0x58000000;
+
     public static async Task<HandshakeResult> RunAsync(PgSocket client, CancellationToken cancellationToken)
     {
+        bool sslAnswered = false, gssAnswered = false;
         while (true)
         {
             PgMessage? packet;
             try
             {
                 packet = await client.Input.ReadStartupPacketAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (FrameTooLargeException e) when (e.Length == TerminateAsStartupLength)
+            {
+                return new HandshakeResult.Closed(); // a Terminate where the startup packet should be
             }
             catch (FramingException e)
             {
@@ -57,6 +67,20 @@ internal static class ClientHandshake
                 return new HandshakeResult.Refused(PgError.FatalError(SqlStates.ProtocolViolation, $"invalid startup packet: {e.Message}"));
             }
 
+            var again = startup.Kind switch
+            {
+                StartupPacketKind.SslRequest => sslAnswered,
+                StartupPacketKind.GssEncRequest => gssAnswered,
+                _ => false,
+            };
+            if (again)
+            {
+                // PostgreSQL reads a second request as a startup packet of protocol 1234.5679 (or .5680).
+                return new HandshakeResult.Refused(Unsupported(startup));
+            }
+
+            sslAnswered |= startup.Kind == StartupPacketKind.SslRequest;
+            gssAnswered |= startup.Kind == StartupPacketKind.GssEncRequest;
             switch (startup.Kind)
             {
                 case StartupPacketKind.SslRequest or StartupPacketKind.GssEncRequest:
@@ -81,8 +105,7 @@ internal static class ClientHandshake
 
             if (startup.MajorVersion != 3)
             {
-                return new HandshakeResult.Refused(PgError.FatalError(SqlStates.FeatureNotSupported,
-                    $"unsupported frontend protocol {startup.MajorVersion}.{startup.MinorVersion}: the pooler supports 3.0"));
+                return new HandshakeResult.Refused(Unsupported(startup));
             }
 
             var unknownOptions = startup.Parameters.Where(p => p.Key.StartsWith(ProtocolOptionPrefix, StringComparison.Ordinal))
@@ -97,4 +120,7 @@ internal static class ClientHandshake
                 .Where(p => !p.Key.StartsWith(ProtocolOptionPrefix, StringComparison.Ordinal)).ToArray());
         }
     }
+
+    private static PgError Unsupported(StartupPacket startup) => PgError.FatalError(SqlStates.FeatureNotSupported,
+        $"unsupported frontend protocol {startup.MajorVersion}.{startup.MinorVersion}: server supports 3.0 to 3.0");
 }

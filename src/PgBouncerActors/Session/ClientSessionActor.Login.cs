@@ -19,7 +19,7 @@ internal sealed partial class ClientSessionActor
             ReceiveCommon();
             Receive<AuthOutcome>(OnAuthenticated);
         });
-        new ClientAuthenticator(_client, _user, Settings, _services.ScramVerifiers)
+        new ClientAuthenticator(_client, _user, Settings.AuthType, _services.UserList, _services.ScramVerifiers)
             .AuthenticateAsync(_lifetime.Token)
             .PipeTo(Self, Self, outcome => outcome, cause => new AuthOutcome(
                 PgError.FatalError(SqlStates.ProtocolViolation, "authentication failed: " + cause.Message), cause.Message));
@@ -66,7 +66,7 @@ internal sealed partial class ClientSessionActor
     {
         var serverUser = database.User ?? _user;
         _mode = Settings.PoolModeFor(database, _user);
-        var credentials = ServerCredentials.FromSecret(serverUser, database.Password ?? Settings.UserList.SecretOf(serverUser));
+        var credentials = ServerCredentials.FromSecret(serverUser, database.Password ?? _services.UserList.SecretOf(serverUser));
         return new PoolDefinition(
             new PoolKey(_database, serverUser),
             new ServerEndpoint(database.Host, database.Port, database.ServerDatabase),
@@ -87,22 +87,42 @@ internal sealed partial class ClientSessionActor
             return; // OnFinished gives it back
         }
 
-        AttachAsync(granted.Connection).PipeTo(Self, Self, result => result, cause => new Attached(false, null, cause.Message));
+        if (!_loggedIn)
+        {
+            // A client starts from the server's defaults and its own startup settings, never from
+            // what the connection's last client left (its TimeZone, DateStyle, standard_conforming_strings...).
+            _settings = StartupParameters.OverServerDefaults(granted.Connection.LoginParameters, _startupSettings);
+        }
+
+        AttachAsync(granted.Connection, granted.Check).PipeTo(Self, Self, result => result, cause => new Attached(false, null, cause.Message));
     }
 
     /// <summary>
-    /// Takes over the socket from the idle watch and brings the connection in line with the
-    /// client's settings, swallowing the replies; the client then sees the server's parameters as
-    /// they are for it.
+    /// Takes over the socket from the idle watch, checks the connection if it idled long
+    /// (server_check_delay), and brings it in line with the client's settings, swallowing the
+    /// replies; the client then sees the server's parameters as they are for it.
     /// </summary>
-    private async Task<Attached> AttachAsync(ServerConnection connection)
+    /// <param name="check">Run server_check_query first: the connection has been idle longer than server_check_delay.</param>
+    private async Task<Attached> AttachAsync(ServerConnection connection, bool check)
     {
         if (!await connection.StopIdleWatchAsync().ConfigureAwait(false))
         {
-            return new Attached(false, null, "the server connection died before use");
+            return new Attached(false, null, "it died before use");
+        }
+
+        if (connection.Socket.HasInput())
+        {
+            // Sent before any request of this client (a FATAL from a terminated backend, a close): the request goes elsewhere.
+            return new Attached(false, null, "it sent something or closed while idle");
         }
 
         using var timeout = new CancellationTokenSource(Settings.ServerConnectTimeout);
+        if (check && Settings.ServerCheckQuery.Length > 0 &&
+            await connection.RunSilentlyAsync(Settings.ServerCheckQuery, timeout.Token).ConfigureAwait(false) is { } failed)
+        {
+            return new Attached(false, null, $"server_check_query failed: {failed}");
+        }
+
         var error = await connection.ApplySettingsAsync(_settings, timeout.Token).ConfigureAwait(false);
         return new Attached(true, error, null);
     }
@@ -118,7 +138,7 @@ internal sealed partial class ClientSessionActor
         {
             // The connection died between grant and use: give it back and keep our turn in the queue.
             _services.Log.Debug("lent server connection unusable ({Reason}); asking again", attached.Failure);
-            ReturnLease(clean: false, attached.Failure ?? "dead");
+            ReturnLease(clean: false, attached.Failure ?? "it died before use", cancelFirst: false);
             _pool!.Tell(new LeaseRequest(Retry: true), Self);
             return;
         }

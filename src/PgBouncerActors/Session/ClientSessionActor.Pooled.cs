@@ -62,9 +62,15 @@ internal sealed partial class ClientSessionActor
         var max = Settings.MaxFrameLength;
         var token = _lifetime.Token;
         // Parked before the client loop starts, so the client's first request finds it.
-        if (TryPark(_demand!, _parkTicket, link, connection))
+        CancellationToken? parkedWake;
+        lock (link.Gate)
         {
-            StartServerLoop(connection, startParked: true);
+            parkedWake = TryPark(_demand!, _parkTicket, link, connection);
+        }
+
+        if (parkedWake is not null)
+        {
+            StartServerLoop(connection, parkedWake);
         }
         else
         {
@@ -78,45 +84,21 @@ internal sealed partial class ClientSessionActor
     /// <summary>
     /// Parks the connection that just became free (see <see cref="PoolDemand"/>): listed first,
     /// then the waiters are counted, so the pool either is seen waiting or sees the listing.
-    /// Runs on the server loop's thread: touches only what is shared, never the actor's fields.
+    /// Runs under the link's gate on the server loop's thread: touches only what is shared, never the actor's fields.
     /// </summary>
-    private static bool TryPark(PoolDemand demand, ParkTicket ticket, ServerLinkState link, ServerConnection connection)
+    /// <returns>The token that wakes the parked connection's server loop, or null when someone waits and it goes back.</returns>
+    private static CancellationToken? TryPark(PoolDemand demand, ParkTicket ticket, ServerLinkState link, ServerConnection connection)
     {
         demand.ListParked(ticket);
-        if (demand.Waiting > 0)
-        {
-            return false;
-        }
-
-        link.Parked = connection;
-        return true;
+        return demand.Waiting > 0 ? null : link.Park(connection);
     }
 
     /// <summary>The pool has waiters: a parked connection goes back (its server loop ends with Released); one in use is released at its transaction's end.</summary>
     private void OnReleaseIfParked()
     {
-        if (_link is not { } link || _finishing)
+        if (_link is { } link && !_finishing)
         {
-            return;
-        }
-
-        _ = TakeBackParkedAsync(link);
-    }
-
-    private static async Task TakeBackParkedAsync(ServerLinkState link)
-    {
-        await link.Gate.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            if (link.Parked is { } parked && !link.Stopping)
-            {
-                link.Parked = null; // the client can no longer take it up
-                parked.Socket.Input.CancelPendingRead();
-            }
-        }
-        finally
-        {
-            link.Gate.Release();
+            link.TakeBackParked();
         }
     }
 
@@ -124,7 +106,7 @@ internal sealed partial class ClientSessionActor
         CancellationToken token)
     {
         await _client.SendAsync(welcome, token).ConfigureAwait(false);
-        return await PooledClientLoop.RunAsync(_client.Input, link, new ClientToServerInspector(link), max, _cancelRoute,
+        return await PooledClientLoop.RunAsync(_client.Input, link, new ClientToServerInspector(link, _startupSettings), max, _cancelRoute,
             cancellation =>
             {
                 var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -143,7 +125,7 @@ internal sealed partial class ClientSessionActor
             return;
         }
 
-        if (_link?.Parked is not null)
+        if (_link?.HasParked == true)
         {
             wanted.Ready.TrySetResult(); // parked meanwhile: the client loop takes it up
             return;
@@ -162,19 +144,19 @@ internal sealed partial class ClientSessionActor
         var connection = _connection!;
         _link!.Server = connection;
         _cancelRoute.Attach(connection);
-        StartServerLoop(connection, startParked: false);
+        StartServerLoop(connection, parkedWake: null);
         _serverWanted?.TrySetResult();
         _serverWanted = null;
     }
 
-    private void StartServerLoop(ServerConnection connection, bool startParked)
+    private void StartServerLoop(ServerConnection connection, CancellationToken? parkedWake)
     {
         var link = _link!;
         var demand = _demand!;
         var ticket = _parkTicket!;
         var inspector = new ServerToClientInspector(link, connection.Parameters, _mode, _settings);
         _serverPump = PooledServerLoop.RunAsync(connection, _client.Output, inspector, link, _cancelRoute,
-            free => TryPark(demand, ticket, link, free), startParked, Settings.MaxFrameLength, _lifetime.Token);
+            free => TryPark(demand, ticket, link, free), parkedWake, Settings.MaxFrameLength, _lifetime.Token);
         _serverPump.PipeTo(Self, Self, end => new PumpEnded(FromServer: true, end, null), cause => new PumpEnded(true, null, cause));
     }
 
@@ -186,7 +168,7 @@ internal sealed partial class ClientSessionActor
     private void OnLeaseReleased(bool clean)
     {
         _serverPump = null;
-        ReturnLease(clean, clean ? null : "the server sent something or closed while it was parked between transactions");
+        ReturnLease(clean, clean ? null : "it sent something or closed while kept between transactions", cancelFirst: false);
         if (_serverWanted is not null)
         {
             _pool!.Tell(new LeaseRequest(), Self);

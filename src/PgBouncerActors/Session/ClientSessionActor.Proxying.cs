@@ -54,20 +54,22 @@ internal sealed partial class ClientSessionActor
         var client = _client;
         var link = _link;
         _serverPump = SendThenForwardAsync(answer.WrittenMemory, connection, link, max, token);
-        _clientPump = FrameForwarder.RunAsync(client.Input, connection.Socket.Output, new ClientToServerInspector(link), max, link.ToServer, token);
+        _clientPump = FrameForwarder.RunAsync(client.Input, connection.Socket.Output, new ClientToServerInspector(link, _startupSettings), max,
+            link.ToServer, token);
         _serverPump.PipeTo(Self, Self, end => new PumpEnded(FromServer: true, end, null), cause => new PumpEnded(true, null, cause));
         _clientPump.PipeTo(Self, Self, end => new PumpEnded(FromServer: false, end, null), cause => new PumpEnded(false, null, cause));
     }
 
-    /// <summary>The login is over: no more login timeout; idle_transaction_timeout starts watching.</summary>
+    /// <summary>The login is over: no more login timeout; the client's timeouts start watching.</summary>
     private void CompleteLogin()
     {
         Timers.Cancel("login");
         _loggedIn = true;
-        if (Settings.IdleTransactionTimeout > TimeSpan.Zero)
+        var watched = new[] { Settings.IdleTransactionTimeout, Settings.QueryTimeout, Settings.ClientIdleTimeout }
+            .Where(timeout => timeout > TimeSpan.Zero).DefaultIfEmpty().Min();
+        if (watched > TimeSpan.Zero)
         {
-            var interval = TimeSpan.FromMilliseconds(Math.Min(1000, Settings.IdleTransactionTimeout.TotalMilliseconds / 2));
-            Timers.StartPeriodicTimer("idle-transaction", IdleTransactionCheck.Instance, interval);
+            Timers.StartPeriodicTimer("watch", ClientWatchTick.Instance, TimeSpan.FromMilliseconds(Math.Min(1000, watched.TotalMilliseconds / 2)));
         }
     }
 
@@ -99,6 +101,9 @@ internal sealed partial class ClientSessionActor
         {
             switch (ended.End)
             {
+                case ForwardEnd.Stopped when _link?.ClientViolation is { } violation:
+                    Finish($"protocol violation: {violation.Message}", violation, answerFirst: true);
+                    return;
                 case ForwardEnd.Stopped:
                     Finish("client sent Terminate", null);
                     return;
@@ -112,7 +117,8 @@ internal sealed partial class ClientSessionActor
 
             if (ended.Failure is FramingException framing)
             {
-                Finish($"protocol violation: {framing.Message}", PgError.FatalError(SqlStates.ProtocolViolation, framing.Message));
+                var why = framing is FrameTooLargeException large ? OverLimit(large, "") : framing.Message;
+                Finish($"protocol violation: {why}", PgError.FatalError(SqlStates.ProtocolViolation, why));
             }
             else
             {
@@ -144,11 +150,19 @@ internal sealed partial class ClientSessionActor
                 Finish($"server connection lost: {_link?.ServerFatal?.ToString() ?? ended.Failure?.Message ?? "closed"}",
                     _link?.ServerFatal is null ? LostServer(ended.Failure?.Message ?? "the server closed the connection") : null);
                 return;
+            case null when ended.Failure is FrameTooLargeException large:
+                var why = OverLimit(large, " from the server");
+                Finish(why, LostServer(why));
+                return;
             default:
                 Finish($"server protocol error: {ended.Failure?.Message}", LostServer($"the server broke the protocol: {ended.Failure?.Message}"));
                 return;
         }
     }
+
+    /// <summary>A message over max_frame_length is the pooler's limit, not the peer's fault: say which setting refused it.</summary>
+    private string OverLimit(FrameTooLargeException large, string from) =>
+        $"a '{(char)large.Code}' message{from} declares {large.Length} bytes, more than max_frame_length ({Settings.MaxFrameLength}) lets through";
 
     private static PgError LostServer(string why) =>
         PgError.FatalError(SqlStates.ConnectionFailure, $"server connection lost: {why}");
@@ -172,26 +186,7 @@ internal sealed partial class ClientSessionActor
 
         // Under the gate the server loop cannot release the connection: either it is gone (Server
         // is null) or the loop will read it again and see the cancellation.
-        if (!await link.Gate.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false))
-        {
-            // The client loop is stuck writing to a server that does not read: this session is over either way.
-            _client.Abort();
-            await _lifetime.CancelAsync().ConfigureAwait(false);
-            await link.Gate.WaitAsync().ConfigureAwait(false);
-        }
-
-        try
-        {
-            link.Stopping = true;
-            if ((link.Server ?? link.Parked) is { } server && !serverPump.IsCompleted)
-            {
-                server.Socket.Input.CancelPendingRead();
-            }
-        }
-        finally
-        {
-            link.Gate.Release();
-        }
+        link.Stop();
 
         if (await Task.WhenAny(serverPump, Task.Delay(TimeSpan.FromSeconds(2))).ConfigureAwait(false) != serverPump)
         {
@@ -221,10 +216,12 @@ internal sealed partial class ClientSessionActor
             return _attachedIdle; // not forwarding yet: clean only if the attach finished at ReadyForQuery
         }
 
-        return serverEnd is ForwardEnd.Cancelled or ForwardEnd.Released && _link.IsClean;
+        return serverEnd is ForwardEnd.Cancelled or ForwardEnd.Released && _link.IsClean && !_link.Tracker.LostTrack;
     }
 
-    private void ReturnLease(bool clean, string? reason = null)
+    /// <param name="reason">Why it cannot be reused, as a clause ("it died before use"); by default what the client left it in.</param>
+    /// <param name="cancelFirst">Whether the server may still be working for the client: then a cancel goes to it before it is closed.</param>
+    private void ReturnLease(bool clean, string? reason = null, bool? cancelFirst = null)
     {
         if (_backend is null || _pool is null)
         {
@@ -232,7 +229,9 @@ internal sealed partial class ClientSessionActor
         }
 
         Context.Unwatch(_backend);
-        _pool.Tell(new LeaseReturned(_backend, clean, reason ?? _link?.DescribeState() ?? "before it was used"), Self);
+        var why = clean ? "" : reason ?? $"its client left it {_link?.DescribeState() ?? "before it was used"}";
+        var busy = cancelFirst ?? (!clean && _link is { } link && (link.Tracker.Awaiting > 0 || link.Tracker.LostTrack || link.WriteBroken));
+        _pool.Tell(new LeaseReturned(_backend, clean, why, busy), Self);
         _backend = null;
         _connection = null;
         _attachedIdle = false;

@@ -1,5 +1,6 @@
 using PgBouncerActors.Actors;
 using PgBouncerActors.Auth;
+using PgBouncerActors.Backend;
 using PgBouncerActors.Net;
 using PgBouncerActors.Protocol.Messages;
 
@@ -12,8 +13,13 @@ internal sealed partial class ClientSessionActor
         ReceiveCommon();
         Receive<HandshakeResult.Closed>(_ =>
         {
-            _logFailedLogin = false; // port probes and finished cancel requests are not failed logins
-            Finish("closed before startup", null);
+            // Port probes and finished cancel requests are not failed logins. A close that we made
+            // ourselves (a login timeout ends the handshake's read) does not change how the session ended.
+            if (!_finishing)
+            {
+                _logFailedLogin = false;
+                Finish("closed before startup", null);
+            }
         });
         Receive<HandshakeResult.Refused>(refused => Finish(refused.Error.Message, refused.Error));
         Receive<HandshakeResult.Cancel>(OnCancelRequest);
@@ -58,7 +64,7 @@ internal sealed partial class ClientSessionActor
 
         try
         {
-            _settings = StartupParameters.SettingsOf(parameters, Settings.IgnoreStartupParameters);
+            _startupSettings = StartupParameters.SettingsOf(parameters, Settings.IgnoreStartupParameters);
         }
         catch (FormatException e)
         {
@@ -76,6 +82,11 @@ internal sealed partial class ClientSessionActor
     /// </summary>
     private void OnCancelRequest(HandshakeResult.Cancel cancel)
     {
+        if (_finishing)
+        {
+            return;
+        }
+
         var route = _services.CancelKeys.Find(cancel.ProcessId, cancel.SecretKey);
         _logFailedLogin = false;
         if (route?.BeginCancel() is not { } target)
@@ -93,11 +104,7 @@ internal sealed partial class ClientSessionActor
     {
         try
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await using var server = await PgSocket.ConnectAsync(target.Endpoint.Host, target.Endpoint.Port, timeout.Token).ConfigureAwait(false);
-            await server.SendAsync(new MessageBuilder().CancelRequest(target.ProcessId, target.SecretKey), timeout.Token).ConfigureAwait(false);
-            // The server closes the connection once it has read the request (and signalled the backend).
-            await server.Input.ReadAsync(timeout.Token).ConfigureAwait(false);
+            await ServerCancel.SendAsync(target.Endpoint, target.ProcessId, target.SecretKey, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
             return true;
         }
         finally

@@ -25,7 +25,13 @@ internal sealed partial class ClientSessionActor : ReceiveActor
     private readonly DateTime _connectedAt = DateTime.UtcNow;
     private string _database = "";
     private string _user = "";
-    /// <summary>The client's settings: from its startup packet, and in pooled modes also every tracked parameter's current value.</summary>
+    /// <summary>The settings the client asked for in its startup packet: its defaults, put back after RESET and DISCARD ALL.</summary>
+    private IReadOnlyDictionary<string, string> _startupSettings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// The client's settings: the server's defaults (as its connection reported them at login)
+    /// with the startup settings over them, and in pooled modes then every tracked parameter's current value.
+    /// </summary>
     private Dictionary<string, string> _settings = new(StringComparer.OrdinalIgnoreCase);
     private IActorRef? _pool;
     private PoolMode _mode = PoolMode.Session;
@@ -67,14 +73,18 @@ internal sealed partial class ClientSessionActor : ReceiveActor
         Receive<ShutdownSession>(_ => Finish("pooler shutdown", PgError.FatalError(SqlStates.AdminShutdown,
             "terminating connection because the pooler is shutting down")));
         Receive<SessionFinished>(OnFinished);
-        Receive<IdleTransactionCheck>(_ => CheckIdleTransaction());
+        Receive<ClientWatchTick>(_ => WatchClient());
     }
 
     /// <summary>
     /// Ends the session once: stops the proxy loops, tells the client why when there is something
     /// to tell, gives a held server connection back (clean or not), then stops the actor.
     /// </summary>
-    private void Finish(string reason, PgError? tellClient)
+    /// <param name="answerFirst">
+    /// The client broke the protocol after valid requests: as PostgreSQL, which answers those
+    /// before it reads the bad message, let the server finish answering them first (briefly).
+    /// </param>
+    private void Finish(string reason, PgError? tellClient, bool answerFirst = false)
     {
         if (_finishing)
         {
@@ -84,15 +94,22 @@ internal sealed partial class ClientSessionActor : ReceiveActor
         _finishing = true;
         _closeReason = reason;
         Timers.Cancel("login");
-        Timers.Cancel("idle-transaction");
+        Timers.Cancel("watch");
         _serverWanted?.TrySetCanceled();
-        FinishAsync(tellClient, _link, _serverPump)
+        FinishAsync(tellClient, _link, _serverPump, answerFirst)
             .PipeTo(Self, Self, serverEnd => new SessionFinished(serverEnd), _ => new SessionFinished(null));
     }
 
     /// <returns>How the server loop ended (Cancelled when we stopped it), or null when none ran.</returns>
-    private async Task<ForwardEnd?> FinishAsync(PgError? tellClient, ServerLinkState? link, Task<ForwardEnd>? serverPump)
+    private async Task<ForwardEnd?> FinishAsync(PgError? tellClient, ServerLinkState? link, Task<ForwardEnd>? serverPump, bool answerFirst)
     {
+        var patience = Environment.TickCount64 + 2000;
+        while (answerFirst && link is not null && serverPump is { IsCompleted: false } && link.Tracker.Awaiting > 0 &&
+               Environment.TickCount64 < patience)
+        {
+            await Task.Delay(5).ConfigureAwait(false);
+        }
+
         var serverEnd = await StopServerLoopAsync(link, serverPump, tellClient is not null).ConfigureAwait(false);
         if (tellClient is not null && (link is null || link.ToClient.AtFrameBoundary))
         {
@@ -115,7 +132,9 @@ internal sealed partial class ClientSessionActor : ReceiveActor
     private void OnFinished(SessionFinished finished)
     {
         // Judged only now that both loops stopped: the client loop may have forwarded one more request until it did.
-        ReturnLease(ServerConnectionIsClean(finished.ServerEnd));
+        // A server that closed or said FATAL is gone: no cancel for it. One that may still be working gets one before the close.
+        var serverGone = finished.ServerEnd == ForwardEnd.SourceClosed || _link?.ServerFatal is not null;
+        ReturnLease(ServerConnectionIsClean(finished.ServerEnd), cancelFirst: serverGone ? false : null);
         _pool?.Tell(LeaseWithdrawn.Instance, Self); // in case it was still waiting; a no-op otherwise
 
         if (_loggedIn)
@@ -132,14 +151,34 @@ internal sealed partial class ClientSessionActor : ReceiveActor
         Context.Stop(Self);
     }
 
-    /// <summary>idle_transaction_timeout: a client that holds a server connection inside a transaction and sends nothing.</summary>
-    private void CheckIdleTransaction()
+    /// <summary>
+    /// The timeouts that watch a logged-in client: idle_transaction_timeout (holds a server
+    /// connection inside a transaction and sends nothing), query_timeout (the server has owed it
+    /// an answer too long) and client_idle_timeout (idle outside a transaction too long).
+    /// </summary>
+    private void WatchClient()
     {
-        var limit = Settings.IdleTransactionTimeout;
-        if (_link is not null && _link.IdleInTransaction(Environment.TickCount64) > limit)
+        if (_link is not { } link)
+        {
+            return;
+        }
+
+        var now = Environment.TickCount64;
+        if (Settings.IdleTransactionTimeout is var idleInTransaction && idleInTransaction > TimeSpan.Zero &&
+            link.IdleInTransaction(now) > idleInTransaction)
         {
             Finish("idle_transaction_timeout", PgError.FatalError(SqlStates.IdleInTransactionSessionTimeout,
-                $"idle_transaction_timeout: the client sent nothing for {limit.TotalSeconds:0.#}s inside a transaction"));
+                $"idle_transaction_timeout: the client sent nothing for {idleInTransaction.TotalSeconds:0.#}s inside a transaction"));
+        }
+        else if (Settings.QueryTimeout is var query && query > TimeSpan.Zero && link.Busy(now) > query)
+        {
+            Finish("query_timeout", PgError.FatalError(SqlStates.QueryCanceled,
+                $"query_timeout: the server did not finish answering within {query.TotalSeconds:0.#}s; the query was canceled and the connection closed"));
+        }
+        else if (Settings.ClientIdleTimeout is var idle && idle > TimeSpan.Zero && link.IdleOutsideTransaction(now) > idle)
+        {
+            Finish("client_idle_timeout", PgError.FatalError(SqlStates.IdleSessionTimeout,
+                $"terminating connection due to client_idle_timeout: idle for more than {idle.TotalSeconds:0.#}s"));
         }
     }
 
@@ -149,6 +188,7 @@ internal sealed partial class ClientSessionActor : ReceiveActor
         _lifetime.Cancel();
         _lifetime.Dispose();
         _serverWanted?.TrySetCanceled();
+        _link?.Stop(); // a server loop still waiting on a parked connection ends
         UnregisterCancelKey();
     }
 
@@ -171,9 +211,9 @@ internal sealed partial class ClientSessionActor : ReceiveActor
 
     private sealed record SessionFinished(ForwardEnd? ServerEnd);
 
-    private sealed record IdleTransactionCheck
+    private sealed record ClientWatchTick
     {
-        public static readonly IdleTransactionCheck Instance = new();
+        public static readonly ClientWatchTick Instance = new();
     }
 }
 

@@ -30,6 +30,30 @@ internal static class StartupParameters
     }
 
     /// <summary>
+    /// A new client's settings: the server's defaults as a fresh server connection reported them
+    /// (the settings a client may change), with the client's startup settings over them.
+    /// </summary>
+    public static Dictionary<string, string> OverServerDefaults(IReadOnlyDictionary<string, string> serverDefaults,
+        IReadOnlyDictionary<string, string> startup)
+    {
+        var settings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (name, value) in serverDefaults)
+        {
+            if (Proxy.TrackedParameters.IsTracked(name))
+            {
+                settings[name] = value;
+            }
+        }
+
+        foreach (var (name, value) in startup)
+        {
+            settings[name] = value;
+        }
+
+        return settings;
+    }
+
+    /// <summary>
     /// One statement that brings a server connection in line with a client's settings, or null
     /// when it already matches: set_config for each setting whose value differs from the server's
     /// reported one (or from what the pooler applied before), and set_config(name, NULL), which is
@@ -58,6 +82,32 @@ internal static class StartupParameters
         }
 
         return calls.Count == 0 ? null : "SELECT " + string.Join(", ", calls);
+    }
+
+    /// <summary>
+    /// The statement that puts back the startup settings a reset touched (RESET ALL and DISCARD
+    /// ALL touch all of them), so that, as on a direct connection, they stay the client's defaults;
+    /// null when the resets touch none.
+    /// </summary>
+    public static string? BuildReapplyQuery(IReadOnlyDictionary<string, string> startup, IReadOnlyList<SettingsReset> resets)
+    {
+        if (resets.Count == 0)
+        {
+            return null;
+        }
+
+        var local = new Dictionary<string, bool>(StringComparer.OrdinalIgnoreCase); // setting -> only for this transaction
+        foreach (var reset in resets)
+        {
+            foreach (var name in reset.Name is null ? startup.Keys : startup.ContainsKey(reset.Name) ? [reset.Name] : [])
+            {
+                local[name] = reset.Local;
+            }
+        }
+
+        return local.Count == 0 ? null
+            : "SELECT " + string.Join(", ", local.Select(setting =>
+                $"pg_catalog.set_config({QuoteLiteral(setting.Key)}, {QuoteLiteral(startup[setting.Key])}, {(setting.Value ? "true" : "false")})"));
     }
 
     /// <summary>A string literal safe whatever standard_conforming_strings is (as libpq's PQescapeLiteral).</summary>

@@ -86,7 +86,7 @@ public sealed partial class PostgresFixture : IAsyncLifetime
               {{databases}}
             }
             """, "test");
-        return PoolerHost.Start(settings, new LoggerConfiguration().MinimumLevel.Warning().WriteTo.Console().CreateLogger());
+        return PoolerHost.Start(settings, Logging.Configure(new LoggerConfiguration()).MinimumLevel.Warning().WriteTo.Console().CreateLogger());
     }
 
     public static string ConnectionString(int port, string user = ScramUser, string password = ScramPassword, string database = "postgres") =>

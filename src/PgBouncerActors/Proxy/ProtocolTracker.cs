@@ -1,0 +1,440 @@
+using PgBouncerActors.Protocol;
+
+namespace PgBouncerActors.Proxy;
+
+/// <summary>
+/// Follows PostgreSQL's reading of one server connection's input, so the pooler knows exactly
+/// what the server still owes: the client messages (and the pooler's own) the server has not
+/// answered yet, in order, and the state the server reads them in. Counting message types is not
+/// enough: the server ignores Sync and Flush during COPY IN, swallows the message that ends a COPY,
+/// and after an error in an extended-protocol message skips everything, Query included, up to the
+/// next Sync. What each message turns out to mean is learned from the server's answers, which
+/// come in the order the messages were read; so the client side only appends to a queue, and the
+/// server side consumes it as answers arrive (and consumes lazily the messages that get no answer).
+/// <para>
+/// One writer per side: <see cref="ClientSent"/>/<see cref="PoolerSent"/> from whoever writes to
+/// the server, everything else from whoever reads it. The queue between them is locked; the
+/// reader's state is its own.
+/// </para>
+/// </summary>
+internal sealed class ProtocolTracker
+{
+    /// <summary>Marks a queued message that the pooler sent itself: its answers are not the client's.</summary>
+    private const byte PoolerOwned = 0x80;
+
+    private readonly Lock _lock = new();
+    private byte[] _queue = new byte[16];
+    private int _head;
+    private int _count;
+    private int _awaiting; // queued or current messages that PostgreSQL answers (all but Flush and COPY messages)
+    private long _busySinceTick;
+
+    // The reader's view: the message the server is working on and how it reads what follows.
+    private byte _current;
+    private ReadMode _mode;
+    private volatile bool _extendedOpen;
+    private volatile byte _status = TransactionStatus.Idle;
+    private volatile bool _lostTrack;
+
+    private enum ReadMode : byte
+    {
+        /// <summary>One message at a time, each answered (or not) as the protocol says.</summary>
+        Normal,
+
+        /// <summary>After an error in Parse/Bind/Describe/Execute/Close: everything up to the next Sync is discarded.</summary>
+        SkipToSync,
+
+        /// <summary>COPY FROM STDIN: CopyData, Flush and Sync are consumed; CopyDone, CopyFail or anything else ends it.</summary>
+        CopyIn,
+
+        /// <summary>The message that ended the COPY was read; the command's CommandComplete or ErrorResponse follows.</summary>
+        CopyInEnded,
+
+        /// <summary>COPY TO STDOUT: the server streams and reads nothing until it is done.</summary>
+        CopyOut,
+    }
+
+    /// <summary>The transaction status of the last ReadyForQuery.</summary>
+    public byte Status => _status;
+
+    /// <summary>Messages the server will answer that it has not finished answering.</summary>
+    public int Awaiting => Volatile.Read(ref _awaiting);
+
+    /// <summary>When <see cref="Awaiting"/> last went from 0 to 1 (Environment.TickCount64), for query_timeout.</summary>
+    public long BusySinceTick => Interlocked.Read(ref _busySinceTick);
+
+    /// <summary>The client began an extended-protocol batch and has not sent its Sync: the server holds an implicit transaction.</summary>
+    public bool ExtendedOpen => _extendedOpen;
+
+    public bool InCopy => _mode is ReadMode.CopyIn or ReadMode.CopyInEnded or ReadMode.CopyOut;
+
+    /// <summary>The server answered something the protocol does not allow here: nothing about this connection can be trusted any more.</summary>
+    public bool LostTrack => _lostTrack;
+
+    /// <summary>Why track was lost, for the log.</summary>
+    public string? LostTrackReason { get; private set; }
+
+    /// <summary>The client side: a message was forwarded to the server.</summary>
+    public void ClientSent(byte code)
+    {
+        switch ((FrontendMessageCode)code)
+        {
+            case FrontendMessageCode.Parse or FrontendMessageCode.Bind or FrontendMessageCode.Describe or FrontendMessageCode.Execute
+                or FrontendMessageCode.Close:
+                _extendedOpen = true;
+                break;
+            case FrontendMessageCode.Sync:
+                _extendedOpen = false;
+                break;
+        }
+
+        Enqueue(code);
+    }
+
+    /// <summary>The pooler wrote a message of its own into the client's stream; its answers are swallowed.</summary>
+    public void PoolerSent(byte code) => Enqueue((byte)(code | PoolerOwned));
+
+    private void Enqueue(byte entry)
+    {
+        lock (_lock)
+        {
+            if (_count == _queue.Length)
+            {
+                var larger = new byte[_queue.Length * 2];
+                for (var i = 0; i < _count; i++)
+                {
+                    larger[i] = _queue[(_head + i) % _queue.Length];
+                }
+
+                _queue = larger;
+                _head = 0;
+            }
+
+            _queue[(_head + _count) % _queue.Length] = entry;
+            _count++;
+            if (IsAnswered(entry) && _awaiting++ == 0)
+            {
+                Interlocked.Exchange(ref _busySinceTick, Environment.TickCount64);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The server side: a message arrived from the server (ReadyForQuery goes to <see cref="OnReadyForQuery"/>).
+    /// </summary>
+    /// <returns>True when it answers the pooler's own request and the client must not see it.</returns>
+    public bool OnServerMessage(byte code)
+    {
+        switch ((BackendMessageCode)code)
+        {
+            case BackendMessageCode.ParameterStatus or BackendMessageCode.NotificationResponse:
+                return false; // asynchronous, and the client's to know even during the pooler's own requests
+            case BackendMessageCode.NoticeResponse:
+                Drain();
+                if (_current == 0)
+                {
+                    TakeNext(); // a notice is said while working on a message: that one, if any is queued
+                }
+
+                return CurrentIsPoolerOwned;
+        }
+
+        Drain();
+        if (_current == 0 && !TakeNext())
+        {
+            LoseTrack($"the server sent '{(char)code}' with nothing outstanding");
+            return false;
+        }
+
+        var owned = CurrentIsPoolerOwned;
+        switch ((FrontendMessageCode)(_current & ~PoolerOwned))
+        {
+            case FrontendMessageCode.Query:
+                OnQueryAnswer(code);
+                break;
+            case FrontendMessageCode.Execute:
+                OnExecuteAnswer(code);
+                break;
+            case FrontendMessageCode.FunctionCall:
+                Expect(code, BackendMessageCode.FunctionCallResponse);
+                break;
+            case FrontendMessageCode.Sync:
+                Expect(code, BackendMessageCode.ErrorResponse);
+                break;
+            case FrontendMessageCode.Parse:
+                CompleteExtended(code, BackendMessageCode.ParseComplete);
+                break;
+            case FrontendMessageCode.Bind:
+                CompleteExtended(code, BackendMessageCode.BindComplete);
+                break;
+            case FrontendMessageCode.Close:
+                CompleteExtended(code, BackendMessageCode.CloseComplete);
+                break;
+            case FrontendMessageCode.Describe:
+                if (code != (byte)BackendMessageCode.ParameterDescription)
+                {
+                    CompleteExtended(code, code == (byte)BackendMessageCode.NoData ? BackendMessageCode.NoData : BackendMessageCode.RowDescription);
+                }
+
+                break;
+            default:
+                LoseTrack($"the server sent '{(char)code}' while reading a message that gets no answer");
+                break;
+        }
+
+        return owned;
+    }
+
+    /// <summary>The server side: a ReadyForQuery with its transaction status.</summary>
+    /// <returns>True when it ends the pooler's own request and the client must not see it.</returns>
+    public bool OnReadyForQuery(byte status)
+    {
+        _status = status;
+        Drain();
+        if (_current == 0 && !TakeNext())
+        {
+            LoseTrack("the server sent ReadyForQuery with nothing outstanding");
+            return false;
+        }
+
+        var owned = CurrentIsPoolerOwned;
+        switch ((FrontendMessageCode)(_current & ~PoolerOwned))
+        {
+            case FrontendMessageCode.Query or FrontendMessageCode.FunctionCall or FrontendMessageCode.Sync:
+                _mode = ReadMode.Normal;
+                Complete();
+                break;
+            default:
+                LoseTrack($"the server sent ReadyForQuery while answering '{(char)(_current & ~PoolerOwned)}'");
+                break;
+        }
+
+        return owned;
+    }
+
+    /// <summary>
+    /// Everything sent has been answered, the server reads normally and is idle outside a
+    /// transaction: another client may have the connection. Reader side (or with both sides stopped).
+    /// </summary>
+    public bool IsSettled
+    {
+        get
+        {
+            Drain();
+            return _current == 0 && Volatile.Read(ref _count) == 0 && _mode == ReadMode.Normal && !_extendedOpen &&
+                   _status == TransactionStatus.Idle && !_lostTrack;
+        }
+    }
+
+    public string Describe() =>
+        _lostTrack ? $"lost track of the protocol ({LostTrackReason})" :
+        InCopy ? "in COPY" :
+        _mode == ReadMode.SkipToSync ? "skipping to Sync after an error" :
+        Awaiting > 0 ? $"{Awaiting} message(s) awaiting results" :
+        _status != TransactionStatus.Idle ? "inside a transaction" :
+        _extendedOpen ? "extended-protocol batch without Sync" : "idle";
+
+    private bool CurrentIsPoolerOwned => (_current & PoolerOwned) != 0;
+
+    private void OnQueryAnswer(byte code)
+    {
+        switch ((BackendMessageCode)code)
+        {
+            case BackendMessageCode.CopyInResponse when _mode == ReadMode.Normal:
+                _mode = ReadMode.CopyIn;
+                break;
+            case BackendMessageCode.CopyOutResponse when _mode == ReadMode.Normal:
+                _mode = ReadMode.CopyOut;
+                break;
+            case BackendMessageCode.CopyData or BackendMessageCode.CopyDone when _mode == ReadMode.CopyOut:
+                break;
+            case BackendMessageCode.CommandComplete or BackendMessageCode.ErrorResponse:
+                EndCopyIfAny(code);
+                break;
+            case BackendMessageCode.RowDescription or BackendMessageCode.DataRow or BackendMessageCode.EmptyQueryResponse
+                when _mode == ReadMode.Normal:
+                break;
+            default:
+                LoseTrack($"the server sent '{(char)code}' while answering a Query");
+                break;
+        }
+    }
+
+    private void OnExecuteAnswer(byte code)
+    {
+        switch ((BackendMessageCode)code)
+        {
+            case BackendMessageCode.DataRow when _mode == ReadMode.Normal:
+                break;
+            case BackendMessageCode.CopyInResponse when _mode == ReadMode.Normal:
+                _mode = ReadMode.CopyIn;
+                break;
+            case BackendMessageCode.CopyOutResponse when _mode == ReadMode.Normal:
+                _mode = ReadMode.CopyOut;
+                break;
+            case BackendMessageCode.CopyData or BackendMessageCode.CopyDone when _mode == ReadMode.CopyOut:
+                break;
+            case BackendMessageCode.CommandComplete or BackendMessageCode.EmptyQueryResponse or BackendMessageCode.PortalSuspended:
+                if (EndCopyIfAny(code))
+                {
+                    Complete();
+                }
+
+                break;
+            case BackendMessageCode.ErrorResponse:
+                EndCopyIfAny(code);
+                _mode = ReadMode.SkipToSync;
+                Complete();
+                break;
+            default:
+                LoseTrack($"the server sent '{(char)code}' while answering an Execute");
+                break;
+        }
+    }
+
+    /// <summary>A CommandComplete or ErrorResponse inside a Query or Execute; ends a COPY in progress.</summary>
+    /// <returns>False when it contradicts what the server was doing.</returns>
+    private bool EndCopyIfAny(byte code)
+    {
+        switch (_mode)
+        {
+            case ReadMode.CopyIn when code == (byte)BackendMessageCode.CommandComplete:
+                // A successful COPY FROM has read its CopyDone; not having seen one means the queue is off.
+                LoseTrack("the server completed a COPY FROM STDIN that was never ended");
+                return false;
+            case ReadMode.CopyIn or ReadMode.CopyInEnded or ReadMode.CopyOut:
+                _mode = ReadMode.Normal;
+                return true;
+            default:
+                return true;
+        }
+    }
+
+    /// <summary>Before its ReadyForQuery, a FunctionCall or Sync is answered by <paramref name="allowed"/> or an ErrorResponse only.</summary>
+    private void Expect(byte code, BackendMessageCode allowed)
+    {
+        if (code != (byte)allowed && code != (byte)BackendMessageCode.ErrorResponse)
+        {
+            LoseTrack($"the server sent '{(char)code}' while answering '{(char)(_current & ~PoolerOwned)}'");
+        }
+    }
+
+    /// <summary>Parse, Bind, Close, Describe: done on their own answer; an error makes the server skip to the next Sync.</summary>
+    private void CompleteExtended(byte code, BackendMessageCode success)
+    {
+        if (code == (byte)BackendMessageCode.ErrorResponse)
+        {
+            _mode = ReadMode.SkipToSync;
+        }
+        else if (code != (byte)success)
+        {
+            LoseTrack($"the server sent '{(char)code}' while answering '{(char)(_current & ~PoolerOwned)}'");
+            return;
+        }
+
+        Complete();
+    }
+
+    private void Complete()
+    {
+        lock (_lock)
+        {
+            if (IsAnswered(_current))
+            {
+                Resolved();
+            }
+
+            _current = 0;
+        }
+    }
+
+    /// <summary>The next queued message becomes the one the server works on.</summary>
+    private bool TakeNext()
+    {
+        lock (_lock)
+        {
+            if (_count == 0)
+            {
+                return false;
+            }
+
+            _current = Dequeue();
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Consumes the queued messages the server reads without answering, given how it reads now:
+    /// Flush and COPY messages in normal reading, everything up to Sync while skipping, the data of
+    /// a COPY FROM and the message that ends it.
+    /// </summary>
+    private void Drain()
+    {
+        if (Volatile.Read(ref _count) == 0)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            while (_count > 0)
+            {
+                var head = (FrontendMessageCode)(_queue[_head] & ~PoolerOwned);
+                switch (_mode)
+                {
+                    case ReadMode.SkipToSync when head != FrontendMessageCode.Sync:
+                    case ReadMode.Normal when _current == 0 && IsUnanswered(head):
+                    case ReadMode.CopyIn when head is FrontendMessageCode.CopyData or FrontendMessageCode.Flush or FrontendMessageCode.Sync:
+                        DequeueResolved();
+                        continue;
+                    case ReadMode.CopyIn:
+                        // CopyDone or CopyFail; anything else the server refuses, and then gives the connection up with a FATAL.
+                        DequeueResolved();
+                        _mode = ReadMode.CopyInEnded;
+                        return;
+                    default:
+                        return;
+                }
+            }
+        }
+    }
+
+    private void DequeueResolved()
+    {
+        if (IsAnswered(Dequeue()))
+        {
+            Resolved();
+        }
+    }
+
+    private byte Dequeue()
+    {
+        var entry = _queue[_head];
+        _head = (_head + 1) % _queue.Length;
+        _count--;
+        return entry;
+    }
+
+    private void Resolved()
+    {
+        if (--_awaiting == 0)
+        {
+            Interlocked.Exchange(ref _busySinceTick, 0);
+        }
+    }
+
+    private void LoseTrack(string reason)
+    {
+        if (!_lostTrack)
+        {
+            LostTrackReason = reason;
+            _lostTrack = true;
+        }
+    }
+
+    /// <summary>Flush and the COPY messages: PostgreSQL never answers them (outside COPY it ignores CopyData, CopyDone and CopyFail).</summary>
+    private static bool IsUnanswered(FrontendMessageCode code) =>
+        code is FrontendMessageCode.Flush or FrontendMessageCode.CopyData or FrontendMessageCode.CopyDone or FrontendMessageCode.CopyFail;
+
+    private static bool IsAnswered(byte entry) => entry != 0 && !IsUnanswered((FrontendMessageCode)(entry & ~PoolerOwned));
+}
