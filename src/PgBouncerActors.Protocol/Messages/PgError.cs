@@ -85,7 +85,12 @@ public sealed record PgError(string Severity, string SqlState, string Message, s
         return builder.WriteByte(0).End();
     }
 
-    public byte[] ToErrorResponse() => new MessageBuilder().Error(this).ToArray();
+    /// <summary>Sent to a client that asked for protocol 2 or older: PostgreSQL refuses it in that protocol's own layout.</summary>
+    public bool InProtocol2Layout { get; init; }
+
+    public byte[] ToErrorResponse() => InProtocol2Layout
+        ? [(byte)'E', .. Encoding.UTF8.GetBytes($"{Severity}:  {Message}\n"), 0] // type byte, then one string: no length, no fields
+        : new MessageBuilder().Error(this).ToArray();
 
     public override string ToString() => $"{Severity} {SqlState}: {Message}" + (Detail is null ? "" : $" ({Detail})");
 

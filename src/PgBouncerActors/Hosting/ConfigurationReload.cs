@@ -28,9 +28,9 @@ internal static class ConfigurationReload
         }
 
         host.ReplaceUserList(reloaded.UserList);
-        log.SetLevel(reloaded.LogLevel);
         log.Logger.Information("SIGHUP: reloaded {File}: auth_file {AuthFile} ({Users} users), log_level {Level}",
             file, reloaded.AuthFile ?? "(none)", reloaded.UserList.Count, reloaded.LogLevel);
+        log.SetLevel(reloaded.LogLevel); // after saying so, at the level the operator had until now
         if (ChangedNeedingRestart(host.Settings, reloaded) is { Count: > 0 } changed)
         {
             log.Logger.Warning("SIGHUP: changed in {File} but applied only after a restart: {Settings}", file, string.Join(", ", changed));

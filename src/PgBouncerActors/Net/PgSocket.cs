@@ -110,19 +110,50 @@ internal sealed class PgSocket : IAsyncDisposable
         SendAsync(builder.WrittenMemory, cancellationToken);
 
     /// <summary>Sends a last message if the peer is still there, then closes. Never throws.</summary>
-    public async Task CloseWithAsync(ReadOnlyMemory<byte> lastMessage)
+    /// <param name="lingerForPeer">
+    /// Nobody else reads <see cref="Input"/>: after the message, half-close and read what the peer
+    /// still sends, so that a peer in the middle of writing a large message gets to read the
+    /// message instead of a reset that destroys it. Ends when the peer closes or pauses (a
+    /// quarter second), after two seconds at most.
+    /// </param>
+    public async Task CloseWithAsync(ReadOnlyMemory<byte> lastMessage, bool lingerForPeer = false)
     {
         try
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            await SendAsync(lastMessage, timeout.Token).ConfigureAwait(false);
+            using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2)))
+            {
+                await SendAsync(lastMessage, timeout.Token).ConfigureAwait(false);
+            }
+
+            if (lingerForPeer)
+            {
+                _socket.Shutdown(SocketShutdown.Send);
+                await DiscardInputAsync().ConfigureAwait(false);
+            }
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
         {
-            // the peer is already gone: nothing left to tell it
+            // the peer is already gone, or done: nothing left to tell it
         }
 
         Abort();
+    }
+
+    /// <summary>Reads and drops input while the peer keeps sending (see <see cref="CloseWithAsync"/>).</summary>
+    private async Task DiscardInputAsync()
+    {
+        var deadline = Environment.TickCount64 + 2000;
+        using var pause = new CancellationTokenSource();
+        while (Environment.TickCount64 < deadline)
+        {
+            pause.CancelAfter(TimeSpan.FromMilliseconds(250));
+            var result = await Input.ReadAsync(pause.Token).ConfigureAwait(false);
+            Input.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted || result.IsCanceled)
+            {
+                return;
+            }
+        }
     }
 
     /// <summary>Closes the socket now; pending reads and writes on it fail. Idempotent.</summary>

@@ -73,6 +73,13 @@ internal readonly record struct ForwardedRead(long Consumed, long Written, bool 
 /// </summary>
 internal static class FrameForwarder
 {
+    /// <summary>
+    /// Frames up to this size go out whole or not at all; larger ones stream. A connection that
+    /// breaks in the middle of a small message then leaves the other side at a message boundary,
+    /// where it can still be told why in a message of its own.
+    /// </summary>
+    private const int WholeFrameLimit = 64 * 1024;
+
     public static async Task<ForwardEnd> RunAsync(PipeReader source, PipeWriter destination, IFrameInspector inspector,
         long maxFrameLength, ForwardPosition position, CancellationToken cancellationToken = default)
     {
@@ -185,6 +192,11 @@ internal static class FrameForwarder
             }
 
             var frameEnd = offset + 1 + (long)length;
+            if (length < WholeFrameLimit && rest.Length < 1 + (long)length)
+            {
+                return output.Done(offset, needMore: true, stop: false); // a small frame waits until it is whole, unseen
+            }
+
             switch (inspector.OnHeader(code, length))
             {
                 case FrameDecision.Stop:

@@ -122,5 +122,8 @@ internal static class ClientHandshake
     }
 
     private static PgError Unsupported(StartupPacket startup) => PgError.FatalError(SqlStates.FeatureNotSupported,
-        $"unsupported frontend protocol {startup.MajorVersion}.{startup.MinorVersion}: server supports 3.0 to 3.0");
+        $"unsupported frontend protocol {startup.MajorVersion}.{startup.MinorVersion}: server supports 3.0 to 3.0") with
+    {
+        InProtocol2Layout = startup.MajorVersion < 3,
+    };
 }

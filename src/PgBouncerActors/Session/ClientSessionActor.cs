@@ -113,7 +113,9 @@ internal sealed partial class ClientSessionActor : ReceiveActor
         var serverEnd = await StopServerLoopAsync(link, serverPump, tellClient is not null).ConfigureAwait(false);
         if (tellClient is not null && (link is null || link.ToClient.AtFrameBoundary))
         {
-            await _client.CloseWithAsync(tellClient.ToErrorResponse()).ConfigureAwait(false);
+            // A client whose own loop has ended (it broke the protocol, or before login) may still be writing: linger for it.
+            await _client.CloseWithAsync(tellClient.ToErrorResponse(), lingerForPeer: _clientPump is null or { IsCompleted: true })
+                .ConfigureAwait(false);
         }
         else
         {

@@ -46,6 +46,7 @@ public sealed class HostileClientSpec(PostgresFixture postgres)
             Assert.Equal("TDCZ", Types(await hostile.ReadUntilReadyAsync())); // its valid query is answered, as PostgreSQL would
             var refusal = PgError.Parse(Assert.Single(await hostile.ReadUntilReadyAsync()).Payload);
             Assert.Equal(("FATAL", "08P01", $"invalid frontend message type {type}"), (refusal.Severity, refusal.SqlState, refusal.Message));
+            hostile.Socket.Abort(); // as a driver closes on a FATAL
         }
 
         await innocents.RunningAsync();

@@ -72,7 +72,9 @@ public sealed partial class PostgresFixture : IAsyncLifetime
     }
 
     /// <summary>A pooler in front of the cluster on a free port; <paramref name="pgbouncer"/> adds settings to the pgbouncer section.</summary>
-    public PoolerHost StartPooler(string pgbouncer = "", string databases = "")
+    /// <param name="log">Receives every line from Information up; without it only warnings reach the console.</param>
+    /// <param name="own">Settings of the pgbouncer-actors section.</param>
+    public PoolerHost StartPooler(string pgbouncer = "", string databases = "", LogCapture? log = null, string own = "")
     {
         var settings = SettingsLoader.LoadString($$"""
             pgbouncer {
@@ -85,8 +87,11 @@ public sealed partial class PostgresFixture : IAsyncLifetime
               "*" { host = 127.0.0.1, port = {{Cluster.Port}} }
               {{databases}}
             }
+            pgbouncer-actors { {{own}} }
             """, "test");
-        return PoolerHost.Start(settings, Logging.Configure(new LoggerConfiguration()).MinimumLevel.Warning().WriteTo.Console().CreateLogger());
+        var configuration = Logging.Configure(new LoggerConfiguration()).MinimumLevel.Information()
+            .WriteTo.Console(restrictedToMinimumLevel: Serilog.Events.LogEventLevel.Warning);
+        return PoolerHost.Start(settings, (log is null ? configuration : configuration.WriteTo.Sink(log)).CreateLogger());
     }
 
     public static string ConnectionString(int port, string user = ScramUser, string password = ScramPassword, string database = "postgres") =>

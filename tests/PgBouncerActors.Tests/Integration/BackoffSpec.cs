@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using Npgsql;
+using Xunit;
+
+namespace PgBouncerActors.Tests.Integration;
+
+/// <summary>
+/// When the pool backs off and when it must not: logins that fail together count once, and a
+/// refusal that depends on who logs in (no such database yet, a wrong password) is no outage.
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class BackoffSpec(PostgresFixture postgres)
+{
+    private static async Task<string?> TryQueryAsync(string connectionString)
+    {
+        try
+        {
+            await using var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+            await using var select = new NpgsqlCommand("select 1", connection);
+            await select.ExecuteScalarAsync();
+            return null;
+        }
+        catch (NpgsqlException e)
+        {
+            return (e as PostgresException)?.SqlState ?? e.Message;
+        }
+    }
+
+    private static async Task<TimeSpan> UntilFirstSuccessAsync(string connectionString, TimeSpan limit)
+    {
+        var clock = Stopwatch.StartNew();
+        while (await TryQueryAsync(connectionString) is not null && clock.Elapsed < limit)
+        {
+            await Task.Delay(20);
+        }
+
+        return clock.Elapsed;
+    }
+
+    [Fact]
+    public async Task Ten_logins_failing_together_count_as_one_failure_so_a_database_back_at_once_is_used_at_once()
+    {
+        await using var proxy = new FaultProxy(postgres.Cluster.Port) { Accept = ProxyAccept.Refuse, RefuseAfter = TimeSpan.FromMilliseconds(300) };
+        var log = new LogCapture();
+        await using var pooler = postgres.StartPooler("pool_mode = transaction, default_pool_size = 10",
+            $"proxied {{ host = 127.0.0.1, port = {proxy.Port}, dbname = postgres }}", log);
+        var connectionString = PostgresFixture.ConnectionString(pooler.Port, database: "proxied");
+
+        var failures = await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => TryQueryAsync(connectionString)));
+        Assert.All(failures, Assert.NotNull);
+        Assert.True(proxy.Accepted >= 5, $"only {proxy.Accepted} logins were in flight");
+
+        proxy.Accept = ProxyAccept.Forward; // the database is back
+        var recovery = await UntilFirstSuccessAsync(connectionString, TimeSpan.FromSeconds(10));
+        Assert.True(recovery < TimeSpan.FromSeconds(1.5), $"the first success came {recovery.TotalMilliseconds:0}ms after the database was back");
+        Assert.Equal(0, log.Count("(failure 2)")); // one wave, one failure
+    }
+
+    [Fact]
+    public async Task A_database_created_right_after_a_client_was_told_it_does_not_exist_is_usable_at_once()
+    {
+        await using var pooler = postgres.StartPooler(own: "server_backoff { min = 5s, max = 10s }");
+        var connectionString = PostgresFixture.ConnectionString(pooler.Port, database: "created_late");
+        Assert.Equal("3D000", await TryQueryAsync(connectionString));
+        await postgres.Cluster.RunSqlAsync($"create database created_late owner {PostgresFixture.ScramUser}");
+        try
+        {
+            Assert.Null(await TryQueryAsync(connectionString)); // not the cached 3D000 of a backoff
+        }
+        finally
+        {
+            NpgsqlConnection.ClearAllPools();
+            await postgres.Cluster.RunSqlAsync("drop database created_late with (force)");
+        }
+    }
+
+    [Fact]
+    public async Task A_server_password_fixed_on_the_server_works_for_the_next_client_without_waiting_out_a_backoff()
+    {
+        await using var pooler = postgres.StartPooler(own: "server_backoff { min = 5s, max = 10s }",
+            databases: $"fixed_user {{ host = 127.0.0.1, port = {postgres.Cluster.Port}, dbname = postgres, user = {PostgresFixture.Md5User}, password = \"changed-pass\" }}");
+        var connectionString = PostgresFixture.ConnectionString(pooler.Port, database: "fixed_user");
+        Assert.Equal("28P01", await TryQueryAsync(connectionString));
+        await postgres.Cluster.RunSqlAsync($"alter role {PostgresFixture.Md5User} password 'changed-pass'");
+        try
+        {
+            Assert.Null(await TryQueryAsync(connectionString));
+        }
+        finally
+        {
+            await postgres.Cluster.RunSqlAsync($"set password_encryption = 'md5'; alter role {PostgresFixture.Md5User} password '{PostgresFixture.Md5Password}'");
+        }
+    }
+}

@@ -1,0 +1,103 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using PgBouncerActors.Demo;
+
+namespace PgBouncerActors.Tests.Integration;
+
+/// <summary>
+/// The real pgbouncer-actors executable started with a configuration file, as an operator runs it:
+/// its console output collected line by line, signals sent to it with kill(1).
+/// </summary>
+internal sealed class PoolerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _lines = new();
+
+    private PoolerProcess(Process process, int port, string configFile)
+    {
+        _process = process;
+        Port = port;
+        ConfigFile = configFile;
+        process.OutputDataReceived += (_, line) => Collect(line.Data);
+        process.ErrorDataReceived += (_, line) => Collect(line.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public int Port { get; }
+
+    public string ConfigFile { get; }
+
+    public IReadOnlyCollection<string> Lines => _lines;
+
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>Starts the executable on a free port with <paramref name="configuration"/> (HOCON; <c>{port}</c> is replaced) and waits until it listens.</summary>
+    public static async Task<PoolerProcess> StartAsync(string configuration)
+    {
+        var port = ScratchCluster.FreePort();
+        var configFile = Path.Combine(Path.GetTempPath(), $"pgba-process-{Guid.NewGuid():N}.conf");
+        await File.WriteAllTextAsync(configFile, configuration.Replace("{port}", port.ToString()));
+        var host = Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
+        var start = new ProcessStartInfo(host)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "pgbouncer-actors.dll"), "--config", configFile },
+        };
+        var pooler = new PoolerProcess(Process.Start(start)!, port, configFile);
+        await pooler.WaitForLineAsync("listening on");
+        return pooler;
+    }
+
+    /// <summary>Waits for a line containing <paramref name="text"/> that was not there before (counting from <paramref name="after"/> lines).</summary>
+    public async Task<string> WaitForLineAsync(string text, int after = 0, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_lines.Skip(after).FirstOrDefault(line => line.Contains(text, StringComparison.Ordinal)) is { } line)
+            {
+                return line;
+            }
+
+            if (_process.HasExited)
+            {
+                break;
+            }
+
+            await Task.Delay(20);
+        }
+
+        throw new TimeoutException($"no line with \"{text}\"; the pooler printed:\n{string.Join('\n', _lines)}");
+    }
+
+    public async Task SignalAsync(string signal) => await ScratchCluster.RunAsync("kill", ["-s", signal, _process.Id.ToString()]);
+
+    private void Collect(string? line)
+    {
+        if (line is not null)
+        {
+            _lines.Enqueue(line);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            await SignalAsync("TERM");
+            if (!_process.WaitForExit(TimeSpan.FromSeconds(20)))
+            {
+                _process.Kill();
+            }
+        }
+
+        await _process.WaitForExitAsync();
+        _process.Dispose();
+        File.Delete(ConfigFile);
+    }
+}

@@ -1,0 +1,107 @@
+using System.Text;
+using Npgsql;
+using PgBouncerActors.Net;
+using PgBouncerActors.Protocol.Framing;
+using PgBouncerActors.Protocol.Messages;
+using Xunit;
+
+namespace PgBouncerActors.Tests.Integration;
+
+/// <summary>The executable as an operator runs it: signals, reloads, and what ends up in its log.</summary>
+[Collection(PostgresCollection.Name)]
+public sealed class ProcessSpec(PostgresFixture postgres)
+{
+    private const string LateUser = "late_user";
+    private const string LatePassword = "late-pass";
+
+    private string Configuration(string userList, string logLevel = "information", int poolSize = 20) => $$"""
+        pgbouncer {
+          listen_port = {port}, auth_type = scram-sha-256, auth_file = "{{userList}}"
+          pool_mode = transaction, default_pool_size = {{poolSize}}
+        }
+        databases { "*" { host = 127.0.0.1, port = {{postgres.Cluster.Port}} } }
+        pgbouncer-actors { log_level = {{logLevel}} }
+        """;
+
+    private static async Task<int> QueryAsync(int port, string user = PostgresFixture.ScramUser, string password = PostgresFixture.ScramPassword)
+    {
+        await using var connection = new NpgsqlConnection(PostgresFixture.ConnectionString(port, user, password));
+        await connection.OpenAsync();
+        await using var select = new NpgsqlCommand("select 1", connection);
+        return (int)(await select.ExecuteScalarAsync())!;
+    }
+
+    [Fact]
+    public async Task SIGHUP_reloads_the_auth_file_and_log_level_and_USR1_and_USR2_leave_the_pooler_and_its_clients_running()
+    {
+        await postgres.Cluster.RunSqlAsync($"drop role if exists {LateUser}; create role {LateUser} login password '{LatePassword}';");
+        var userList = Path.Combine(Path.GetTempPath(), $"pgba-users-{Guid.NewGuid():N}.txt");
+        await File.WriteAllTextAsync(userList, await File.ReadAllTextAsync(postgres.UserListPath));
+        await using var pooler = await PoolerProcess.StartAsync(Configuration(userList));
+        try
+        {
+            await using var client = new NpgsqlConnection(PostgresFixture.ConnectionString(pooler.Port));
+            await client.OpenAsync();
+            await using var select = new NpgsqlCommand("select 1", client);
+            await Assert.ThrowsAsync<PostgresException>(() => QueryAsync(pooler.Port, LateUser, LatePassword)); // not in auth_file yet
+
+            foreach (var signal in new[] { "USR1", "USR2" })
+            {
+                var before = pooler.Lines.Count;
+                await pooler.SignalAsync(signal);
+                await pooler.WaitForLineAsync($"SIG{signal} received", before);
+                Assert.False(pooler.HasExited);
+                Assert.Equal(1, await select.ExecuteScalarAsync()); // the open session goes on
+            }
+
+            await File.AppendAllTextAsync(userList, $"\n\"{LateUser}\" \"{LatePassword}\"\n");
+            await File.WriteAllTextAsync(pooler.ConfigFile, Configuration(userList, logLevel: "warning", poolSize: 7)
+                .Replace("{port}", pooler.Port.ToString()));
+            var beforeReload = pooler.Lines.Count;
+            await pooler.SignalAsync("HUP");
+            await pooler.WaitForLineAsync("applied only after a restart: DefaultPoolSize", beforeReload);
+            Assert.False(pooler.HasExited);
+            Assert.Equal(1, await select.ExecuteScalarAsync());
+            Assert.Equal(1, await QueryAsync(pooler.Port, LateUser, LatePassword)); // the re-read auth_file
+
+            var afterReload = pooler.Lines.Count;
+            Assert.Equal(1, await QueryAsync(pooler.Port)); // log_level is warning now: no "client login" lines
+            await Task.Delay(200);
+            Assert.DoesNotContain(pooler.Lines.Skip(afterReload), line => line.Contains("client login"));
+        }
+        finally
+        {
+            File.Delete(userList);
+        }
+
+        await pooler.SignalAsync("TERM");
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!pooler.HasExited && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal((true, 0), (pooler.HasExited, pooler.ExitCode)); // a clean stop, as ever
+    }
+
+    [Fact]
+    public async Task A_user_name_with_a_newline_cannot_forge_a_log_line()
+    {
+        await using var pooler = await PoolerProcess.StartAsync(Configuration(postgres.UserListPath));
+        const string forged = "2026-12-01 12:00:00.000 INF client login: db=prod user=admin addr=10.0.0.1:5000";
+        await using (var client = await PgSocket.ConnectAsync("127.0.0.1", pooler.Port, CancellationToken.None))
+        {
+            await client.SendAsync(new MessageBuilder().StartupMessage([
+                new("user", "mallory\n" + forged),
+                new("database", "postgres\r\n" + forged),
+                new("application_name", "app\u2028" + forged),
+            ]));
+            await client.Input.ReadMessageAsync(1 << 16); // the SCRAM request; then it just leaves
+        }
+
+        var failed = await pooler.WaitForLineAsync("client login failed");
+        Assert.DoesNotContain(pooler.Lines, line => line.StartsWith(forged, StringComparison.Ordinal));
+        Assert.Contains(@"user=mallory\n2026-12-01 12:00:00.000 INF client login", failed);
+        Assert.Contains(@"db=postgres\r\n2026-12-01", failed);
+    }
+}
