@@ -490,6 +490,11 @@ internal sealed class Parser
 
     private void IncludeFile(ObjectNode target, IReadOnlyList<string> prefix, SourceLocation at, string name, bool required)
     {
+        if (name.Length == 0 || name.Contains('\0'))
+        {
+            throw new HoconException(at, $"include '{name.Replace("\0", "\\0")}' is not a file name");
+        }
+
         var fullPath = Path.GetFullPath(Path.IsPathRooted(name) ? name : Path.Combine(_baseDirectory ?? Directory.GetCurrentDirectory(), name));
         if (!File.Exists(fullPath))
         {

@@ -11,6 +11,12 @@ namespace PgBouncerActors.Protocol.Auth;
 public sealed class ScramClientExchange
 {
     private const string Gs2Header = "n,,";
+
+    /// <summary>
+    /// The most key-derivation rounds the pooler computes for a server (PostgreSQL's default is
+    /// 4096): a server asking for billions would hold a thread for minutes.
+    /// </summary>
+    public const int MaxIterations = 1_000_000;
     private readonly Func<byte[], int, (byte[] ClientKey, byte[] ServerKey)> _keys;
     private readonly string _clientFirstBare;
     private byte[]? _expectedServerSignature;
@@ -49,7 +55,12 @@ public sealed class ScramClientExchange
             throw new ScramException("malformed SCRAM server-first-message");
         }
 
-        var (clientKey, serverKey) = _keys(Convert.FromBase64String(saltText), iterations);
+        if (iterations > MaxIterations)
+        {
+            throw new ScramException($"the server asks for {iterations} SCRAM iterations, more than the pooler computes ({MaxIterations})");
+        }
+
+        var (clientKey, serverKey) = _keys(FromBase64(saltText, "malformed SCRAM server-first-message"), iterations);
         var withoutProof = $"c={Convert.ToBase64String(Encoding.ASCII.GetBytes(Gs2Header))},r={nonce}";
         var authMessage = Encoding.UTF8.GetBytes($"{_clientFirstBare},{serverFirst},{withoutProof}");
         var clientSignature = HMACSHA256.HashData(SHA256.HashData(clientKey), authMessage);
@@ -67,9 +78,22 @@ public sealed class ScramClientExchange
         }
 
         if (_expectedServerSignature is null || !attributes.TryGetValue('v', out var signature) ||
-            !CryptographicOperations.FixedTimeEquals(Convert.FromBase64String(signature), _expectedServerSignature))
+            !CryptographicOperations.FixedTimeEquals(FromBase64(signature, "the server's SCRAM signature is not base64"), _expectedServerSignature))
         {
             throw new ScramException("the server's SCRAM signature is wrong");
+        }
+    }
+
+    /// <summary>What the server sent is its word, not ours: bad base64 is a refusal of the exchange like any other.</summary>
+    private static byte[] FromBase64(string text, string refusal)
+    {
+        try
+        {
+            return Convert.FromBase64String(text);
+        }
+        catch (FormatException)
+        {
+            throw new ScramException(refusal);
         }
     }
 }

@@ -25,3 +25,7 @@ public sealed class InvalidFrameLengthException(byte code, int length)
 /// <summary>The stream ended in the middle of a frame.</summary>
 public sealed class TruncatedFrameException(long bytesLeft)
     : FramingException($"the connection ended in the middle of a message ({bytesLeft} bytes of it received)");
+
+/// <summary>A frame whose fixed layout is wrong: a ReadyForQuery without its one status byte, for one.</summary>
+public sealed class MalformedMessageException(byte code, string what)
+    : FramingException($"message {FrameTooLargeException.Describe(code)} is malformed: {what}");

@@ -99,7 +99,7 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
                 case BackendMessageCode.CopyInResponse or BackendMessageCode.CopyOutResponse or BackendMessageCode.CopyBothResponse:
                     throw new IOException("a silent query started COPY");
                 case BackendMessageCode.ReadyForQuery:
-                    return error ?? (message.Payload[0] == TransactionStatus.Idle ? null
+                    return error ?? (message.Payload is [TransactionStatus.Idle] ? null
                         : PgError.Error(SqlStates.InternalError, "the query left the server connection inside a transaction"));
             }
         }

@@ -15,6 +15,7 @@ internal sealed class PgSocket : IAsyncDisposable
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
     private int _closed;
+    private int _lingering;
 
     private PgSocket(Socket socket)
     {
@@ -113,8 +114,9 @@ internal sealed class PgSocket : IAsyncDisposable
     /// <param name="lingerForPeer">
     /// Nobody else reads <see cref="Input"/>: after the message, half-close and read what the peer
     /// still sends, so that a peer in the middle of writing a large message gets to read the
-    /// message instead of a reset that destroys it. Ends when the peer closes or pauses (a
-    /// quarter second), after two seconds at most.
+    /// message instead of a reset that destroys it. This goes on in the background, after this
+    /// returns, until the peer closes or pauses (a quarter second), two seconds at most;
+    /// <see cref="Abort"/> leaves it alone meanwhile.
     /// </param>
     public async Task CloseWithAsync(ReadOnlyMemory<byte> lastMessage, bool lingerForPeer = false)
     {
@@ -125,18 +127,36 @@ internal sealed class PgSocket : IAsyncDisposable
                 await SendAsync(lastMessage, timeout.Token).ConfigureAwait(false);
             }
 
-            if (lingerForPeer)
+            if (lingerForPeer && Interlocked.Exchange(ref _lingering, 1) == 0)
             {
-                _socket.Shutdown(SocketShutdown.Send);
-                await DiscardInputAsync().ConfigureAwait(false);
+                _ = LingerThenCloseAsync();
+                return;
             }
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
         {
-            // the peer is already gone, or done: nothing left to tell it
+            // the peer is already gone: nothing left to tell it
         }
 
         Abort();
+    }
+
+    private async Task LingerThenCloseAsync()
+    {
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Send);
+            await DiscardInputAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+            // the peer closed or reset first: done either way
+        }
+        finally
+        {
+            Volatile.Write(ref _lingering, 0);
+            Abort();
+        }
     }
 
     /// <summary>Reads and drops input while the peer keeps sending (see <see cref="CloseWithAsync"/>).</summary>
@@ -156,10 +176,10 @@ internal sealed class PgSocket : IAsyncDisposable
         }
     }
 
-    /// <summary>Closes the socket now; pending reads and writes on it fail. Idempotent.</summary>
+    /// <summary>Closes the socket now (unless it lingers for its peer, see <see cref="CloseWithAsync"/>); pending reads and writes on it fail. Idempotent.</summary>
     public void Abort()
     {
-        if (Interlocked.Exchange(ref _closed, 1) == 0)
+        if (Volatile.Read(ref _lingering) == 0 && Interlocked.Exchange(ref _closed, 1) == 0)
         {
             try
             {

@@ -22,7 +22,7 @@ namespace PgBouncerActors.Proxy;
 internal sealed class ClientToServerInspector(ServerLinkState state, IReadOnlyDictionary<string, string> startupSettings) : IFrameInspector
 {
     private ReadOnlyMemory<byte> _injection;
-    private Dictionary<string, List<SettingsReset>>? _resetStatements; // prepared statement name -> the resets it makes
+    private Dictionary<string, IReadOnlyList<SettingsReset>>? _resetStatements; // prepared statement name -> the resets it makes
     private List<SettingsReset>? _resetsBeforeSync;
 
     private bool Watching => startupSettings.Count > 0;
@@ -110,7 +110,7 @@ internal sealed class ClientToServerInspector(ServerLinkState state, IReadOnlyDi
         _ => false,
     };
 
-    private void Inject(List<SettingsReset> resets)
+    private void Inject(IReadOnlyList<SettingsReset> resets)
     {
         if (StartupParameters.BuildReapplyQuery(startupSettings, resets) is { } reapply)
         {

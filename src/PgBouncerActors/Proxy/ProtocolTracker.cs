@@ -31,7 +31,7 @@ internal sealed class ProtocolTracker
 
     // The reader's view: the message the server is working on and how it reads what follows.
     private byte _current;
-    private ReadMode _mode;
+    private volatile ReadMode _mode;
     private volatile bool _extendedOpen;
     private volatile byte _status = TransactionStatus.Idle;
     private volatile bool _lostTrack;
@@ -68,6 +68,31 @@ internal sealed class ProtocolTracker
 
     public bool InCopy => _mode is ReadMode.CopyIn or ReadMode.CopyInEnded or ReadMode.CopyOut;
 
+    /// <summary>
+    /// The server will go on sending without more from the client: it works on a message, or has
+    /// one queued that it answers. Not while it waits for COPY data, or skips to a Sync not yet sent.
+    /// </summary>
+    public bool AnswerComing
+    {
+        get
+        {
+            if (_lostTrack || Awaiting == 0)
+            {
+                return false;
+            }
+
+            lock (_lock)
+            {
+                return _mode switch
+                {
+                    ReadMode.CopyIn => false,
+                    ReadMode.SkipToSync => QueuedSync(),
+                    _ => true,
+                };
+            }
+        }
+    }
+
     /// <summary>The server answered something the protocol does not allow here: nothing about this connection can be trusted any more.</summary>
     public bool LostTrack => _lostTrack;
 
@@ -98,6 +123,13 @@ internal sealed class ProtocolTracker
     {
         lock (_lock)
         {
+            if (IsRepeatable(entry) && (_count == 0 ? _current == 0 && _mode == ReadMode.Normal : IsRepeatable(_queue[(_head + _count - 1) % _queue.Length])))
+            {
+                // Read at once with nothing before it, or right after another one: it changes nothing the
+                // queue must remember, and a client streaming COPY data or Flushes does not grow it.
+                return;
+            }
+
             if (_count == _queue.Length)
             {
                 var larger = new byte[_queue.Length * 2];
@@ -370,9 +402,9 @@ internal sealed class ProtocolTracker
     /// </summary>
     private void Drain()
     {
-        if (Volatile.Read(ref _count) == 0)
+        if (Volatile.Read(ref _count) == 0 || (_mode == ReadMode.Normal && _current != 0))
         {
-            return;
+            return; // nothing queued, or the server is still on a message and reads nothing yet
         }
 
         lock (_lock)
@@ -397,6 +429,19 @@ internal sealed class ProtocolTracker
                 }
             }
         }
+    }
+
+    private bool QueuedSync()
+    {
+        for (var i = 0; i < _count; i++)
+        {
+            if ((_queue[(_head + i) % _queue.Length] & ~PoolerOwned) == (byte)FrontendMessageCode.Sync)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private void DequeueResolved()
@@ -435,6 +480,13 @@ internal sealed class ProtocolTracker
     /// <summary>Flush and the COPY messages: PostgreSQL never answers them (outside COPY it ignores CopyData, CopyDone and CopyFail).</summary>
     private static bool IsUnanswered(FrontendMessageCode code) =>
         code is FrontendMessageCode.Flush or FrontendMessageCode.CopyData or FrontendMessageCode.CopyDone or FrontendMessageCode.CopyFail;
+
+    /// <summary>
+    /// CopyData and Flush: in every way the server reads (normally, skipping, inside COPY) they
+    /// are read without an answer and change nothing, so one in the queue stands for many.
+    /// </summary>
+    private static bool IsRepeatable(byte entry) =>
+        (FrontendMessageCode)(entry & ~PoolerOwned) is FrontendMessageCode.CopyData or FrontendMessageCode.Flush;
 
     private static bool IsAnswered(byte entry) => entry != 0 && !IsUnanswered((FrontendMessageCode)(entry & ~PoolerOwned));
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using PgBouncerActors.Protocol;
+using PgBouncerActors.Protocol.Framing;
 using PgBouncerActors.Protocol.Messages;
 
 namespace PgBouncerActors.Proxy;
@@ -39,6 +40,11 @@ internal sealed class ServerToClientInspector(ServerLinkState state, IDictionary
         switch ((BackendMessageCode)code)
         {
             case BackendMessageCode.ReadyForQuery:
+                if (payload.Length != 1 || payload.FirstSpan[0] is not (TransactionStatus.Idle or TransactionStatus.InBlock or TransactionStatus.Failed))
+                {
+                    throw new MalformedMessageException(code, $"a ReadyForQuery carries one status byte (I, T or E), this one {payload.Length} bytes");
+                }
+
                 var status = payload.FirstSpan[0];
                 var owned = state.Tracker.OnReadyForQuery(status);
                 return DecideAtReadyForQuery(status, owned);

@@ -103,8 +103,8 @@ internal sealed partial class ClientSessionActor : ReceiveActor
     /// <returns>How the server loop ended (Cancelled when we stopped it), or null when none ran.</returns>
     private async Task<ForwardEnd?> FinishAsync(PgError? tellClient, ServerLinkState? link, Task<ForwardEnd>? serverPump, bool answerFirst)
     {
-        var patience = Environment.TickCount64 + 2000;
-        while (answerFirst && link is not null && serverPump is { IsCompleted: false } && link.Tracker.Awaiting > 0 &&
+        var patience = Environment.TickCount64 + 1000;
+        while (answerFirst && link is not null && serverPump is { IsCompleted: false } && link.Tracker.AnswerComing &&
                Environment.TickCount64 < patience)
         {
             await Task.Delay(5).ConfigureAwait(false);

@@ -23,7 +23,7 @@ internal readonly record struct SettingsReset(string? Name, bool Local)
     private static readonly byte[] LocalWord = "local"u8.ToArray();
 
     /// <summary>The resets in a simple Query's text (a NUL-terminated string), in order; empty when there are none.</summary>
-    public static List<SettingsReset> FindIn(ReadOnlySequence<byte> queryText)
+    public static IReadOnlyList<SettingsReset> FindIn(ReadOnlySequence<byte> queryText)
     {
         Span<byte> copy = queryText.IsSingleSegment ? default : new byte[queryText.Length];
         if (!queryText.IsSingleSegment)
@@ -41,7 +41,7 @@ internal readonly record struct SettingsReset(string? Name, bool Local)
         return FindIn(Encoding.UTF8.GetString(end < 0 ? bytes : bytes[..end]));
     }
 
-    public static List<SettingsReset> FindIn(string sql)
+    public static IReadOnlyList<SettingsReset> FindIn(string sql)
     {
         var resets = new List<SettingsReset>();
         foreach (var statement in SqlStatementWords.Split(sql, wordsPerStatement: 6))
