@@ -17,16 +17,19 @@ internal sealed class PgSocket : IAsyncDisposable
     private int _closed;
     private int _lingering;
 
-    private PgSocket(Socket socket)
+    /// <param name="zeroByteReads">
+    /// A connection waiting for its peer holds no buffer, only the socket: a receive buffer is
+    /// rented when bytes are there and returned once they are consumed, so ten thousand idle
+    /// clients cost kilobytes each, not 16 KB each. It costs a receive call per read, so server
+    /// connections, a pool's worth, read straight into their buffer.
+    /// </param>
+    private PgSocket(Socket socket, bool zeroByteReads)
     {
         _socket = socket;
         socket.NoDelay = true; // small request/response messages: never wait for Nagle
         _stream = new NetworkStream(socket, ownsSocket: true);
-        // Zero-byte reads: a connection waiting for its peer holds no buffer, only the socket. A
-        // receive buffer is rented when bytes are there and returned once they are consumed, so
-        // ten thousand idle clients cost kilobytes each, not 16 KB each.
         Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true,
-            useZeroByteReads: true));
+            useZeroByteReads: zeroByteReads));
         Output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true));
         RemoteAddress = socket.RemoteEndPoint is IPEndPoint endpoint ? $"{endpoint.Address}:{endpoint.Port}" : "(unknown)";
     }
@@ -37,7 +40,8 @@ internal sealed class PgSocket : IAsyncDisposable
 
     public string RemoteAddress { get; }
 
-    public static PgSocket Wrap(Socket socket) => new(socket);
+    /// <summary>An accepted client connection.</summary>
+    public static PgSocket Wrap(Socket socket) => new(socket, zeroByteReads: true);
 
     public static async Task<PgSocket> ConnectAsync(string host, int port, CancellationToken cancellationToken)
     {
@@ -45,7 +49,7 @@ internal sealed class PgSocket : IAsyncDisposable
         try
         {
             await socket.ConnectAsync(host, port, cancellationToken).ConfigureAwait(false);
-            return new PgSocket(socket);
+            return new PgSocket(socket, zeroByteReads: false);
         }
         catch
         {
