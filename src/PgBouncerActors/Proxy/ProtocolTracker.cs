@@ -272,13 +272,7 @@ internal sealed class ProtocolTracker
     {
         switch ((BackendMessageCode)code)
         {
-            case BackendMessageCode.CopyInResponse when _mode == ReadMode.Normal:
-                _mode = ReadMode.CopyIn;
-                break;
-            case BackendMessageCode.CopyOutResponse when _mode == ReadMode.Normal:
-                _mode = ReadMode.CopyOut;
-                break;
-            case BackendMessageCode.CopyData or BackendMessageCode.CopyDone when _mode == ReadMode.CopyOut:
+            case var _ when IsCopyAnswer(code):
                 break;
             case BackendMessageCode.CommandComplete or BackendMessageCode.ErrorResponse:
                 EndCopyIfAny(code);
@@ -296,15 +290,9 @@ internal sealed class ProtocolTracker
     {
         switch ((BackendMessageCode)code)
         {
+            case var _ when IsCopyAnswer(code):
+                break;
             case BackendMessageCode.DataRow when _mode == ReadMode.Normal:
-                break;
-            case BackendMessageCode.CopyInResponse when _mode == ReadMode.Normal:
-                _mode = ReadMode.CopyIn;
-                break;
-            case BackendMessageCode.CopyOutResponse when _mode == ReadMode.Normal:
-                _mode = ReadMode.CopyOut;
-                break;
-            case BackendMessageCode.CopyData or BackendMessageCode.CopyDone when _mode == ReadMode.CopyOut:
                 break;
             case BackendMessageCode.CommandComplete or BackendMessageCode.EmptyQueryResponse or BackendMessageCode.PortalSuspended:
                 if (EndCopyIfAny(code))
@@ -321,6 +309,24 @@ internal sealed class ProtocolTracker
             default:
                 LoseTrack($"the server sent '{(char)code}' while answering an Execute");
                 break;
+        }
+    }
+
+    /// <summary>The start of a COPY, or its data and end coming out: the same inside a Query and an Execute.</summary>
+    private bool IsCopyAnswer(byte code)
+    {
+        switch ((BackendMessageCode)code)
+        {
+            case BackendMessageCode.CopyInResponse when _mode == ReadMode.Normal:
+                _mode = ReadMode.CopyIn;
+                return true;
+            case BackendMessageCode.CopyOutResponse when _mode == ReadMode.Normal:
+                _mode = ReadMode.CopyOut;
+                return true;
+            case BackendMessageCode.CopyData or BackendMessageCode.CopyDone:
+                return _mode == ReadMode.CopyOut;
+            default:
+                return false;
         }
     }
 

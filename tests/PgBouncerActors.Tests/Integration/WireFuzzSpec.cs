@@ -195,10 +195,8 @@ public sealed class WireFuzzSpec(PostgresFixture postgres, ITestOutputHelper out
                     System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(message.AsSpan(1), length);
                     break;
                 case 2:
-                    var payload = new byte[random.Next(0, 16)];
-                    random.NextBytes(payload);
                     messages.Insert(random.Next(messages.Count + 1),
-                        new MessageBuilder().Begin((byte)random.Next(256)).WriteBytes(payload).End().ToArray());
+                        new MessageBuilder().Begin((byte)random.Next(256)).WriteBytes(Garbage(random, 16)).End().ToArray());
                     break;
                 case 3:
                     messages.RemoveAt(at);
@@ -214,13 +212,18 @@ public sealed class WireFuzzSpec(PostgresFixture postgres, ITestOutputHelper out
                     messages.RemoveRange(at + 1, messages.Count - at - 1);
                     break;
                 default:
-                    var garbage = new byte[random.Next(1, 20)];
-                    random.NextBytes(garbage);
-                    messages.Insert(at, garbage);
+                    messages.Insert(at, Garbage(random, 20));
                     break;
             }
         }
 
         return [.. messages.SelectMany(message => message)];
+    }
+
+    private static byte[] Garbage(Random random, int most)
+    {
+        var bytes = new byte[random.Next(1, most)];
+        random.NextBytes(bytes);
+        return bytes;
     }
 }
