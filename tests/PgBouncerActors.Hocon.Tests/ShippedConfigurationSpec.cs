@@ -22,7 +22,7 @@ public sealed class ShippedConfigurationSpec
     {
         var reference = ConfigFactory.ParseFile(Path.Combine(RepositoryHoconFolder(), "reference.conf"));
         var config = ConfigFactory.ParseFile(Path.Combine(RepositoryHoconFolder(), file)).WithFallback(reference).Resolve();
-        Assert.True(config.GetInt("pgbouncer-actors.actors.throughput") > 0);
+        Assert.True(config.GetInt("akka.actor.default-dispatcher.throughput") > 0);
     }
 
     private static string RepositoryHoconFolder()

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
 using PgBouncerActors.Configuration;
-using PgBouncerActors.Net;
+using PgBouncerActors.Framing;
 using PgBouncerActors.Protocol;
 using PgBouncerActors.Protocol.Auth;
 using PgBouncerActors.Protocol.Framing;
@@ -23,7 +23,7 @@ internal sealed record AuthOutcome(PgError? Error, string LogReason, byte[]? Scr
 /// auth_type semantics. An unknown user goes through the same exchange as a known one and gets
 /// the same 28P01, so the pooler does not reveal which users exist.
 /// </summary>
-internal sealed class ClientAuthenticator(PgSocket client, string user, AuthType authType, UserList userList, ScramVerifierCache verifiers)
+internal sealed class ClientAuthenticator(FrameConversation client, string user, AuthType authType, UserList userList, ScramVerifierCache verifiers)
 {
     private readonly MessageBuilder _builder = new();
 
@@ -164,7 +164,7 @@ internal sealed class ClientAuthenticator(PgSocket client, string user, AuthType
     private async Task<PgMessage> ReadPasswordMessageAsync(CancellationToken cancellationToken)
     {
         // Authentication messages are small; a client that claims more is not authenticating.
-        var message = await client.Input.ReadMessageAsync(StartupCodes.MaxStartupPacketLength, cancellationToken).ConfigureAwait(false)
+        var message = await client.ReadMessageAsync(StartupCodes.MaxStartupPacketLength, cancellationToken).ConfigureAwait(false)
             ?? throw new ClientGoneException("the client closed the connection during authentication");
         return message.Code == (byte)FrontendMessageCode.Password
             ? message

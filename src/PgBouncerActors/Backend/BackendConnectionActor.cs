@@ -1,4 +1,4 @@
-using PgBouncerActors.Actors;
+using Akka.Actor;
 using PgBouncerActors.Hosting;
 using PgBouncerActors.Pool;
 using PgBouncerActors.Protocol.Messages;
@@ -40,13 +40,13 @@ internal sealed class BackendConnectionActor : ReceiveActor
     }
 
     public static Props Props(PoolerServices services, PoolDefinition pool) =>
-        Actors.Props.Create(() => new BackendConnectionActor(services, pool));
+        ActorProps.Of(() => new BackendConnectionActor(services, pool));
 
     protected override void PreStart()
     {
         var settings = _services.Settings;
         _services.Stats.ServerLoginAttempted();
-        ServerLogin.ConnectAsync(_pool.Endpoint, CurrentCredentials(), settings.MaxFrameLength, settings.ServerConnectTimeout)
+        ServerLogin.ConnectAsync(_pool.Endpoint, CurrentCredentials(), settings.MaxFrameLength, settings.ServerConnectTimeout, _services.Streams)
             .PipeTo(Self, Self, connection => new Connected(connection), cause => new ConnectFailed(
                 cause is ServerLoginException login ? login.Error : PgError.FatalError(SqlStates.UnableToConnect, cause.Message)));
     }

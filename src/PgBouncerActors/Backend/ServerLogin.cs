@@ -1,3 +1,5 @@
+using Akka.Streams;
+using PgBouncerActors.Framing;
 using PgBouncerActors.Net;
 using PgBouncerActors.Protocol;
 using PgBouncerActors.Protocol.Auth;
@@ -18,7 +20,7 @@ internal sealed class ServerLoginException(PgError error, Exception? inner = nul
 internal static class ServerLogin
 {
     public static async Task<ServerConnection> ConnectAsync(ServerEndpoint endpoint, ServerCredentials credentials,
-        long maxFrameLength, TimeSpan timeout, CancellationToken cancellationToken = default)
+        long maxFrameLength, TimeSpan timeout, IMaterializer streams, CancellationToken cancellationToken = default)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
@@ -41,7 +43,11 @@ internal static class ServerLogin
         try
         {
             var connection = new ServerConnection(socket, endpoint, credentials.User, maxFrameLength);
-            await LoginAsync(connection, credentials, deadline.Token).ConfigureAwait(false);
+            await using (var frames = FrameConversation.Open(socket, streams))
+            {
+                await LoginAsync(frames, connection, credentials, deadline.Token).ConfigureAwait(false);
+            }
+
             return connection;
         }
         catch (Exception e)
@@ -58,9 +64,9 @@ internal static class ServerLogin
         }
     }
 
-    private static async Task LoginAsync(ServerConnection connection, ServerCredentials credentials, CancellationToken cancellationToken)
+    private static async Task LoginAsync(FrameConversation socket, ServerConnection connection, ServerCredentials credentials,
+        CancellationToken cancellationToken)
     {
-        var socket = connection.Socket;
         var builder = new MessageBuilder();
         await socket.SendAsync(builder.StartupMessage([
             new("user", credentials.User),
@@ -69,7 +75,7 @@ internal static class ServerLogin
         ScramClientExchange? scram = null;
         while (true)
         {
-            var message = await socket.Input.ReadMessageAsync(connection.MaxFrameLength, cancellationToken).ConfigureAwait(false)
+            var message = await socket.ReadMessageAsync(connection.MaxFrameLength, cancellationToken).ConfigureAwait(false)
                 ?? throw new IOException("the server closed the connection during login");
             builder.Clear();
             switch ((BackendMessageCode)message.Code)

@@ -58,7 +58,8 @@ public sealed record PoolerSettings
     public required TimeSpan ShutdownTimeout { get; init; }
     public required long MaxFrameLength { get; init; }
     public required int ScramIterations { get; init; }
-    public required int ActorThroughput { get; init; }
+    /// <summary>The file's resolved <c>akka</c> section as HOCON text, handed to the actor system.</summary>
+    public required string Akka { get; init; }
     public required BackoffSettings ServerBackoff { get; init; }
 
     /// <summary>The entry for a database name, or the "*" fallback, or null (SQLSTATE 3D000).</summary>

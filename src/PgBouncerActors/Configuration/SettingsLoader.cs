@@ -10,7 +10,7 @@ namespace PgBouncerActors.Configuration;
 /// </summary>
 public static class SettingsLoader
 {
-    private static readonly string[] Sections = ["pgbouncer", "databases", "users", "pgbouncer-actors"];
+    private static readonly string[] Sections = ["pgbouncer", "databases", "users", "pgbouncer-actors", "akka"];
     private static readonly string[] DatabaseKeys = ["host", "port", "dbname", "user", "password", "pool_size", "min_pool_size", "pool_mode", "max_db_connections"];
     private static readonly string[] UserKeys = ["pool_mode"];
 
@@ -74,6 +74,9 @@ public static class SettingsLoader
                 case "users":
                     CheckEntries(fields, section, UserKeys);
                     break;
+                case "akka":
+                    break; // Akka's own settings: Akka knows them, and there are hundreds
+
                 default:
                     CheckAgainst(fields, (HoconObject)reference[section], section);
                     break;
@@ -157,7 +160,7 @@ public static class SettingsLoader
             ShutdownTimeout = Seconds(own, "pgbouncer-actors", "shutdown_timeout"),
             MaxFrameLength = own.GetByteSize("max_frame_length"),
             ScramIterations = Positive(own, "pgbouncer-actors", "scram_iterations"),
-            ActorThroughput = Positive(own, "pgbouncer-actors", "actors.throughput"),
+            Akka = AkkaSection.Render(config.GetObject("akka")),
             ServerBackoff = ReadBackoff(own),
         };
         return settings;

@@ -36,7 +36,10 @@ public static class Logging
             configuration = configuration.WriteTo.File(file, outputTemplate: FileTemplate);
         }
 
-        return new PoolerLog(configuration.CreateLogger(), level);
+        var logger = configuration.CreateLogger();
+        // Akka.Logger.Serilog writes Akka's own lines to Serilog's static logger: make it this one.
+        Log.Logger = logger;
+        return new PoolerLog(logger, level);
     }
 
     /// <summary>What every pooler log does, whatever its sinks (the tests add theirs).</summary>

@@ -1,76 +1,106 @@
 using System.Net;
 using System.Net.Sockets;
-using PgBouncerActors.Actors;
+using Akka.Actor;
+using Akka.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using PgBouncerActors.Configuration;
 using PgBouncerActors.Net;
 using PgBouncerActors.Pool;
 using PgBouncerActors.Session;
-using Serilog;
+using ILogger = Serilog.ILogger;
 
 namespace PgBouncerActors.Hosting;
 
 /// <summary>
-/// A running pooler: the actor system with its listener, sessions and pools. Started by the
-/// command line, the demo and the tests alike.
+/// A running pooler: a generic host whose Akka.NET actor system (started by Akka.Hosting) runs the
+/// listener, sessions and pools. Started by the command line, the demo and the tests alike. Its
+/// graceful shutdown is a set of CoordinatedShutdown tasks (see <see cref="PoolerShutdown"/>).
 /// </summary>
 public sealed class PoolerHost : IAsyncDisposable
 {
-    private readonly ActorSystem _system;
-    private readonly IActorRef _listener;
+    private readonly IHost? _host;
+    private readonly PoolerServices _services;
     private readonly IActorRef _sessions;
-    private readonly IActorRef _pools;
-    private readonly PoolerSettings _settings;
-    private readonly ILogger _log;
     private int _stopped;
 
-    private PoolerHost(ActorSystem system, IActorRef listener, IActorRef sessions, IActorRef pools, PoolerSettings settings, ILogger log, int port,
-        PoolerStats stats)
+    private PoolerHost(IHost? host, ActorSystem system, PoolerServices services, IActorRef sessions, int port)
     {
-        Stats = stats;
-        _system = system;
-        _listener = listener;
+        _host = host;
+        System = system;
+        _services = services;
         _sessions = sessions;
-        _pools = pools;
-        _settings = settings;
-        _log = log;
         Port = port;
     }
 
     /// <summary>The port clients connect to (the one bound when listen_port is 0).</summary>
     public int Port { get; }
 
-    internal ActorSystem System => _system;
+    internal ActorSystem System { get; }
 
-    internal PoolerStats Stats { get; }
+    internal PoolerStats Stats => _services.Stats;
 
-    internal PoolerSettings Settings => _settings;
+    /// <summary>The materializer of the login conversations (specs check that no graph outlives its login).</summary>
+    internal Akka.Streams.IMaterializer Streams => _services.Streams;
 
-    private PoolerServices Services { get; init; } = null!;
+    internal PoolerSettings Settings => _services.Settings;
 
     /// <summary>A re-read auth_file: new logins check against it from now on.</summary>
-    internal void ReplaceUserList(UserList users) => Services.UserList = users;
+    internal void ReplaceUserList(UserList users) => _services.UserList = users;
 
-    /// <summary>Binds the listening socket (so an address in use fails here, at startup) and starts the actors.</summary>
-    public static PoolerHost Start(PoolerSettings settings, ILogger log) =>
-        StartIn(ActorSystem.Create("pgbouncer-actors", new ActorSystemSettings
-        {
-            Throughput = settings.ActorThroughput,
-            Logger = new SerilogActorLogger(log),
-        }), settings, log);
-
-    /// <summary>Starts the pooler's actors in a given system (a TestKit's, so probes can watch its events).</summary>
-    internal static PoolerHost StartIn(ActorSystem system, PoolerSettings settings, ILogger log)
+    /// <summary>
+    /// Binds the listening socket (so an address in use fails here, at startup), then starts the
+    /// generic host: Akka.Hosting creates the actor system from the file's <c>akka</c> section and
+    /// the pooler's actors in it.
+    /// </summary>
+    public static PoolerHost Start(PoolerSettings settings, ILogger log)
     {
         var listenSocket = Bind(settings);
-        var services = new PoolerServices(settings, log);
+        PoolerHost? started = null;
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddAkka("pgbouncer-actors", akka =>
+        {
+            akka.AddHocon(ActorSystemConfig(settings), HoconAddMode.Prepend);
+            akka.WithActors((system, _) => started = StartActors(system, settings, log, listenSocket));
+        });
+        var host = builder.Build();
+        try
+        {
+            host.StartAsync().GetAwaiter().GetResult();
+        }
+        catch
+        {
+            listenSocket.Dispose();
+            host.Dispose();
+            throw;
+        }
+
+        return started!.WithHost(host);
+    }
+
+    /// <summary>Starts the pooler's actors in a given system (a TestKit's, so probes can watch its events).</summary>
+    internal static PoolerHost StartIn(ActorSystem system, PoolerSettings settings, ILogger log) =>
+        StartActors(system, settings, log, Bind(settings));
+
+    /// <summary>The file's akka section, with the shutdown phases long enough for shutdown_timeout.</summary>
+    internal static Akka.Configuration.Config ActorSystemConfig(PoolerSettings settings) =>
+        Akka.Configuration.ConfigurationFactory.ParseString(PoolerShutdown.PhaseTimeouts(settings))
+            .WithFallback(Akka.Configuration.ConfigurationFactory.ParseString(settings.Akka));
+
+    private static PoolerHost StartActors(ActorSystem system, PoolerSettings settings, ILogger log, Socket listenSocket)
+    {
+        var services = new PoolerServices(settings, log, system);
         var pools = system.ActorOf(PoolRegistryActor.Props(services), "pools");
         var sessions = system.ActorOf(SessionsActor.Props(services, pools), "sessions");
         var listener = system.ActorOf(ListenerActor.Props(listenSocket, sessions, log), "listener");
+        PoolerShutdown.Register(system, settings, log, listener, sessions, pools);
         var port = ((IPEndPoint)listenSocket.LocalEndPoint!).Port;
         log.Information("listening on {Address}:{Port} (pool_mode={Mode}, auth_type={Auth}, max_client_conn={MaxClients}, default_pool_size={PoolSize})",
             settings.ListenAddress, port, settings.PoolMode, settings.AuthType, settings.MaxClientConnections, settings.DefaultPoolSize);
-        return new PoolerHost(system, listener, sessions, pools, settings, log, port, services.Stats) { Services = services };
+        return new PoolerHost(null, system, services, sessions, port);
     }
+
+    private PoolerHost WithHost(IHost host) => new(host, System, _services, _sessions, Port);
 
     private static Socket Bind(PoolerSettings settings)
     {
@@ -96,29 +126,30 @@ public sealed class PoolerHost : IAsyncDisposable
     internal Task<int> CountSessionsAsync() => _sessions.Ask<int>(CountSessions.Instance, TimeSpan.FromSeconds(5));
 
     /// <summary>
-    /// Stops accepting, lets sessions finish for up to shutdown_timeout, closes the rest with
-    /// 57P01, says Terminate to every server connection, and stops the actors. Idempotent.
+    /// Runs CoordinatedShutdown (through the host when there is one): stop accepting, let sessions
+    /// finish for up to shutdown_timeout, close the rest with 57P01, say Terminate to every server
+    /// connection, stop the actors. Idempotent.
     /// </summary>
     public async Task StopAsync()
     {
         if (Interlocked.Exchange(ref _stopped, 1) == 1)
         {
-            await _system.WhenTerminated.ConfigureAwait(false);
+            await System.WhenTerminated.ConfigureAwait(false);
             return;
         }
 
-        _log.Information("shutting down: no new clients; waiting up to {Timeout}s for sessions to end", _settings.ShutdownTimeout.TotalSeconds);
-        await _listener.Ask<StopListening>(StopListening.Instance, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-        var drained = await _sessions.Ask<SessionsDrained>(new DrainSessions(_settings.ShutdownTimeout),
-            _settings.ShutdownTimeout + TimeSpan.FromSeconds(10)).ConfigureAwait(false);
-        if (drained.ForcedToClose > 0)
+        if (_host is not null)
         {
-            _log.Information("closed {Count} session(s) still open at shutdown_timeout", drained.ForcedToClose);
+            await _host.StopAsync().ConfigureAwait(false);
+        }
+        else
+        {
+            await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClrExitReason.Instance).ConfigureAwait(false);
         }
 
-        await _pools.Ask<PoolsClosed>(CloseAllPools.Instance, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
-        await _system.Terminate().ConfigureAwait(false);
-        _log.Information("shutdown complete");
+        await System.WhenTerminated.ConfigureAwait(false);
+        _host?.Dispose();
+        _services.Log.Information("shutdown complete");
     }
 
     public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
-using PgBouncerActors.Actors;
+using Akka.Actor;
+using PgBouncerActors.Hosting;
 using PgBouncerActors.Session;
 using Serilog;
 
@@ -36,7 +37,7 @@ internal sealed class ListenerActor : ReceiveActor
     }
 
     public static Props Props(Socket listener, IActorRef sessions, ILogger log) =>
-        Actors.Props.Create(() => new ListenerActor(listener, sessions, log));
+        ActorProps.Of(() => new ListenerActor(listener, sessions, log));
 
     protected override void PreStart() => AcceptLoopAsync(_stop.Token).PipeTo(Self, Self);
 

@@ -1,4 +1,3 @@
-using PgBouncerActors.Actors.Supervision;
 using PgBouncerActors.Configuration;
 using PgBouncerActors.Protocol.Messages;
 
@@ -51,7 +50,7 @@ internal sealed class ConnectBackoff(BackoffSettings settings, Func<double> rand
             return _retryAt > now ? _retryAt - now : TimeSpan.Zero; // in flight with one already counted
         }
 
-        var delay = Backoff.Delay(settings.Min, settings.Max, settings.RandomFactor, Failures, random());
+        var delay = Delay(settings.Min, settings.Max, settings.RandomFactor, Failures, random());
         Failures++;
         Wave++;
         _retryAt = now + delay;
@@ -76,4 +75,12 @@ internal sealed class ConnectBackoff(BackoffSettings settings, Func<double> rand
     public static bool IsOutage(PgError error) =>
         error.SqlState.StartsWith("08", StringComparison.Ordinal) ||
         error.SqlState is SqlStates.AdminShutdown or "57P02" or SqlStates.CannotConnectNow or SqlStates.TooManyConnections;
+
+    /// <summary><c>min(max, min * 2^attempt) * (1 + random * randomFactor)</c>, without overflow for any attempt.</summary>
+    internal static TimeSpan Delay(TimeSpan min, TimeSpan max, double randomFactor, int attempt, double random)
+    {
+        var doubled = min.TotalMilliseconds * Math.Pow(2, attempt);
+        var capped = double.IsFinite(doubled) ? Math.Min(max.TotalMilliseconds, doubled) : max.TotalMilliseconds;
+        return TimeSpan.FromMilliseconds(capped * (1 + (random * randomFactor)));
+    }
 }

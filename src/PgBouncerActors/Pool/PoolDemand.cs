@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using PgBouncerActors.Actors;
+using Akka.Actor;
 
 namespace PgBouncerActors.Pool;
 

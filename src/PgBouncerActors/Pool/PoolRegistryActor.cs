@@ -1,4 +1,4 @@
-using PgBouncerActors.Actors;
+using Akka.Actor;
 using PgBouncerActors.Hosting;
 
 namespace PgBouncerActors.Pool;
@@ -40,5 +40,5 @@ internal sealed class PoolRegistryActor : ReceiveActor
         });
     }
 
-    public static Props Props(PoolerServices services) => Actors.Props.Create(() => new PoolRegistryActor(services));
+    public static Props Props(PoolerServices services) => ActorProps.Of(() => new PoolRegistryActor(services));
 }

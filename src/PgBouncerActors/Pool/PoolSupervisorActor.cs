@@ -1,5 +1,4 @@
-using PgBouncerActors.Actors;
-using PgBouncerActors.Actors.Supervision;
+using Akka.Actor;
 using PgBouncerActors.Backend;
 using PgBouncerActors.Configuration;
 using PgBouncerActors.Hosting;
@@ -16,8 +15,10 @@ namespace PgBouncerActors.Pool;
 /// hang. Watches every session it lends to: a session that dies holding a connection gets that
 /// connection closed, never lent on (invariant 5).
 /// </summary>
-internal sealed class PoolSupervisorActor : ReceiveActor
+internal sealed class PoolSupervisorActor : ReceiveActor, IWithTimers
 {
+    /// <summary>Keyed timers that deliver to this actor; set by Akka once the instance is made (so used from PreStart on), cancelled when it stops.</summary>
+    public ITimerScheduler Timers { get; set; } = null!;
     private static readonly TimeSpan JanitorInterval = TimeSpan.FromSeconds(1);
     private readonly PoolerServices _services;
     private readonly PoolDefinition _definition;
@@ -49,10 +50,10 @@ internal sealed class PoolSupervisorActor : ReceiveActor
     }
 
     public static Props Props(PoolerServices services, PoolDefinition definition, DatabaseConnectionBudget budget, PoolDemand demand) =>
-        Actors.Props.Create(() => new PoolSupervisorActor(services, definition, budget, demand));
+        ActorProps.Of(() => new PoolSupervisorActor(services, definition, budget, demand));
 
     /// <summary>A failing server connection is stopped, never restarted in place: the pool opens a fresh one.</summary>
-    protected override SupervisorStrategy SupervisorStrategy() => Actors.Supervision.SupervisorStrategy.StoppingStrategy;
+    protected override SupervisorStrategy SupervisorStrategy() => Akka.Actor.SupervisorStrategy.StoppingStrategy;
 
     protected override void PreStart()
     {
@@ -60,7 +61,7 @@ internal sealed class PoolSupervisorActor : ReceiveActor
         ProvideForWaiters();
     }
 
-    private TimeSpan Now => Context.System.Scheduler.Monotonic;
+    private TimeSpan Now => _services.Monotonic();
 
     private void OnLeaseRequest(LeaseRequest request)
     {

@@ -92,14 +92,18 @@ internal static class PooledServerLoop
     /// <returns>How the loop ends, or null when the client took the connection up again.</returns>
     private static async Task<ForwardEnd?> WaitWhileParkedAsync(ServerConnection server, ServerLinkState link, CancellationToken wake)
     {
-        try
+        do
         {
-            await server.Socket.WaitForInputAsync(wake).ConfigureAwait(false);
+            try
+            {
+                await server.Socket.WaitForInputAsync(wake).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (wake.IsCancellationRequested)
+            {
+                // taken back for the pool, or the session stops
+            }
         }
-        catch (OperationCanceledException) when (wake.IsCancellationRequested)
-        {
-            // taken back for the pool, or the session stops
-        }
+        while (!wake.IsCancellationRequested && link.StillParkedAndSilent());
 
         return link.EndParkedWait() switch
         {

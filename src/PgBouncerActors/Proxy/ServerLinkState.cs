@@ -157,6 +157,20 @@ internal sealed class ServerLinkState
         }
     }
 
+    /// <summary>
+    /// The parked connection's wait ended, yet nobody took it and the socket has nothing to read
+    /// (no data, no close). On Linux a zero-byte receive now and then completes so, mostly right
+    /// after an earlier one on the socket was cancelled: the server loop waits again instead of
+    /// giving a healthy connection up as lost.
+    /// </summary>
+    public bool StillParkedAndSilent()
+    {
+        lock (Gate)
+        {
+            return _park == ParkState.Parked && !Stopping && !_parked!.Socket.HasInput();
+        }
+    }
+
     /// <summary>The pool wants the parked connection back: its server loop ends with Released.</summary>
     public void TakeBackParked()
     {

@@ -1,3 +1,4 @@
+using PgBouncerActors.Framing;
 using PgBouncerActors.Net;
 using PgBouncerActors.Protocol;
 using PgBouncerActors.Protocol.Framing;
@@ -33,7 +34,8 @@ internal static class ClientHandshake
     /// <summary>The first four bytes of a Terminate ('X', then a length of 4), read as a startup packet's length.</summary>
     private const long TerminateAsStartupLength = 0x58000000;
 
-    public static async Task<HandshakeResult> RunAsync(PgSocket client, CancellationToken cancellationToken)
+    /// <param name="frames">The client's conversation; left open, because authentication goes on in it.</param>
+    public static async Task<HandshakeResult> RunAsync(PgSocket client, FrameConversation frames, CancellationToken cancellationToken)
     {
         bool sslAnswered = false, gssAnswered = false;
         while (true)
@@ -41,7 +43,7 @@ internal static class ClientHandshake
             PgMessage? packet;
             try
             {
-                packet = await client.Input.ReadStartupPacketAsync(cancellationToken).ConfigureAwait(false);
+                packet = await frames.ReadStartupPacketAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (FrameTooLargeException e) when (e.Length == TerminateAsStartupLength)
             {
@@ -84,6 +86,7 @@ internal static class ClientHandshake
             switch (startup.Kind)
             {
                 case StartupPacketKind.SslRequest or StartupPacketKind.GssEncRequest:
+                    // Between two reads the conversation holds no read on the pipe: look at what is already there.
                     if (client.Input.TryRead(out var early))
                     {
                         var injected = !early.Buffer.IsEmpty;
@@ -97,7 +100,7 @@ internal static class ClientHandshake
                         }
                     }
 
-                    await client.SendAsync(NoEncryption, cancellationToken).ConfigureAwait(false);
+                    await frames.SendAsync(NoEncryption, cancellationToken).ConfigureAwait(false);
                     continue;
                 case StartupPacketKind.CancelRequest:
                     return new HandshakeResult.Cancel(startup.CancelProcessId, startup.CancelSecretKey);
@@ -112,7 +115,7 @@ internal static class ClientHandshake
                 .Select(p => p.Key).ToArray();
             if (startup.MinorVersion > 0 || unknownOptions.Length > 0)
             {
-                await client.SendAsync(new MessageBuilder().NegotiateProtocolVersion(StartupCodes.ProtocolVersion3, unknownOptions), cancellationToken)
+                await frames.SendAsync(new MessageBuilder().NegotiateProtocolVersion(StartupCodes.ProtocolVersion3, unknownOptions), cancellationToken)
                     .ConfigureAwait(false);
             }
 

@@ -1,4 +1,5 @@
-using PgBouncerActors.Actors;
+using PgBouncerActors.Framing;
+using Akka.Actor;
 using PgBouncerActors.Auth;
 using PgBouncerActors.Backend;
 using PgBouncerActors.Configuration;
@@ -19,14 +20,22 @@ internal sealed partial class ClientSessionActor
             ReceiveCommon();
             Receive<AuthOutcome>(OnAuthenticated);
         });
-        new ClientAuthenticator(_client, _user, Settings.AuthType, _services.UserList, _services.ScramVerifiers)
-            .AuthenticateAsync(_lifetime.Token)
-            .PipeTo(Self, Self, outcome => outcome, cause => new AuthOutcome(
+        AuthenticateAsync().PipeTo(Self, Self, outcome => outcome, cause => new AuthOutcome(
                 PgError.FatalError(SqlStates.ProtocolViolation, "authentication failed: " + cause.Message), cause.Message));
+    }
+
+    /// <summary>Authentication in the startup's conversation, which ends with it: what follows goes pipe to pipe.</summary>
+    private async Task<AuthOutcome> AuthenticateAsync()
+    {
+        await using var frames = _frames!;
+        return await new ClientAuthenticator(frames, _user, Settings.AuthType, _services.UserList, _services.ScramVerifiers)
+            .AuthenticateAsync(_lifetime.Token).ConfigureAwait(false);
     }
 
     private void OnAuthenticated(AuthOutcome outcome)
     {
+        _frames = null; // ended with the authentication; a dead graph is not kept for the session's life
+
         if (_finishing)
         {
             return;

@@ -1,4 +1,4 @@
-using PgBouncerActors.Actors;
+using Akka.Actor;
 using PgBouncerActors.Auth;
 using PgBouncerActors.Backend;
 using PgBouncerActors.Pool;

@@ -1,5 +1,6 @@
-using PgBouncerActors.Actors;
+using Akka.Actor;
 using PgBouncerActors.Configuration;
+using PgBouncerActors.Framing;
 using PgBouncerActors.Hosting;
 using PgBouncerActors.Net;
 using PgBouncerActors.Pool;
@@ -15,13 +16,17 @@ namespace PgBouncerActors.Session;
 /// <c>.Startup</c>, <c>.Login</c> (authentication and lease), <c>.Proxying</c>, and this file
 /// (state, shutdown and the end of the session).
 /// </summary>
-internal sealed partial class ClientSessionActor : ReceiveActor
+internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
 {
+    /// <summary>Keyed timers that deliver to this actor; set by Akka once the instance is made (so used from PreStart on), cancelled when it stops.</summary>
+    public ITimerScheduler Timers { get; set; } = null!;
     private readonly PoolerServices _services;
     private readonly PgSocket _client;
     private readonly IActorRef _pools;
     private readonly PgError? _refusal;
     private readonly CancellationTokenSource _lifetime = new();
+    /// <summary>The Akka.Streams conversation of the startup and the authentication; ended once the client is authenticated.</summary>
+    private FrameConversation? _frames;
     private readonly DateTime _connectedAt = DateTime.UtcNow;
     private string _database = "";
     private string _user = "";
@@ -51,7 +56,7 @@ internal sealed partial class ClientSessionActor : ReceiveActor
     }
 
     public static Props Props(PoolerServices services, PgSocket client, IActorRef pools, PgError? refusal) =>
-        Actors.Props.Create(() => new ClientSessionActor(services, client, pools, refusal));
+        ActorProps.Of(() => new ClientSessionActor(services, client, pools, refusal));
 
     private PoolerSettings Settings => _services.Settings;
 
@@ -60,9 +65,21 @@ internal sealed partial class ClientSessionActor : ReceiveActor
     protected override void PreStart()
     {
         Timers.StartSingleTimer("login", LoginTimedOut.Instance, Settings.ClientLoginTimeout);
-        ClientHandshake.RunAsync(_client, _lifetime.Token)
-            .PipeTo(Self, Self, result => result, cause => new HandshakeResult.Refused(
+        _frames = FrameConversation.Open(_client, _services.Streams);
+        RunHandshakeAsync(_frames, _lifetime.Token).PipeTo(Self, Self, result => result, cause => new HandshakeResult.Refused(
                 PgError.FatalError(SqlStates.ProtocolViolation, $"startup failed: {cause.Message}")));
+    }
+
+    /// <summary>The first packets; the conversation goes on into authentication only after a startup packet.</summary>
+    private async Task<HandshakeResult> RunHandshakeAsync(FrameConversation frames, CancellationToken cancellationToken)
+    {
+        var result = await ClientHandshake.RunAsync(_client, frames, cancellationToken).ConfigureAwait(false);
+        if (result is not HandshakeResult.Startup)
+        {
+            await frames.DisposeAsync().ConfigureAwait(false);
+        }
+
+        return result;
     }
 
     /// <summary>Messages every phase answers the same way.</summary>
@@ -191,6 +208,7 @@ internal sealed partial class ClientSessionActor : ReceiveActor
         _lifetime.Dispose();
         _serverWanted?.TrySetCanceled();
         _link?.Stop(); // a server loop still waiting on a parked connection ends
+        _ = _frames?.DisposeAsync().AsTask(); // a session that ended during its login: its graph ends too
         UnregisterCancelKey();
     }
 

@@ -1,6 +1,5 @@
 using System.Net.Sockets;
-using PgBouncerActors.Actors;
-using PgBouncerActors.Actors.Supervision;
+using Akka.Actor;
 using PgBouncerActors.Hosting;
 using PgBouncerActors.Net;
 using PgBouncerActors.Protocol.Messages;
@@ -26,8 +25,10 @@ internal sealed record CountSessions
 /// still gets a session, which answers its startup with 53300 so the client reads why), and
 /// drains them on shutdown.
 /// </summary>
-internal sealed class SessionsActor : ReceiveActor
+internal sealed class SessionsActor : ReceiveActor, IWithTimers
 {
+    /// <summary>Keyed timers that deliver to this actor; set by Akka once the instance is made (so used from PreStart on), cancelled when it stops.</summary>
+    public ITimerScheduler Timers { get; set; } = null!;
     private readonly PoolerServices _services;
     private readonly IActorRef _pools;
     private readonly HashSet<IActorRef> _sessions = [];
@@ -64,10 +65,10 @@ internal sealed class SessionsActor : ReceiveActor
         Receive<CountSessions>(_ => Sender.Tell(_sessions.Count, Self));
     }
 
-    public static Props Props(PoolerServices services, IActorRef pools) => Actors.Props.Create(() => new SessionsActor(services, pools));
+    public static Props Props(PoolerServices services, IActorRef pools) => ActorProps.Of(() => new SessionsActor(services, pools));
 
     /// <summary>A session that fails is stopped: its client gets closed, never a half-restarted session.</summary>
-    protected override SupervisorStrategy SupervisorStrategy() => Actors.Supervision.SupervisorStrategy.StoppingStrategy;
+    protected override SupervisorStrategy SupervisorStrategy() => Akka.Actor.SupervisorStrategy.StoppingStrategy;
 
     private void OnAccepted(ClientAccepted accepted)
     {

@@ -35,7 +35,7 @@ internal sealed class PoolerProcess : IAsyncDisposable
     public int ExitCode => _process.ExitCode;
 
     /// <summary>Starts the executable on a free port with <paramref name="configuration"/> (HOCON; <c>{port}</c> is replaced) and waits until it listens.</summary>
-    public static async Task<PoolerProcess> StartAsync(string configuration)
+    public static async Task<PoolerProcess> StartAsync(string configuration, IReadOnlyDictionary<string, string>? environment = null)
     {
         var port = ScratchCluster.FreePort();
         var configFile = Path.Combine(Path.GetTempPath(), $"pgba-process-{Guid.NewGuid():N}.conf");
@@ -48,6 +48,11 @@ internal sealed class PoolerProcess : IAsyncDisposable
             UseShellExecute = false,
             ArgumentList = { Path.Combine(AppContext.BaseDirectory, "pgbouncer-actors.dll"), "--config", configFile },
         };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
         var pooler = new PoolerProcess(Process.Start(start)!, port, configFile);
         await pooler.WaitForLineAsync("listening on");
         return pooler;

@@ -104,4 +104,37 @@ public sealed class ProcessSpec(PostgresFixture postgres)
         Assert.Contains(@"user=mallory\n2026-12-01 12:00:00.000 INF client login", failed);
         Assert.Contains(@"db=postgres\r\n2026-12-01", failed);
     }
+
+    [Fact]
+    public async Task The_akka_section_configures_the_actor_system_its_lines_reach_the_log_and_SIGTERM_drains_through_coordinated_shutdown()
+    {
+        // Read by the pooler's own reader (the env fallback Akka's parser would throw on), then handed to Akka.
+        var configuration = Configuration(postgres.UserListPath, logLevel: "debug").Replace("pgbouncer-actors { log_level = debug }", """
+            pgbouncer-actors { log_level = debug, shutdown_timeout = 1s }
+            akka { loglevel = INFO, loglevel = ${?PGBA_SPEC_AKKA_LOGLEVEL}, actor.debug.lifecycle = on }
+            """);
+        await using var pooler = await PoolerProcess.StartAsync(configuration, new Dictionary<string, string> { ["PGBA_SPEC_AKKA_LOGLEVEL"] = "DEBUG" });
+        await pooler.WaitForLineAsync("Started (PgBouncerActors.Net.ListenerActor)"); // Akka's lifecycle debug line, through Serilog
+
+        await using var client = new NpgsqlConnection(PostgresFixture.ConnectionString(pooler.Port));
+        await client.OpenAsync();
+        await using var begin = new NpgsqlCommand("begin; select 1", client);
+        await begin.ExecuteNonQueryAsync(); // inside a transaction: it will not end by itself
+
+        var before = pooler.Lines.Count;
+        await pooler.SignalAsync("TERM");
+        await pooler.WaitForLineAsync("shutting down: no new clients", before);
+        await pooler.WaitForLineAsync("closed 1 session(s) still open at shutdown_timeout", before);
+        await pooler.WaitForLineAsync("shutdown complete", before);
+        await using var after = new NpgsqlCommand("select 1", client);
+        var ended = await Assert.ThrowsAsync<PostgresException>(() => after.ExecuteScalarAsync());
+        Assert.Equal("57P01", ended.SqlState); // told why, as PostgreSQL tells its clients at a fast shutdown
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!pooler.HasExited && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal((true, 0), (pooler.HasExited, pooler.ExitCode));
+    }
 }

@@ -4,7 +4,8 @@ using PgBouncerActors.Demo;
 using PgBouncerActors.Hosting;
 using PgBouncerActors.Pool;
 using PgBouncerActors.Protocol.Messages;
-using PgBouncerActors.TestKit;
+using Akka.Actor;
+using Akka.TestKit;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -15,12 +16,27 @@ namespace PgBouncerActors.Tests.Pool;
 /// after a delay that doubles per failure, and meanwhile every client it cannot serve gets the
 /// server's error at once. The failures are remembered by the pool, not by the short-lived children.
 /// </summary>
-public sealed class PoolBackoffSpec(ITestOutputHelper output) : VirtualTimeTestKit(output)
+public sealed class PoolBackoffSpec : Akka.TestKit.Xunit2.TestKit
 {
-    private readonly PoolerServices _services = new(SettingsLoader.LoadString("""
-        pgbouncer { listen_port = 0, auth_type = trust }
-        pgbouncer-actors.server_backoff { min = 1s, max = 4s, random_factor = 0 }
-        """), Serilog.Core.Logger.None);
+    private readonly PoolerServices _services;
+
+    public PoolBackoffSpec(ITestOutputHelper output)
+        : base(AkkaSpecConfig.With("akka.scheduler.implementation = \"Akka.TestKit.TestScheduler, Akka.TestKit\""), output: output)
+    {
+        _services = new PoolerServices(SettingsLoader.LoadString("""
+            pgbouncer { listen_port = 0, auth_type = trust }
+            pgbouncer-actors.server_backoff { min = 1s, max = 4s, random_factor = 0 }
+            """), Serilog.Core.Logger.None, Sys)
+        {
+            Monotonic = () => Clock.Now - Start,
+        };
+        Start = Clock.Now;
+    }
+
+    private DateTimeOffset Start { get; }
+
+    /// <summary>Akka's virtual clock: timers and backoff delays move only when the spec advances it.</summary>
+    private TestScheduler Clock => (TestScheduler)Sys.Scheduler;
 
     [Fact]
     public void Login_attempts_follow_the_backoff_and_clients_get_the_servers_error_meanwhile()
@@ -47,7 +63,7 @@ public sealed class PoolBackoffSpec(ITestOutputHelper output) : VirtualTimeTestK
         FailsAfterAttempt(pool, 5); // capped: still 4s, not 8s
     }
 
-    private void FailsAfterAttempt(Actors.IActorRef pool, long attempts)
+    private void FailsAfterAttempt(IActorRef pool, long attempts)
     {
         pool.Tell(new LeaseRequest(), TestActor);
         var failed = ExpectMsg<LeaseFailed>(TimeSpan.FromSeconds(10));
@@ -56,7 +72,7 @@ public sealed class PoolBackoffSpec(ITestOutputHelper output) : VirtualTimeTestK
         Assert.Equal(attempts, _services.Stats.ServerLoginAttempts);
     }
 
-    private void FailsWithoutAttempt(Actors.IActorRef pool, long attempts)
+    private void FailsWithoutAttempt(IActorRef pool, long attempts)
     {
         pool.Tell(new LeaseRequest(), TestActor);
         var failed = ExpectMsg<LeaseFailed>(TimeSpan.FromSeconds(1));

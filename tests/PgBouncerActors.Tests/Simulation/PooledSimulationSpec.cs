@@ -5,7 +5,6 @@ using PgBouncerActors.Pool;
 using PgBouncerActors.Protocol;
 using PgBouncerActors.Protocol.Framing;
 using PgBouncerActors.Protocol.Messages;
-using PgBouncerActors.TestKit;
 using Xunit;
 using Xunit.Abstractions;
 

@@ -1,7 +1,7 @@
 using PgBouncerActors.Configuration;
 using PgBouncerActors.Hosting;
 using PgBouncerActors.Pool;
-using PgBouncerActors.TestKit;
+using Akka.TestKit;
 using Xunit.Abstractions;
 
 namespace PgBouncerActors.Tests.Simulation;
@@ -10,14 +10,15 @@ namespace PgBouncerActors.Tests.Simulation;
 /// The actor tree (listener, sessions, pool, backends) in a TestKit system, between bare wire
 /// clients and a scripted fake server; a probe on the event stream sees server connections open and close.
 /// </summary>
-public abstract class PoolerSimulation : TestKit.TestKit, IDisposable
+public abstract class PoolerSimulation : Akka.TestKit.Xunit2.TestKit
 {
-    private protected PoolerSimulation(ITestOutputHelper output, string pgbouncerSettings) : base(output)
+    private protected PoolerSimulation(ITestOutputHelper output, string pgbouncerSettings) : base(AkkaSpecConfig.With(), output: output)
     {
         Events = CreateTestProbe();
         Sys.EventStream.Subscribe(Events.Ref, typeof(ServerConnectionEvent));
         var settings = SettingsLoader.LoadString($$"""
             pgbouncer { listen_port = 0, auth_type = trust, {{pgbouncerSettings}} }
+            pgbouncer-actors.shutdown_timeout = 0  // the TestKit stops the system at once: no drain
             databases { app { host = 127.0.0.1, port = {{Servers.Port}} } }
             """);
         Pooler = PoolerHost.StartIn(Sys, settings, Serilog.Core.Logger.None);
@@ -30,9 +31,13 @@ public abstract class PoolerSimulation : TestKit.TestKit, IDisposable
 
     private protected PoolerHost Pooler { get; }
 
-    void IDisposable.Dispose()
+    protected override void Dispose(bool disposing)
     {
-        Servers.Dispose();
-        base.Dispose();
+        if (disposing)
+        {
+            Servers.Dispose();
+        }
+
+        base.Dispose(disposing);
     }
 }

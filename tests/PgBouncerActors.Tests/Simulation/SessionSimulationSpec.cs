@@ -3,7 +3,6 @@ using PgBouncerActors.Configuration;
 using PgBouncerActors.Hosting;
 using PgBouncerActors.Pool;
 using PgBouncerActors.Protocol.Messages;
-using PgBouncerActors.TestKit;
 using Xunit;
 using Xunit.Abstractions;
 

@@ -1,0 +1,64 @@
+using System.Net;
+using System.Net.Sockets;
+using Akka.Actor;
+using Akka.Streams;
+using BenchmarkDotNet.Attributes;
+using PgBouncerActors.Framing;
+using PgBouncerActors.Hosting;
+using PgBouncerActors.Net;
+
+namespace PgBouncerActors.Benchmarks;
+
+/// <summary>
+/// What a login costs the pooler beyond the protocol: the session actor made and stopped, and
+/// the Akka.Streams conversation of the startup and authentication opened and ended.
+/// </summary>
+[MemoryDiagnoser]
+public class LoginPathBenchmarks
+{
+    private ActorSystem _system = null!;
+    private IMaterializer _streams = null!;
+    private Socket _peer = null!;
+    private PgSocket _socket = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _system = ActorSystem.Create("bench", "akka.loglevel = WARNING");
+        _streams = _system.Materializer();
+        using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        _peer = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        _peer.Connect(listener.LocalEndPoint!);
+        _socket = PgSocket.Wrap(listener.Accept());
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _peer.Dispose();
+        _socket.Abort();
+        _system.Terminate().Wait();
+    }
+
+    [Benchmark(Description = "conversation opened and ended")]
+    public async Task Conversation()
+    {
+        var frames = FrameConversation.Open(_socket, _streams);
+        await frames.DisposeAsync();
+    }
+
+    [Benchmark(Description = "actor made, asked once, stopped")]
+    public async Task ActorLifetime()
+    {
+        var actor = _system.ActorOf(ActorProps.Of(() => new Echo()));
+        await actor.Ask<int>(1);
+        await actor.GracefulStop(TimeSpan.FromSeconds(5));
+    }
+
+    private sealed class Echo : ReceiveActor
+    {
+        public Echo() => Receive<int>(n => Sender.Tell(n, Self));
+    }
+}
