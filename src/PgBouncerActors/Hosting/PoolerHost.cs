@@ -90,6 +90,7 @@ public sealed class PoolerHost : IAsyncDisposable
     private static PoolerHost StartActors(ActorSystem system, PoolerSettings settings, ILogger log, Socket listenSocket)
     {
         var services = new PoolerServices(settings, log, system);
+        WaitUntilStreamsRun(services.Streams);
         var pools = system.ActorOf(PoolRegistryActor.Props(services), "pools");
         var sessions = system.ActorOf(SessionsActor.Props(services, pools), "sessions");
         var listener = system.ActorOf(ListenerActor.Props(listenSocket, sessions, log), "listener");
@@ -98,6 +99,18 @@ public sealed class PoolerHost : IAsyncDisposable
         log.Information("listening on {Address}:{Port} (pool_mode={Mode}, auth_type={Auth}, max_client_conn={MaxClients}, default_pool_size={PoolSize})",
             settings.ListenAddress, port, settings.PoolMode, settings.AuthType, settings.MaxClientConnections, settings.DefaultPoolSize);
         return new PoolerHost(null, system, services, sessions, port);
+    }
+
+    /// <summary>
+    /// Akka's materializer blocks the calling thread on an ask for as long as its supervisor actor
+    /// has not started yet. Sessions that log in right after startup would each block a thread-pool
+    /// thread that way, and the supervisor needs one to start: fifty clients at once stalled their
+    /// logins for seconds. So the supervisor is known to run before anything listens.
+    /// </summary>
+    private static void WaitUntilStreamsRun(Akka.Streams.IMaterializer streams)
+    {
+        var supervisor = ((Akka.Streams.ActorMaterializer)streams).Supervisor;
+        supervisor.Ask<ActorIdentity>(new Identify(null), TimeSpan.FromSeconds(10)).GetAwaiter().GetResult();
     }
 
     private PoolerHost WithHost(IHost host) => new(host, System, _services, _sessions, Port);
