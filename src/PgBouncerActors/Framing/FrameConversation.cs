@@ -59,19 +59,10 @@ internal sealed class FrameConversation : IAsyncDisposable
         // A read given up on ends the decoder, which lets go of the pipe at once.
         using var giveUp = cancellationToken.Register(static requests => ((OfferSource<FrameRequest>.Handle)requests!).CompleteStream(), _requests);
         var frame = _frames.TakeAsync();
-        try
-        {
-            await _requests.OfferAsync(request).ConfigureAwait(false);
-            return await frame.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            throw Unwrap(e);
-        }
+        await _requests.OfferAsync(request).ConfigureAwait(false);
+        // The decoder's own exception (FrameTooLargeException, ...) comes out as a direct read would throw it.
+        return await frame.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
-
-    /// <summary>The decoder's own exception, as a direct read would have thrown it.</summary>
-    private static Exception Unwrap(Exception e) => e is AggregateException { InnerException: { } inner } ? inner : e;
 
     /// <summary>
     /// Ends both lines of the graph and waits until the reading end has stopped, so the pipe is

@@ -19,14 +19,13 @@ namespace PgBouncerActors.Hosting;
 /// </summary>
 public sealed class PoolerHost : IAsyncDisposable
 {
-    private readonly IHost? _host;
+    private IHost? _host; // set once Start has started it; null for a pooler in a TestKit's system
     private readonly PoolerServices _services;
     private readonly IActorRef _sessions;
     private int _stopped;
 
-    private PoolerHost(IHost? host, ActorSystem system, PoolerServices services, IActorRef sessions, int port)
+    private PoolerHost(ActorSystem system, PoolerServices services, IActorRef sessions, int port)
     {
-        _host = host;
         System = system;
         _services = services;
         _sessions = sessions;
@@ -75,7 +74,8 @@ public sealed class PoolerHost : IAsyncDisposable
             throw;
         }
 
-        return started!.WithHost(host);
+        started!._host = host;
+        return started;
     }
 
     /// <summary>Starts the pooler's actors in a given system (a TestKit's, so probes can watch its events).</summary>
@@ -98,7 +98,7 @@ public sealed class PoolerHost : IAsyncDisposable
         var port = ((IPEndPoint)listenSocket.LocalEndPoint!).Port;
         log.Information("listening on {Address}:{Port} (pool_mode={Mode}, auth_type={Auth}, max_client_conn={MaxClients}, default_pool_size={PoolSize})",
             settings.ListenAddress, port, settings.PoolMode, settings.AuthType, settings.MaxClientConnections, settings.DefaultPoolSize);
-        return new PoolerHost(null, system, services, sessions, port);
+        return new PoolerHost(system, services, sessions, port);
     }
 
     /// <summary>
@@ -112,8 +112,6 @@ public sealed class PoolerHost : IAsyncDisposable
         var supervisor = ((Akka.Streams.ActorMaterializer)streams).Supervisor;
         supervisor.Ask<ActorIdentity>(new Identify(null), TimeSpan.FromSeconds(10)).GetAwaiter().GetResult();
     }
-
-    private PoolerHost WithHost(IHost host) => new(host, System, _services, _sessions, Port);
 
     private static Socket Bind(PoolerSettings settings)
     {
