@@ -90,7 +90,7 @@ public sealed class PoolerHost : IAsyncDisposable
     private static PoolerHost StartActors(ActorSystem system, PoolerSettings settings, ILogger log, Socket listenSocket)
     {
         var services = new PoolerServices(settings, log, system);
-        WaitUntilStreamsRun(services.Streams);
+        StartAkkaPartsThatBlockOnFirstUse(system, services.Streams);
         var pools = system.ActorOf(PoolRegistryActor.Props(services), "pools");
         var sessions = system.ActorOf(SessionsActor.Props(services, pools), "sessions");
         var listener = system.ActorOf(ListenerActor.Props(listenSocket, sessions, log), "listener");
@@ -102,15 +102,19 @@ public sealed class PoolerHost : IAsyncDisposable
     }
 
     /// <summary>
-    /// Akka's materializer blocks the calling thread on an ask for as long as its supervisor actor
-    /// has not started yet. Sessions that log in right after startup would each block a thread-pool
-    /// thread that way, and the supervisor needs one to start: fifty clients at once stalled their
-    /// logins for seconds. So the supervisor is known to run before anything listens.
+    /// Two parts of Akka block the calling thread the first time they are used, until work they
+    /// queued on the thread pool has run: the materializer asks its supervisor actor (for as long
+    /// as that has not started) and the scheduler waits for its timer loop to start. The first
+    /// sessions after startup would use both from actor threads at once, each blocking a pool
+    /// thread while the work they wait for sits queued behind them: on a small machine logins
+    /// stalled for seconds, and on a thread pool that cannot grow they hung for good. So both
+    /// are started here, on the starting thread, before anything listens.
     /// </summary>
-    private static void WaitUntilStreamsRun(Akka.Streams.IMaterializer streams)
+    private static void StartAkkaPartsThatBlockOnFirstUse(ActorSystem system, Akka.Streams.IMaterializer streams)
     {
         var supervisor = ((Akka.Streams.ActorMaterializer)streams).Supervisor;
         supervisor.Ask<ActorIdentity>(new Identify(null), TimeSpan.FromSeconds(10)).GetAwaiter().GetResult();
+        system.Scheduler.Advanced.ScheduleOnce(TimeSpan.Zero, static () => { }); // returns once the timer loop runs
     }
 
     private static Socket Bind(PoolerSettings settings)

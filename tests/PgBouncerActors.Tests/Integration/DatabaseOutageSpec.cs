@@ -18,6 +18,8 @@ public sealed class DatabaseOutageSpec(PostgresFixture postgres, ITestOutputHelp
         await using var pooler = postgres.StartPooler("pool_mode = transaction, default_pool_size = 5, query_wait_timeout = 30");
         var errors = new ConcurrentDictionary<string, int>();
         var slowestFailure = TimeSpan.Zero;
+        var slowestFailureWhat = "";
+        var testClock = Stopwatch.StartNew();
         var lastSuccessTick = 0L;
         using var stop = new CancellationTokenSource();
         var workers = Enumerable.Range(0, Workers).Select(_ => Task.Run(async () =>
@@ -44,7 +46,11 @@ public sealed class DatabaseOutageSpec(PostgresFixture postgres, ITestOutputHelp
                     errors.AddOrUpdate(state, 1, (_, n) => n + 1);
                     lock (errors)
                     {
-                        slowestFailure = clock.Elapsed > slowestFailure ? clock.Elapsed : slowestFailure;
+                        if (clock.Elapsed > slowestFailure)
+                        {
+                            slowestFailure = clock.Elapsed;
+                            slowestFailureWhat = $"{state} ended at {testClock.ElapsedMilliseconds}ms: {e.Message}";
+                        }
                     }
 
                     await (connection?.DisposeAsync() ?? ValueTask.CompletedTask);
@@ -60,12 +66,16 @@ public sealed class DatabaseOutageSpec(PostgresFixture postgres, ITestOutputHelp
         {
             await Task.Delay(TimeSpan.FromSeconds(1));
             Assert.True(errors.IsEmpty, $"errors before the outage: {string.Join(", ", errors)}");
+            Assert.True(Interlocked.Read(ref lastSuccessTick) > 0, "no transaction succeeded in the second before the outage");
             var attemptsBefore = pooler.Stats.ServerLoginAttempts;
+            var stoppingAt = testClock.ElapsedMilliseconds;
             await postgres.Cluster.StopAsync(); // pg_ctl stop -m fast
+            var stoppedAt = testClock.ElapsedMilliseconds;
             await Task.Delay(TimeSpan.FromSeconds(4));
             var attemptsWhileDown = pooler.Stats.ServerLoginAttempts - attemptsBefore;
             var errorsWhileDown = errors.Values.Sum();
 
+            var startingAt = testClock.ElapsedMilliseconds;
             await postgres.Cluster.StartAgainAsync();
             var restartedAt = Environment.TickCount64;
             var deadline = Stopwatch.StartNew();
@@ -77,7 +87,8 @@ public sealed class DatabaseOutageSpec(PostgresFixture postgres, ITestOutputHelp
             var recovery = TimeSpan.FromMilliseconds(Interlocked.Read(ref lastSuccessTick) - restartedAt);
             output.WriteLine($"errors while down: {errorsWhileDown}; by SQLSTATE until recovery: ({string.Join(", ", errors.Select(e => $"{e.Key} x{e.Value}"))}); " +
                              $"slowest failure {slowestFailure.TotalMilliseconds:0}ms; server login attempts while down: {attemptsWhileDown}; " +
-                             $"first success {recovery.TotalMilliseconds:0}ms after the restart");
+                             $"first success {recovery.TotalMilliseconds:0}ms after the restart; " +
+                             $"stop ran {stoppingAt}-{stoppedAt}ms, start from {startingAt}ms; slowest failure: {slowestFailureWhat}");
 
             Assert.True(errorsWhileDown > 0, "no client noticed the outage");
             Assert.True(slowestFailure < TimeSpan.FromSeconds(5), $"a client waited {slowestFailure.TotalSeconds:0.0}s for its error");

@@ -105,6 +105,24 @@ public sealed class ProcessSpec(PostgresFixture postgres)
         Assert.Contains(@"db=postgres\r\n2026-12-01", failed);
     }
 
+    /// <summary>
+    /// A fresh process on a small machine has as many thread-pool threads as cores, and adds more
+    /// only about once a second. Anything that blocks a pool thread while waiting for work queued
+    /// behind it (Akka starts its scheduler and its stream supervisor on first use that way) turns
+    /// a burst of logins at startup into a stall; on a pool held at two threads, into a hang.
+    /// </summary>
+    [Fact]
+    public async Task Forty_clients_arriving_the_moment_it_listens_log_in_and_query_on_two_threads_that_cannot_grow()
+    {
+        var twoThreads = new Dictionary<string, string> { ["DOTNET_ThreadPool_ForceMaxWorkerThreads"] = "2" };
+        await using var pooler = await PoolerProcess.StartAsync(Configuration(postgres.UserListPath), twoThreads);
+
+        // Each client gives up after Npgsql's 15 s timeout: a thread blocked for good shows as a timeout here.
+        var answers = await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => Task.Run(() => QueryAsync(pooler.Port))));
+
+        Assert.All(answers, answer => Assert.Equal(1, answer));
+    }
+
     [Fact]
     public async Task The_akka_section_configures_the_actor_system_its_lines_reach_the_log_and_SIGTERM_drains_through_coordinated_shutdown()
     {
