@@ -1,7 +1,12 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
 using BenchmarkDotNet.Attributes;
+using PgBouncerActors.Backend;
 using PgBouncerActors.Configuration;
+using PgBouncerActors.Net;
+using PgBouncerActors.Prepared;
 using PgBouncerActors.Proxy;
 
 namespace PgBouncerActors.Benchmarks;
@@ -23,6 +28,12 @@ public class InspectorBenchmarks
     private ServerLinkState _link = null!;
     private ClientToServerInspector _toServer = null!;
     private ServerToClientInspector _toClient = null!;
+    private byte[] _prepared = [];
+    private byte[] _preparedAnswer = [];
+    private ServerLinkState _preparedLink = null!;
+    private ClientToServerInspector _preparedToServer = null!;
+    private ServerToClientInspector _preparedToClient = null!;
+    private Socket _peer = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -34,7 +45,20 @@ public class InspectorBenchmarks
         _link = new ServerLinkState();
         _toServer = new ClientToServerInspector(_link, new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase));
         _toClient = new ServerToClientInspector(_link, new Dictionary<string, string>(), PoolMode.Transaction, new Dictionary<string, string>());
+
+        // pgbench -M prepared in transaction mode: Bind of a named statement the server connection has, renamed on the way.
+        _prepared = Messages.PreparedRequest("P_0");
+        _preparedAnswer = Messages.PreparedAnswer();
+        _preparedLink = new ServerLinkState { Server = LoopbackServer() };
+        var statements = new StatementRewriter(200);
+        _preparedToServer = new ClientToServerInspector(_preparedLink, new Dictionary<string, string>(), statements);
+        _preparedToClient = new ServerToClientInspector(_preparedLink, new Dictionary<string, string>(), PoolMode.Transaction, new Dictionary<string, string>());
+        Forward(Messages.PrepareRequest("P_0"), _preparedToServer, _preparedLink.ToServer); // Parse, Sync: the first transaction
+        Forward(Messages.PrepareAnswer(), _preparedToClient, _preparedLink.ToClient);
     }
+
+    [GlobalCleanup]
+    public void Cleanup() => _peer?.Dispose();
 
     [Benchmark(Description = "extended transaction, both directions")]
     public void ExtendedTransaction()
@@ -48,6 +72,38 @@ public class InspectorBenchmarks
     {
         Forward(_simple, _toServer, _link.ToServer);
         Forward(_simpleAnswer, _toClient, _link.ToClient);
+    }
+
+    [Benchmark(Description = "prepared transaction (named statement renamed), both directions")]
+    public void PreparedTransaction()
+    {
+        Forward(_prepared, _preparedToServer, _preparedLink.ToServer);
+        Forward(_preparedAnswer, _preparedToClient, _preparedLink.ToClient);
+    }
+
+    [Benchmark(Description = "extended transaction, statements tracked (unnamed: passed)")]
+    public void ExtendedTransactionWithStatements()
+    {
+        Forward(_extended, _preparedToServer, _preparedLink.ToServer);
+        Forward(_answer, _preparedToClient, _preparedLink.ToClient);
+    }
+
+    [Benchmark(Description = "simple-query transaction, statements tracked (query looked at)")]
+    public void SimpleTransactionWithStatements()
+    {
+        Forward(_simple, _preparedToServer, _preparedLink.ToServer);
+        Forward(_simpleAnswer, _preparedToClient, _preparedLink.ToClient);
+    }
+
+    /// <summary>A server connection whose socket is never written to here: the rewriter only needs its statements.</summary>
+    private ServerConnection LoopbackServer()
+    {
+        using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        _peer = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        _peer.Connect(listener.LocalEndPoint!);
+        return new ServerConnection(PgSocket.Wrap(listener.Accept()), new ServerEndpoint("127.0.0.1", 5432, "bench"), "bench", 1 << 20);
     }
 
     private void Forward(byte[] bytes, IFrameInspector inspector, ForwardPosition position)

@@ -36,6 +36,9 @@ public static class BackendMessages
     public static MessageBuilder BackendKeyData(this MessageBuilder builder, int processId, int secretKey) =>
         builder.Begin((byte)BackendMessageCode.BackendKeyData).WriteInt32(processId).WriteInt32(secretKey).End();
 
+    public static MessageBuilder ParseComplete(this MessageBuilder builder) =>
+        builder.Begin((byte)BackendMessageCode.ParseComplete).End();
+
     public static MessageBuilder ReadyForQuery(this MessageBuilder builder, byte transactionStatus = TransactionStatus.Idle) =>
         builder.Begin((byte)BackendMessageCode.ReadyForQuery).WriteByte(transactionStatus).End();
 

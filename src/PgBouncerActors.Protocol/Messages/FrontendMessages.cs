@@ -41,6 +41,18 @@ public static class FrontendMessages
     public static MessageBuilder Parse(this MessageBuilder builder, string statement, string sql) =>
         builder.Begin((byte)FrontendMessageCode.Parse).WriteCString(statement).WriteCString(sql).WriteInt16(0).End();
 
+    /// <summary>Parse of a statement from the bytes that follow the name in a client's Parse (query text, parameter types).</summary>
+    public static MessageBuilder Parse(this MessageBuilder builder, ReadOnlySpan<byte> statement, ReadOnlySpan<byte> body) =>
+        builder.Begin((byte)FrontendMessageCode.Parse).WriteBytes(statement).WriteByte(0).WriteBytes(body).End();
+
+    /// <summary>Close of a statement ('S') or a portal ('P').</summary>
+    public static MessageBuilder Close(this MessageBuilder builder, char kind, ReadOnlySpan<byte> name) =>
+        builder.Begin((byte)FrontendMessageCode.Close).WriteByte((byte)kind).WriteBytes(name).WriteByte(0).End();
+
+    /// <summary>Describe of a statement ('S') or a portal ('P').</summary>
+    public static MessageBuilder Describe(this MessageBuilder builder, char kind, ReadOnlySpan<byte> name) =>
+        builder.Begin((byte)FrontendMessageCode.Describe).WriteByte((byte)kind).WriteBytes(name).WriteByte(0).End();
+
     /// <summary>Bind without parameters, all results in text.</summary>
     public static MessageBuilder Bind(this MessageBuilder builder, string portal, string statement) =>
         builder.Begin((byte)FrontendMessageCode.Bind).WriteCString(portal).WriteCString(statement)

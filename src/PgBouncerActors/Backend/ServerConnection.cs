@@ -42,6 +42,9 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
     /// </summary>
     public Dictionary<string, string> Applied { get; } = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>Transaction and statement modes: the statements the pooler prepared here for its clients (made on first use).</summary>
+    public Prepared.ServerStatements? Statements { get; set; }
+
     /// <summary>
     /// Brings the connection in line with a client's settings in one statement whose replies the
     /// client does not see; nothing is sent when they already match.

@@ -47,6 +47,9 @@ public sealed record PoolerSettings
     /// <summary>The do-nothing query that checks an idle server connection; empty: no checks.</summary>
     public required string ServerCheckQuery { get; init; }
 
+    /// <summary>Transaction and statement modes: the pooler's prepared statements per server connection (0: clients' named statements pass as they are).</summary>
+    public int MaxPreparedStatements { get; init; } = 200;
+
     /// <summary>Server connections one database may have over all its pools (0: no limit).</summary>
     public required int MaxDbConnections { get; init; }
     public required IReadOnlySet<string> IgnoreStartupParameters { get; init; }

@@ -151,6 +151,7 @@ public static class SettingsLoader
             ServerCheckDelay = Seconds(bouncer, "pgbouncer", "server_check_delay"),
             ServerCheckQuery = bouncer.GetString("server_check_query"),
             MaxDbConnections = NonNegative(bouncer, "pgbouncer", "max_db_connections"),
+            MaxPreparedStatements = NonNegative(bouncer, "pgbouncer", "max_prepared_statements"),
             IgnoreStartupParameters = ReadStringSet(bouncer, "ignore_startup_parameters"),
             LogFile = bouncer.GetString("logfile") is { Length: > 0 } logFile ? logFile : null,
             Databases = ReadDatabases(config.GetConfig("databases")),

@@ -146,7 +146,11 @@ public sealed class ScratchCluster : IAsyncDisposable
         return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 
-    public static async Task<string> RunAsync(string file, IReadOnlyList<string> arguments, string? standardInput = null)
+    public static async Task<string> RunAsync(string file, IReadOnlyList<string> arguments, string? standardInput = null) =>
+        (await RunCapturingAsync(file, arguments, standardInput).ConfigureAwait(false)).Output;
+
+    /// <summary>Runs a program to its end; its standard output and standard error (it must exit with 0).</summary>
+    public static async Task<(string Output, string Errors)> RunCapturingAsync(string file, IReadOnlyList<string> arguments, string? standardInput = null)
     {
         var start = new ProcessStartInfo(file)
         {
@@ -175,6 +179,6 @@ public sealed class ScratchCluster : IAsyncDisposable
             throw new InvalidOperationException($"{Path.GetFileName(file)} {string.Join(' ', arguments)} exited with {process.ExitCode}: {await error.ConfigureAwait(false)}{await output.ConfigureAwait(false)}");
         }
 
-        return await output.ConfigureAwait(false);
+        return (await output.ConfigureAwait(false), await error.ConfigureAwait(false));
     }
 }

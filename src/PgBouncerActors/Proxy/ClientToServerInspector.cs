@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using PgBouncerActors.Prepared;
 using PgBouncerActors.Protocol;
 using PgBouncerActors.Protocol.Messages;
 using PgBouncerActors.Session;
@@ -17,13 +18,21 @@ namespace PgBouncerActors.Proxy;
 /// happens when a portal of the statement runs, so the statement is remembered from its Parse,
 /// and the query follows the Sync of every batch that binds it.
 /// </para>
+/// <para>
+/// In transaction and statement modes, named prepared statements go through a
+/// <see cref="StatementRewriter"/>: Parse, Describe, Close and short queries are seen whole, and
+/// the start of each Bind (its names) is rewritten while its parameters stream through.
+/// </para>
 /// </summary>
 /// <param name="startupSettings">The client's startup settings, re-applied after a reset; empty: nothing to re-apply.</param>
-internal sealed class ClientToServerInspector(ServerLinkState state, IReadOnlyDictionary<string, string> startupSettings) : IFrameInspector
+/// <param name="statements">The client's prepared statements across server connections; null: named statements pass as they are.</param>
+internal sealed class ClientToServerInspector(ServerLinkState state, IReadOnlyDictionary<string, string> startupSettings,
+    StatementRewriter? statements = null) : IFrameInspector
 {
     private ReadOnlyMemory<byte> _injection;
     private Dictionary<string, IReadOnlyList<SettingsReset>>? _resetStatements; // prepared statement name -> the resets it makes
     private List<SettingsReset>? _resetsBeforeSync;
+    private bool _dropRest;
 
     private bool Watching => startupSettings.Count > 0;
 
@@ -33,6 +42,11 @@ internal sealed class ClientToServerInspector(ServerLinkState state, IReadOnlyDi
         {
             state.ClientViolation = PgError.FatalError(SqlStates.ProtocolViolation, refusal);
             return FrameDecision.Stop;
+        }
+
+        if (statements is not null && RewritesStatements(code, length) is { } decision)
+        {
+            return decision;
         }
 
         if (Watching && WantsToRead(code, length))
@@ -55,42 +69,100 @@ internal sealed class ClientToServerInspector(ServerLinkState state, IReadOnlyDi
 
     public FrameDecision OnFrame(byte code, ReadOnlySequence<byte> payload)
     {
-        Sent(code);
+        state.ClientActive();
         switch ((FrontendMessageCode)code)
         {
             case FrontendMessageCode.Query:
-                Inject(SettingsReset.FindIn(payload));
+                if (statements?.RewriteQuery(payload, state) == true)
+                {
+                    return Rewritten();
+                }
+
+                state.Tracker.ClientSent(code);
+                if (Watching)
+                {
+                    Inject(SettingsReset.FindIn(payload));
+                }
+
                 break;
             case FrontendMessageCode.Parse:
-                var statement = new CStrings(payload);
-                var name = statement.Next();
-                var resets = SettingsReset.FindIn(statement.Rest());
-                if (resets.Count > 0)
+                if (Watching)
                 {
-                    (_resetStatements ??= [])[name] = resets;
-                }
-                else
-                {
-                    _resetStatements?.Remove(name);
+                    RememberResets(payload);
                 }
 
+                if (statements?.RewriteParse(payload, state) == true)
+                {
+                    return Rewritten();
+                }
+
+                state.Tracker.ClientSent(code);
                 break;
+            case FrontendMessageCode.Describe when statements?.RewriteDescribe(payload, state) == true:
+            case FrontendMessageCode.Close when statements?.RewriteClose(payload, state) == true:
+                return Rewritten();
             case FrontendMessageCode.Bind:
-                var bind = new CStrings(payload);
-                bind.Next(); // the portal
-                if (_resetStatements?.GetValueOrDefault(bind.Next()) is { } bound)
-                {
-                    (_resetsBeforeSync ??= []).AddRange(bound);
-                }
-
+                state.Tracker.ClientSent(code);
+                ResetsOfBind(payload);
                 break;
             case FrontendMessageCode.Sync:
+                state.Tracker.ClientSent(code);
                 Inject(_resetsBeforeSync ?? []);
                 _resetsBeforeSync = null;
+                break;
+            default:
+                state.Tracker.ClientSent(code);
                 break;
         }
 
         return FrameDecision.Pass;
+    }
+
+    /// <summary>
+    /// When statements are rewritten: a Bind's start (its names, read for resets and renamed for
+    /// the server), or a long Parse's (its name: unnamed, it streams on as it is).
+    /// </summary>
+    public int OnHead(byte code, int length, ReadOnlySequence<byte> head)
+    {
+        state.ClientActive();
+        string? violation = null;
+        int replaced;
+        if (code == (byte)FrontendMessageCode.Parse)
+        {
+            _resetStatements = null; // too long to be a reset, and it may replace one: forget them all
+            replaced = statements!.RefuseLongNamedParse(head, state, out _dropRest);
+        }
+        else
+        {
+            if (Watching)
+            {
+                ResetsOfBind(head);
+            }
+
+            replaced = statements!.RewriteBindHead(length, head, state, out violation, out _dropRest);
+        }
+
+        if (replaced < 0)
+        {
+            state.ClientViolation = PgError.FatalError(SqlStates.ProtocolViolation, violation!);
+        }
+        else if (replaced == 0)
+        {
+            state.Tracker.ClientSent(code);
+        }
+        else
+        {
+            _injection = statements.Output;
+        }
+
+        return replaced;
+    }
+
+    public bool TakeDropRest()
+    {
+        var drop = _dropRest;
+        _dropRest = false;
+        return drop;
     }
 
     public ReadOnlyMemory<byte> TakeInjection()
@@ -99,6 +171,17 @@ internal sealed class ClientToServerInspector(ServerLinkState state, IReadOnlyDi
         _injection = default;
         return injection;
     }
+
+    /// <summary>Which messages a statement rewriter must see: null for those it leaves alone.</summary>
+    private static FrameDecision? RewritesStatements(byte code, int length) => (FrontendMessageCode)code switch
+    {
+        // A Parse is kept whole to prepare it again elsewhere; a longer one only has its name looked at.
+        FrontendMessageCode.Parse => length <= StatementRewriter.LongestNamedParse ? FrameDecision.Inspect : FrameDecision.RewriteHead,
+        FrontendMessageCode.Describe or FrontendMessageCode.Close => FrameDecision.Inspect,
+        FrontendMessageCode.Bind => FrameDecision.RewriteHead,
+        FrontendMessageCode.Query when length <= SettingsReset.LongestQueryLooked => FrameDecision.Inspect,
+        _ => null,
+    };
 
     /// <summary>Which messages must be seen whole: short Query and Parse (a reset is short), and, once a statement resets, its Binds and the Sync after them.</summary>
     private bool WantsToRead(byte code, int length) => (FrontendMessageCode)code switch
@@ -109,6 +192,51 @@ internal sealed class ClientToServerInspector(ServerLinkState state, IReadOnlyDi
         FrontendMessageCode.Sync => _resetsBeforeSync is not null,
         _ => false,
     };
+
+    /// <summary>A Parse of a statement that resets settings is remembered, so that running it puts the client's settings back.</summary>
+    private void RememberResets(ReadOnlySequence<byte> payload)
+    {
+        if (payload.Length + 4 > SettingsReset.LongestQueryLooked)
+        {
+            _resetStatements = null; // too long to be a reset, and it may replace one: forget them all
+            return;
+        }
+
+        var statement = new CStrings(payload);
+        var name = statement.Next();
+        var resets = SettingsReset.FindIn(statement.Rest());
+        if (resets.Count > 0)
+        {
+            (_resetStatements ??= [])[name] = resets;
+        }
+        else
+        {
+            _resetStatements?.Remove(name);
+        }
+    }
+
+    /// <summary>A Bind (or its start) of a statement that resets settings: the reset happens at the batch's Sync.</summary>
+    private void ResetsOfBind(ReadOnlySequence<byte> bind)
+    {
+        if (_resetStatements is not { Count: > 0 })
+        {
+            return;
+        }
+
+        var names = new CStrings(bind);
+        names.Next(); // the portal
+        if (_resetStatements.GetValueOrDefault(names.Next()) is { } bound)
+        {
+            (_resetsBeforeSync ??= []).AddRange(bound);
+        }
+    }
+
+    /// <summary>The rewriter's messages go out in place of the client's.</summary>
+    private FrameDecision Rewritten()
+    {
+        _injection = statements!.Output;
+        return FrameDecision.Drop;
+    }
 
     private void Inject(IReadOnlyList<SettingsReset> resets)
     {

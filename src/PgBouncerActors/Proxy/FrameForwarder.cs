@@ -21,6 +21,12 @@ internal enum FrameDecision
 
     /// <summary>Consume the frame without forwarding it (an answer to the pooler's own request).</summary>
     Drop,
+
+    /// <summary>
+    /// Show the inspector the start of the frame (<see cref="FrameForwarder.HeadLimit"/> bytes at most),
+    /// which it may replace, header included; the rest streams through as Pass.
+    /// </summary>
+    RewriteHead,
 }
 
 internal interface IFrameInspector
@@ -36,6 +42,17 @@ internal interface IFrameInspector
 
     /// <summary>Bytes of the pooler's own to write right after the frame just inspected (empty: none).</summary>
     ReadOnlyMemory<byte> TakeInjection() => ReadOnlyMemory<byte>.Empty;
+
+    /// <summary>
+    /// Sees the start of a frame answered with RewriteHead: its payload's first bytes, up to
+    /// <see cref="FrameForwarder.HeadLimit"/>. Answers 0 to pass the frame as it is; n > 0 when the
+    /// bytes of <see cref="TakeInjection"/> go out instead of the header and the payload's first n
+    /// bytes (the new header carries the new length); -1 to stop before the frame.
+    /// </summary>
+    int OnHead(byte code, int length, ReadOnlySequence<byte> head) => 0;
+
+    /// <summary>After <see cref="OnHead"/>: whether the rest of that frame is dropped instead of streamed on (asked once; the request is cleared).</summary>
+    bool TakeDropRest() => false;
 
     /// <summary>Whether to stop once this read is forwarded (asked after each read; the request is cleared).</summary>
     bool TakeStopRequest() => false;
@@ -79,6 +96,9 @@ internal static class FrameForwarder
     /// where it can still be told why in a message of its own.
     /// </summary>
     private const int WholeFrameLimit = 64 * 1024;
+
+    /// <summary>How much of a frame's payload an inspector sees when it asks to rewrite the frame's head.</summary>
+    public const int HeadLimit = 4096;
 
     public static async Task<ForwardEnd> RunAsync(PipeReader source, PipeWriter destination, IFrameInspector inspector,
         long maxFrameLength, ForwardPosition position, CancellationToken cancellationToken = default)
@@ -201,6 +221,29 @@ internal static class FrameForwarder
             {
                 case FrameDecision.Stop:
                     return output.Done(offset, needMore: false, stop: true);
+                case FrameDecision.RewriteHead:
+                    var headLength = Math.Min(length - 4, HeadLimit);
+                    if (rest.Length < FrameReader.TypedHeaderLength + headLength)
+                    {
+                        return output.Done(offset, needMore: true, stop: false);
+                    }
+
+                    var replaced = inspector.OnHead(code, length, rest.Slice(FrameReader.TypedHeaderLength, headLength));
+                    if (replaced < 0)
+                    {
+                        return output.Done(offset, needMore: false, stop: true);
+                    }
+
+                    if (replaced > 0)
+                    {
+                        output.Replace(offset, offset + FrameReader.TypedHeaderLength + replaced, inspector.TakeInjection());
+                    }
+
+                    // The rest streams (this read and the next), the new head before it, or goes nowhere.
+                    offset += FrameReader.TypedHeaderLength + replaced;
+                    position.RemainingInFrame = length - 4 - replaced;
+                    position.Dropping = inspector.TakeDropRest() && position.RemainingInFrame > 0;
+                    break;
                 case FrameDecision.Inspect:
                     if (rest.Length < 1 + (long)length)
                     {
@@ -249,6 +292,14 @@ internal static class FrameForwarder
         {
             CopyUpTo(start);
             _copyFrom = end;
+        }
+
+        /// <summary>Writes <paramref name="bytes"/> instead of [start, end).</summary>
+        public void Replace(long start, long end, ReadOnlyMemory<byte> bytes)
+        {
+            Skip(start, end);
+            destination.Write(bytes.Span);
+            _written += bytes.Length;
         }
 
         public void Inject(long at, ReadOnlyMemory<byte> bytes)

@@ -1,3 +1,4 @@
+using PgBouncerActors.Prepared;
 using PgBouncerActors.Protocol;
 
 namespace PgBouncerActors.Proxy;
@@ -19,18 +20,16 @@ namespace PgBouncerActors.Proxy;
 /// </summary>
 internal sealed class ProtocolTracker
 {
-    /// <summary>Marks a queued message that the pooler sent itself: its answers are not the client's.</summary>
-    private const byte PoolerOwned = 0x80;
-
     private readonly Lock _lock = new();
-    private byte[] _queue = new byte[16];
+    private Entry[] _queue = new Entry[16];
     private int _head;
     private int _count;
     private int _awaiting; // queued or current messages that PostgreSQL answers (all but Flush and COPY messages)
     private long _busySinceTick;
 
     // The reader's view: the message the server is working on and how it reads what follows.
-    private byte _current;
+    private Entry _current;
+    private byte[]? _replacement;
     private volatile ReadMode _mode;
     private volatile bool _extendedOpen;
     private volatile byte _status = TransactionStatus.Idle;
@@ -100,7 +99,10 @@ internal sealed class ProtocolTracker
     public string? LostTrackReason { get; private set; }
 
     /// <summary>The client side: a message was forwarded to the server.</summary>
-    public void ClientSent(byte code)
+    public void ClientSent(byte code) => ClientSent(code, null);
+
+    /// <summary>The client side: a message went to the server for the client; <paramref name="outcome"/> hears if it is a Parse the server refuses or skips.</summary>
+    public void ClientSent(byte code, IPrepareOutcome? outcome)
     {
         switch ((FrontendMessageCode)code)
         {
@@ -113,17 +115,44 @@ internal sealed class ProtocolTracker
                 break;
         }
 
-        Enqueue(code);
+        Enqueue(new Entry(code, AnswerOwner.Client, outcome));
     }
 
     /// <summary>The pooler wrote a message of its own into the client's stream; its answers are swallowed.</summary>
-    public void PoolerSent(byte code) => Enqueue((byte)(code | PoolerOwned));
+    public void PoolerSent(byte code) => Enqueue(new Entry(code, AnswerOwner.Pooler, null));
 
-    private void Enqueue(byte entry)
+    /// <summary>
+    /// The pooler sent a Parse in the client's stead (the client's statement, missing on this
+    /// connection): the client does not see its ParseComplete, but does see its error, which
+    /// stands for the client's own next message (the server skips that one).
+    /// </summary>
+    public void PoolerSentParse(ServerStatement statement) =>
+        Enqueue(new Entry((byte)FrontendMessageCode.Parse, AnswerOwner.PoolerShowingErrors, statement));
+
+    /// <summary>The client's simple query went out rewritten (<see cref="QueryRewrite"/>): some of its answers are the pooler's.</summary>
+    public void ClientSentRewritten(QueryRewrite rewrite) =>
+        Enqueue(new Entry((byte)FrontendMessageCode.Query, AnswerOwner.ClientHidingCompletions, rewrite));
+
+    /// <summary>
+    /// The pooler sent a message whose single answer the client sees as <paramref name="answer"/>
+    /// instead (a message of the protocol, whole); <paramref name="outcome"/> hears if the server skips it.
+    /// </summary>
+    public void PoolerSentForAnswer(byte code, byte[] answer, IPrepareOutcome? outcome = null) =>
+        Enqueue(new Entry(code, AnswerOwner.Replaced, new ReplacedAnswer(answer, outcome)));
+
+    /// <summary>What the server loop writes to the client instead of the answer <see cref="OnServerMessage"/> called Replace.</summary>
+    public byte[] TakeReplacement()
+    {
+        var replacement = _replacement ?? [];
+        _replacement = null;
+        return replacement;
+    }
+
+    private void Enqueue(Entry entry)
     {
         lock (_lock)
         {
-            if (IsRepeatable(entry) && (_count == 0 ? _current == 0 && _mode == ReadMode.Normal : IsRepeatable(_queue[(_head + _count - 1) % _queue.Length])))
+            if (IsRepeatable(entry) && (_count == 0 ? _current.IsNone && _mode == ReadMode.Normal : IsRepeatable(_queue[(_head + _count - 1) % _queue.Length])))
             {
                 // Read at once with nothing before it, or right after another one: it changes nothing the
                 // queue must remember, and a client streaming COPY data or Flushes does not grow it.
@@ -132,7 +161,7 @@ internal sealed class ProtocolTracker
 
             if (_count == _queue.Length)
             {
-                var larger = new byte[_queue.Length * 2];
+                var larger = new Entry[_queue.Length * 2];
                 for (var i = 0; i < _count; i++)
                 {
                     larger[i] = _queue[(_head + i) % _queue.Length];
@@ -154,32 +183,32 @@ internal sealed class ProtocolTracker
     /// <summary>
     /// The server side: a message arrived from the server (ReadyForQuery goes to <see cref="OnReadyForQuery"/>).
     /// </summary>
-    /// <returns>True when it answers the pooler's own request and the client must not see it.</returns>
-    public bool OnServerMessage(byte code)
+    /// <returns>Whether the client sees it, does not (it answers the pooler's own request), or sees <see cref="TakeReplacement"/> instead.</returns>
+    public AnswerFate OnServerMessage(byte code)
     {
         switch ((BackendMessageCode)code)
         {
             case BackendMessageCode.ParameterStatus or BackendMessageCode.NotificationResponse:
-                return false; // asynchronous, and the client's to know even during the pooler's own requests
+                return AnswerFate.Pass; // asynchronous, and the client's to know even during the pooler's own requests
             case BackendMessageCode.NoticeResponse:
                 Drain();
-                if (_current == 0)
+                if (_current.IsNone)
                 {
                     TakeNext(); // a notice is said while working on a message: that one, if any is queued
                 }
 
-                return CurrentIsPoolerOwned;
+                return _current.Owner == AnswerOwner.Pooler ? AnswerFate.Drop : AnswerFate.Pass;
         }
 
         Drain();
-        if (_current == 0 && !TakeNext())
+        if (_current.IsNone && !TakeNext())
         {
             LoseTrack($"the server sent '{(char)code}' with nothing outstanding");
-            return false;
+            return AnswerFate.Pass;
         }
 
-        var owned = CurrentIsPoolerOwned;
-        switch ((FrontendMessageCode)(_current & ~PoolerOwned))
+        var fate = FateOf(code);
+        switch ((FrontendMessageCode)_current.Code)
         {
             case FrontendMessageCode.Query:
                 OnQueryAnswer(code);
@@ -214,7 +243,32 @@ internal sealed class ProtocolTracker
                 break;
         }
 
-        return owned;
+        return fate;
+    }
+
+    /// <summary>What becomes of an answer to the current message, by who sent that message.</summary>
+    private AnswerFate FateOf(byte code)
+    {
+        switch (_current.Owner)
+        {
+            case AnswerOwner.Pooler:
+                return AnswerFate.Drop;
+            case AnswerOwner.PoolerShowingErrors:
+                return code == (byte)BackendMessageCode.ErrorResponse ? AnswerFate.Pass : AnswerFate.Drop;
+            case AnswerOwner.Replaced:
+                _replacement = ((ReplacedAnswer)_current.Tag!).Answer;
+                return AnswerFate.Replace;
+            case AnswerOwner.ClientHidingCompletions:
+                var rewrite = (QueryRewrite)_current.Tag!;
+                if (code == (byte)BackendMessageCode.ErrorResponse)
+                {
+                    rewrite.Failed();
+                }
+
+                return code == (byte)BackendMessageCode.CommandComplete && rewrite.HidesCompletion() ? AnswerFate.Drop : AnswerFate.Pass;
+            default:
+                return AnswerFate.Pass;
+        }
     }
 
     /// <summary>The server side: a ReadyForQuery with its transaction status.</summary>
@@ -223,21 +277,21 @@ internal sealed class ProtocolTracker
     {
         _status = status;
         Drain();
-        if (_current == 0 && !TakeNext())
+        if (_current.IsNone && !TakeNext())
         {
             LoseTrack("the server sent ReadyForQuery with nothing outstanding");
             return false;
         }
 
-        var owned = CurrentIsPoolerOwned;
-        switch ((FrontendMessageCode)(_current & ~PoolerOwned))
+        var owned = _current.Owner == AnswerOwner.Pooler;
+        switch ((FrontendMessageCode)_current.Code)
         {
             case FrontendMessageCode.Query or FrontendMessageCode.FunctionCall or FrontendMessageCode.Sync:
                 _mode = ReadMode.Normal;
                 Complete();
                 break;
             default:
-                LoseTrack($"the server sent ReadyForQuery while answering '{(char)(_current & ~PoolerOwned)}'");
+                LoseTrack($"the server sent ReadyForQuery while answering '{(char)_current.Code}'");
                 break;
         }
 
@@ -253,7 +307,7 @@ internal sealed class ProtocolTracker
         get
         {
             Drain();
-            return _current == 0 && Volatile.Read(ref _count) == 0 && _mode == ReadMode.Normal && !_extendedOpen &&
+            return _current.IsNone && Volatile.Read(ref _count) == 0 && _mode == ReadMode.Normal && !_extendedOpen &&
                    _status == TransactionStatus.Idle && !_lostTrack;
         }
     }
@@ -265,8 +319,6 @@ internal sealed class ProtocolTracker
         Awaiting > 0 ? $"{Awaiting} message(s) awaiting results" :
         _status != TransactionStatus.Idle ? "inside a transaction" :
         _extendedOpen ? "extended-protocol batch without Sync" : "idle";
-
-    private bool CurrentIsPoolerOwned => (_current & PoolerOwned) != 0;
 
     private void OnQueryAnswer(byte code)
     {
@@ -353,7 +405,7 @@ internal sealed class ProtocolTracker
     {
         if (code != (byte)allowed && code != (byte)BackendMessageCode.ErrorResponse)
         {
-            LoseTrack($"the server sent '{(char)code}' while answering '{(char)(_current & ~PoolerOwned)}'");
+            LoseTrack($"the server sent '{(char)code}' while answering '{(char)_current.Code}'");
         }
     }
 
@@ -363,10 +415,11 @@ internal sealed class ProtocolTracker
         if (code == (byte)BackendMessageCode.ErrorResponse)
         {
             _mode = ReadMode.SkipToSync;
+            (_current.Tag as IPrepareOutcome)?.NotPrepared();
         }
         else if (code != (byte)success)
         {
-            LoseTrack($"the server sent '{(char)code}' while answering '{(char)(_current & ~PoolerOwned)}'");
+            LoseTrack($"the server sent '{(char)code}' while answering '{(char)_current.Code}'");
             return;
         }
 
@@ -382,7 +435,7 @@ internal sealed class ProtocolTracker
                 Resolved();
             }
 
-            _current = 0;
+            _current = default;
         }
     }
 
@@ -408,7 +461,7 @@ internal sealed class ProtocolTracker
     /// </summary>
     private void Drain()
     {
-        if (Volatile.Read(ref _count) == 0 || (_mode == ReadMode.Normal && _current != 0))
+        if (Volatile.Read(ref _count) == 0 || (_mode == ReadMode.Normal && !_current.IsNone))
         {
             return; // nothing queued, or the server is still on a message and reads nothing yet
         }
@@ -417,11 +470,14 @@ internal sealed class ProtocolTracker
         {
             while (_count > 0)
             {
-                var head = (FrontendMessageCode)(_queue[_head] & ~PoolerOwned);
+                var head = (FrontendMessageCode)_queue[_head].Code;
                 switch (_mode)
                 {
                     case ReadMode.SkipToSync when head != FrontendMessageCode.Sync:
-                    case ReadMode.Normal when _current == 0 && IsUnanswered(head):
+                        (_queue[_head].Tag as IPrepareOutcome)?.NotPrepared(); // skipped: a Parse among them prepared nothing
+                        DequeueResolved();
+                        continue;
+                    case ReadMode.Normal when _current.IsNone && IsUnanswered(head):
                     case ReadMode.CopyIn when head is FrontendMessageCode.CopyData or FrontendMessageCode.Flush or FrontendMessageCode.Sync:
                         DequeueResolved();
                         continue;
@@ -441,7 +497,7 @@ internal sealed class ProtocolTracker
     {
         for (var i = 0; i < _count; i++)
         {
-            if ((_queue[(_head + i) % _queue.Length] & ~PoolerOwned) == (byte)FrontendMessageCode.Sync)
+            if (_queue[(_head + i) % _queue.Length].Code == (byte)FrontendMessageCode.Sync)
             {
                 return true;
             }
@@ -458,9 +514,10 @@ internal sealed class ProtocolTracker
         }
     }
 
-    private byte Dequeue()
+    private Entry Dequeue()
     {
         var entry = _queue[_head];
+        _queue[_head] = default; // let go of its tag
         _head = (_head + 1) % _queue.Length;
         _count--;
         return entry;
@@ -491,8 +548,51 @@ internal sealed class ProtocolTracker
     /// CopyData and Flush: in every way the server reads (normally, skipping, inside COPY) they
     /// are read without an answer and change nothing, so one in the queue stands for many.
     /// </summary>
-    private static bool IsRepeatable(byte entry) =>
-        (FrontendMessageCode)(entry & ~PoolerOwned) is FrontendMessageCode.CopyData or FrontendMessageCode.Flush;
+    private static bool IsRepeatable(Entry entry) =>
+        entry.Owner == AnswerOwner.Client && (FrontendMessageCode)entry.Code is FrontendMessageCode.CopyData or FrontendMessageCode.Flush;
 
-    private static bool IsAnswered(byte entry) => entry != 0 && !IsUnanswered((FrontendMessageCode)(entry & ~PoolerOwned));
+    private static bool IsAnswered(Entry entry) => !entry.IsNone && !IsUnanswered((FrontendMessageCode)entry.Code);
+
+    /// <summary>A message sent to the server: its type, whose its answers are, and what to tell about it (a Parse's outcome, or the answer the client sees instead).</summary>
+    private readonly record struct Entry(byte Code, AnswerOwner Owner, object? Tag)
+    {
+        public bool IsNone => Code == 0;
+    }
+
+    /// <summary>Who sees the answers to a message sent to the server.</summary>
+    private enum AnswerOwner : byte
+    {
+        /// <summary>The client's own message: the client sees every answer.</summary>
+        Client,
+
+        /// <summary>The pooler's own: the client sees none.</summary>
+        Pooler,
+
+        /// <summary>The pooler's, standing in for the client: the client sees its error, not its success.</summary>
+        PoolerShowingErrors,
+
+        /// <summary>Sent for its answer only: the client sees the pooler's bytes instead of it.</summary>
+        Replaced,
+
+        /// <summary>The client's query, rewritten: the pooler's statements in it answer first, unseen (<see cref="QueryRewrite"/>).</summary>
+        ClientHidingCompletions,
+    }
+}
+
+/// <summary>What the client sees instead of the answer to a message the pooler sent in its stead; if the server skips that message, so would it have the client's.</summary>
+internal sealed class ReplacedAnswer(byte[] answer, IPrepareOutcome? outcome) : IPrepareOutcome
+{
+    public byte[] Answer { get; } = answer;
+
+    public void NotPrepared() => outcome?.NotPrepared();
+}
+
+/// <summary>What the client sees of a message from the server.</summary>
+internal enum AnswerFate
+{
+    Pass,
+    Drop,
+
+    /// <summary>Not this message, but <see cref="ProtocolTracker.TakeReplacement"/> in its place.</summary>
+    Replace,
 }

@@ -17,6 +17,8 @@ internal sealed class ServerToClientInspector(ServerLinkState state, IDictionary
     Configuration.PoolMode mode = Configuration.PoolMode.Session, IDictionary<string, string>? clientParameters = null) : IFrameInspector
 {
     private bool _stopRequested;
+    private bool _replacing;
+    private ReadOnlyMemory<byte> _injection;
 
     /// <summary>Statement mode: the server reported a transaction block, which that mode does not allow.</summary>
     public bool RefusedTransactionBlock { get; private set; }
@@ -31,12 +33,20 @@ internal sealed class ServerToClientInspector(ServerLinkState state, IDictionary
                 return FrameDecision.Inspect;
             default:
                 _stopRequested = false; // something after the ReadyForQuery: the server is not settled after all
-                return state.Tracker.OnServerMessage(code) ? FrameDecision.Drop : FrameDecision.Pass;
+                var fate = state.Tracker.OnServerMessage(code);
+                _replacing = fate == AnswerFate.Replace; // seen whole (it is small), then left out for the replacement
+                return fate switch { AnswerFate.Drop => FrameDecision.Drop, AnswerFate.Replace => FrameDecision.Inspect, _ => FrameDecision.Pass };
         }
     }
 
     public FrameDecision OnFrame(byte code, ReadOnlySequence<byte> payload)
     {
+        if (_replacing)
+        {
+            _replacing = false;
+            return Replace();
+        }
+
         switch ((BackendMessageCode)code)
         {
             case BackendMessageCode.ReadyForQuery:
@@ -69,8 +79,27 @@ internal sealed class ServerToClientInspector(ServerLinkState state, IDictionary
                 }
 
                 _stopRequested = false;
-                return state.Tracker.OnServerMessage(code) ? FrameDecision.Drop : FrameDecision.Pass;
+                return state.Tracker.OnServerMessage(code) switch
+                {
+                    AnswerFate.Drop => FrameDecision.Drop,
+                    AnswerFate.Replace => Replace(),
+                    _ => FrameDecision.Pass,
+                };
         }
+    }
+
+    public ReadOnlyMemory<byte> TakeInjection()
+    {
+        var injection = _injection;
+        _injection = default;
+        return injection;
+    }
+
+    /// <summary>The answer to a message the pooler sent in the client's stead: the client sees what it would have got for its own.</summary>
+    private FrameDecision Replace()
+    {
+        _injection = state.Tracker.TakeReplacement();
+        return FrameDecision.Drop;
     }
 
     public bool TakeStopRequest()

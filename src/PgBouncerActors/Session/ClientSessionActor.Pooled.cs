@@ -106,7 +106,8 @@ internal sealed partial class ClientSessionActor
         CancellationToken token)
     {
         await _client.SendAsync(welcome, token).ConfigureAwait(false);
-        return await PooledClientLoop.RunAsync(_client.Input, link, new ClientToServerInspector(link, _startupSettings), max, _cancelRoute,
+        var statements = Settings.MaxPreparedStatements > 0 ? new Prepared.StatementRewriter(Settings.MaxPreparedStatements) : null;
+        return await PooledClientLoop.RunAsync(_client.Input, link, new ClientToServerInspector(link, _startupSettings, statements), max, _cancelRoute,
             cancellation =>
             {
                 var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

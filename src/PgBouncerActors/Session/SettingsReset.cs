@@ -60,7 +60,7 @@ internal readonly record struct SettingsReset(string? Name, bool Local)
         Contains(text, Reset) || Contains(text, Discard) || (Contains(text, Set) && (Contains(text, DefaultWord) || Contains(text, LocalWord)));
 
     /// <summary>Whether <paramref name="text"/> holds <paramref name="word"/> (lower-case ASCII) in any case.</summary>
-    private static bool Contains(ReadOnlySpan<byte> text, byte[] word)
+    internal static bool Contains(ReadOnlySpan<byte> text, byte[] word)
     {
         for (var at = 0; at + word.Length <= text.Length;)
         {

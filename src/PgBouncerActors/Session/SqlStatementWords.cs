@@ -2,8 +2,8 @@ using System.Text;
 
 namespace PgBouncerActors.Session;
 
-/// <summary>One word at the start of a SQL statement: a keyword or name (unquoted, folded to lower case, or quoted), or a symbol.</summary>
-internal readonly record struct SqlWord(string Text, bool IsName, bool Quoted)
+/// <summary>One word at the start of a SQL statement: a keyword or name (unquoted, folded to lower case, or quoted), or a symbol; <paramref name="End"/> is where it ends in the query string.</summary>
+internal readonly record struct SqlWord(string Text, bool IsName, bool Quoted, int End = 0)
 {
     public bool IsKeyword(string keyword) => !Quoted && Text.Equals(keyword, StringComparison.OrdinalIgnoreCase);
 }
@@ -43,28 +43,28 @@ internal static class SqlStatementWords
             else if (c is 'e' or 'E' && At(i + 1) == '\'')
             {
                 i = SkipQuoted(sql, i + 1, '\'', backslashEscapes: true);
-                Add(new SqlWord("", IsName: false, Quoted: true));
+                Add(new SqlWord("", IsName: false, Quoted: true, i));
             }
             else if (c == '\'')
             {
                 i = SkipQuoted(sql, i, '\'', backslashEscapes: false);
-                Add(new SqlWord("", IsName: false, Quoted: true));
+                Add(new SqlWord("", IsName: false, Quoted: true, i));
             }
             else if (c == '"' || IsNameStart(c))
             {
                 i = ReadName(sql, i, out var name, out var quoted);
-                Add(new SqlWord(name, IsName: true, Quoted: quoted));
+                Add(new SqlWord(name, IsName: true, Quoted: quoted, i));
             }
             else if (c == '$' && DollarTag(sql, i) is { } tag)
             {
                 var close = sql.IndexOf(tag, i + tag.Length, StringComparison.Ordinal);
                 i = close < 0 ? sql.Length : close + tag.Length;
-                Add(new SqlWord("", IsName: false, Quoted: true));
+                Add(new SqlWord("", IsName: false, Quoted: true, i));
             }
             else
             {
-                Add(new SqlWord(c.ToString(), IsName: false, Quoted: false));
                 i++;
+                Add(new SqlWord(c.ToString(), IsName: false, Quoted: false, i));
             }
         }
 

@@ -112,10 +112,14 @@ public sealed partial class PostgresFixture : IAsyncLifetime
         ConnectionString(Cluster.Port, ScratchCluster.Superuser, ScratchCluster.SuperuserPassword, database);
 
     /// <summary>Runs one of PostgreSQL's client programs (psql, pgbench) as the SCRAM user; its standard output.</summary>
-    public async Task<string> RunToolAsync(string program, IReadOnlyList<string> arguments, string? input = null)
+    public async Task<string> RunToolAsync(string program, IReadOnlyList<string> arguments, string? input = null) =>
+        (await RunToolCapturingAsync(program, arguments, input)).Output;
+
+    /// <summary>Runs one of PostgreSQL's client programs as the SCRAM user; its standard output and standard error.</summary>
+    public async Task<(string Output, string Errors)> RunToolCapturingAsync(string program, IReadOnlyList<string> arguments, string? input = null)
     {
         Environment.SetEnvironmentVariable("PGPASSWORD", ScramPassword);
-        return await ScratchCluster.RunAsync(Cluster.BinPath(program), arguments, input);
+        return await ScratchCluster.RunCapturingAsync(Cluster.BinPath(program), arguments, input);
     }
 
     /// <summary>pgbench's "number of failed transactions", as printed.</summary>

@@ -31,7 +31,7 @@ public sealed class ProtocolTrackerSpec
             {
                 'Z' => tracker.OnReadyForQuery((byte)'I'),
                 'z' => tracker.OnReadyForQuery((byte)'T'),
-                _ => tracker.OnServerMessage((byte)code),
+                _ => tracker.OnServerMessage((byte)code) != AnswerFate.Pass,
             };
             swallowed += owned ? code.ToString() : "";
         }

@@ -31,6 +31,17 @@ public abstract class PoolerSimulation : Akka.TestKit.Xunit2.TestKit
 
     private protected PoolerHost Pooler { get; }
 
+    /// <summary>A client logged in through the pooler, and the fresh server connection its login opened.</summary>
+    private protected async Task<(WireClient Client, FakeServerConnection Server)> LoggedInClientAsync()
+    {
+        var client = await WireClient.ConnectAsync(Pooler.Port);
+        var loggingIn = client.LoginAsync();
+        var server = await Servers.AcceptAsync();
+        await server.AcceptLoginAsync(processId: 1);
+        await loggingIn;
+        return (client, server);
+    }
+
     protected override void Dispose(bool disposing)
     {
         if (disposing)

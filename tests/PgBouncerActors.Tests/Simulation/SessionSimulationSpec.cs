@@ -90,15 +90,4 @@ public sealed class SessionSimulationSpec(ITestOutputHelper output) : PoolerSimu
         var last = await server.ReadAsync();
         Assert.True(last is null || last.Type == 'X', $"expected Terminate or close, got '{last?.Type}'");
     }
-
-    /// <summary>A client logged in through the pooler, and the fresh server connection its login opened.</summary>
-    private async Task<(WireClient Client, FakeServerConnection Server)> LoggedInClientAsync()
-    {
-        var client = await WireClient.ConnectAsync(Pooler.Port);
-        var loggingIn = client.LoginAsync();
-        var server = await Servers.AcceptAsync();
-        await server.AcceptLoginAsync(processId: 1);
-        await loggingIn;
-        return (client, server);
-    }
 }

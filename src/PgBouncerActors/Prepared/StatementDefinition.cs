@@ -1,0 +1,46 @@
+using System.Buffers;
+using System.Text;
+
+namespace PgBouncerActors.Prepared;
+
+/// <summary>
+/// What a statement is, apart from its name. Prepared with the protocol: the query text and the
+/// parameter types, kept as the bytes that follow the name in a Parse. Prepared with SQL: what
+/// follows the name in <c>PREPARE name</c> (the optional types, AS, the statement). Two statements
+/// with the same definition are the same statement, so a server connection keeps one copy for
+/// every client that prepares it.
+/// </summary>
+internal sealed class StatementDefinition : IEquatable<StatementDefinition>
+{
+    private readonly int _hash;
+
+    private StatementDefinition(byte[] body, bool isSql)
+    {
+        Body = body;
+        IsSql = isSql;
+        var hash = new HashCode();
+        hash.AddBytes(Body);
+        hash.Add(isSql);
+        _hash = hash.ToHashCode();
+    }
+
+    /// <summary>Parse: the query text (NUL-terminated), the parameter count and the parameter type OIDs. SQL: the text after the name, in UTF-8.</summary>
+    public byte[] Body { get; }
+
+    /// <summary>Prepared with <c>PREPARE</c>: the server gets it again as SQL, not as a Parse.</summary>
+    public bool IsSql { get; }
+
+    public static StatementDefinition FromParse(ReadOnlySequence<byte> parseBody) => new(parseBody.ToArray(), isSql: false);
+
+    public static StatementDefinition FromSql(string afterName) => new(Encoding.UTF8.GetBytes(afterName), isSql: true);
+
+    /// <summary>SQL: what follows the name in its PREPARE.</summary>
+    public string SqlText => Encoding.UTF8.GetString(Body);
+
+    public bool Equals(StatementDefinition? other) =>
+        other is not null && (ReferenceEquals(this, other) || (_hash == other._hash && IsSql == other.IsSql && Body.AsSpan().SequenceEqual(other.Body)));
+
+    public override bool Equals(object? obj) => Equals(obj as StatementDefinition);
+
+    public override int GetHashCode() => _hash;
+}
