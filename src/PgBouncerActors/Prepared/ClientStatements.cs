@@ -8,7 +8,7 @@ namespace PgBouncerActors.Prepared;
 internal sealed class ClientStatements
 {
     private readonly Lock _lock = new();
-    private readonly Dictionary<string, StatementDefinition> _byName = new(StringComparer.Ordinal);
+    private Dictionary<string, StatementDefinition>? _byName; // made on first use: most clients of a pool never prepare
 
     public int Count
     {
@@ -16,7 +16,7 @@ internal sealed class ClientStatements
         {
             lock (_lock)
             {
-                return _byName.Count;
+                return _byName?.Count ?? 0;
             }
         }
     }
@@ -25,7 +25,8 @@ internal sealed class ClientStatements
     {
         lock (_lock)
         {
-            return _byName.TryGetValue(name, out definition!);
+            definition = null!;
+            return _byName?.TryGetValue(name, out definition!) == true;
         }
     }
 
@@ -34,7 +35,7 @@ internal sealed class ClientStatements
     {
         lock (_lock)
         {
-            return _byName.TryAdd(name, definition);
+            return (_byName ??= new Dictionary<string, StatementDefinition>(StringComparer.Ordinal)).TryAdd(name, definition);
         }
     }
 
@@ -42,7 +43,7 @@ internal sealed class ClientStatements
     {
         lock (_lock)
         {
-            return _byName.Remove(name);
+            return _byName?.Remove(name) == true;
         }
     }
 
@@ -51,7 +52,7 @@ internal sealed class ClientStatements
     {
         lock (_lock)
         {
-            if (_byName.TryGetValue(name, out var current) && ReferenceEquals(current, definition))
+            if (_byName?.TryGetValue(name, out var current) == true && ReferenceEquals(current, definition))
             {
                 _byName.Remove(name);
             }
@@ -62,7 +63,7 @@ internal sealed class ClientStatements
     {
         lock (_lock)
         {
-            _byName.Clear();
+            _byName?.Clear();
         }
     }
 }

@@ -67,10 +67,10 @@ internal sealed partial class StatementRewriter
         if (statements.Use(definition) is not null)
         {
             // Already on this connection: PREPARE's answer comes from a statement made and dropped at once.
-            _out.Clear();
-            _out.Query($"PREPARE {SqlNoSuchName} AS SELECT");
+            Out.Clear();
+            Out.Query($"PREPARE {SqlNoSuchName} AS SELECT");
             link.Tracker.ClientSentRewritten(new QueryRewrite(0, new ClientParse(Client, command.Name, definition, null), preparedByHidden: false));
-            _out.Query($"DEALLOCATE {SqlNoSuchName}");
+            Out.Query($"DEALLOCATE {SqlNoSuchName}");
             link.Tracker.PoolerSent((byte)FrontendMessageCode.Query);
             return true;
         }
@@ -110,8 +110,8 @@ internal sealed partial class StatementRewriter
     /// </summary>
     private void RefuseInQuery(PgError error, ServerLinkState link)
     {
-        _out.Clear();
-        _out.Query($"DEALLOCATE {SqlNoSuchName}");
+        Out.Clear();
+        Out.Query($"DEALLOCATE {SqlNoSuchName}");
         link.Tracker.PoolerSentForAnswer((byte)FrontendMessageCode.Query, new MessageBuilder().Error(error).ToArray());
     }
 
@@ -122,8 +122,8 @@ internal sealed partial class StatementRewriter
 
     private void SendQuery(string sql, QueryRewrite? rewrite, ServerLinkState link)
     {
-        _out.Clear();
-        _out.Query(sql);
+        Out.Clear();
+        Out.Query(sql);
         if (rewrite is null)
         {
             link.Tracker.ClientSent((byte)FrontendMessageCode.Query);

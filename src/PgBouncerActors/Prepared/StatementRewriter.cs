@@ -39,14 +39,16 @@ internal sealed partial class StatementRewriter(int maxPerServer)
     private static readonly byte[] NoSuchNameBytes = Encoding.UTF8.GetBytes(NoSuchName);
     private static readonly byte[] ParseCompleteMessage = new MessageBuilder().ParseComplete().ToArray();
 
-    private readonly MessageBuilder _out = new();
+    private MessageBuilder? _builder; // made on first use: an idle client that never prepares costs nothing here
     private byte[] _lastName = [];
     private string _lastNameText = "";
 
     public ClientStatements Client { get; } = new();
 
     /// <summary>What goes to the server instead of the message just rewritten; valid until the next call.</summary>
-    public ReadOnlyMemory<byte> Output => _out.WrittenMemory;
+    public ReadOnlyMemory<byte> Output => Out.WrittenMemory;
+
+    private MessageBuilder Out => _builder ??= new MessageBuilder();
 
     /// <summary>A Parse, seen whole. The unnamed statement is not the pooler's business.</summary>
     public bool RewriteParse(ReadOnlySequence<byte> payload, ServerLinkState link)
@@ -59,7 +61,7 @@ internal sealed partial class StatementRewriter(int maxPerServer)
 
         var name = Encoding.UTF8.GetString(nameBytes);
         var definition = StatementDefinition.FromParse(reader.UnreadSequence);
-        _out.Clear();
+        Out.Clear();
         if (!Client.TryDefine(name, definition))
         {
             RefuseAsPostgreSqlWould(Duplicate(name), link);
@@ -69,14 +71,14 @@ internal sealed partial class StatementRewriter(int maxPerServer)
         var statements = StatementsOf(link);
         if (statements.Use(definition) is not null)
         {
-            _out.Close('P', NoSuchNameBytes);
+            Out.Close('P', NoSuchNameBytes);
             link.Tracker.PoolerSentForAnswer((byte)FrontendMessageCode.Close, ParseCompleteMessage, new ClientParse(Client, name, definition, null));
             return true;
         }
 
         var statement = statements.Add(definition, out var evicted);
         CloseEvicted(evicted, link);
-        _out.Parse(statement.NameBytes, definition.Body);
+        Out.Parse(statement.NameBytes, definition.Body);
         link.Tracker.ClientSent((byte)FrontendMessageCode.Parse, new ClientParse(Client, name, definition, statement));
         return true;
     }
@@ -96,7 +98,7 @@ internal sealed partial class StatementRewriter(int maxPerServer)
             return 0;
         }
 
-        _out.Clear();
+        Out.Clear();
         RefuseAsPostgreSqlWould(PgError.Error(SqlStates.ProgramLimitExceeded,
             $"a named prepared statement of over {LongestNamedParse} bytes cannot be kept in transaction pooling mode", hint: "Use an unnamed statement."), link);
         return (int)head.Length;
@@ -129,7 +131,7 @@ internal sealed partial class StatementRewriter(int maxPerServer)
             return 0; // the unnamed statement is not the pooler's business
         }
 
-        _out.Clear();
+        Out.Clear();
         if (!TryGetDefinition(statementName, out var definition) || definition.IsSql)
         {
             // Never the client's (or made with SQL, which a Bind cannot prepare again): refused as PostgreSQL refuses an
@@ -140,9 +142,9 @@ internal sealed partial class StatementRewriter(int maxPerServer)
         }
 
         var statement = EnsurePrepared(definition, link);
-        _out.WriteByte((byte)FrontendMessageCode.Bind).WriteInt32(length - (int)statementName.Length + statement.NameBytes.Length);
+        Out.WriteByte((byte)FrontendMessageCode.Bind).WriteInt32(length - (int)statementName.Length + statement.NameBytes.Length);
         WriteCString(portal);
-        _out.WriteBytes(statement.NameBytes).WriteByte(0);
+        Out.WriteBytes(statement.NameBytes).WriteByte(0);
         link.Tracker.ClientSent((byte)FrontendMessageCode.Bind);
         return (int)(portal.Length + 1 + statementName.Length + 1);
     }
@@ -155,7 +157,7 @@ internal sealed partial class StatementRewriter(int maxPerServer)
             return false;
         }
 
-        _out.Clear();
+        Out.Clear();
         if (definition is not { IsSql: false })
         {
             RefuseAsPostgreSqlWould(Unknown(_lastNameText), link);
@@ -163,7 +165,7 @@ internal sealed partial class StatementRewriter(int maxPerServer)
         }
 
         var statement = EnsurePrepared(definition, link);
-        _out.Describe('S', statement.NameBytes);
+        Out.Describe('S', statement.NameBytes);
         link.Tracker.ClientSent((byte)FrontendMessageCode.Describe);
         return true;
     }
@@ -181,8 +183,8 @@ internal sealed partial class StatementRewriter(int maxPerServer)
 
         // A name the client does not have closes nothing, as on a direct connection: never one of the pooler's.
         Client.Remove(_lastNameText);
-        _out.Clear();
-        _out.Close('S', NoSuchNameBytes);
+        Out.Clear();
+        Out.Close('S', NoSuchNameBytes);
         link.Tracker.ClientSent((byte)FrontendMessageCode.Close);
         return true;
     }
@@ -198,7 +200,7 @@ internal sealed partial class StatementRewriter(int maxPerServer)
 
         var statement = statements.Add(definition, out var evicted);
         CloseEvicted(evicted, link);
-        _out.Parse(statement.NameBytes, definition.Body);
+        Out.Parse(statement.NameBytes, definition.Body);
         link.Tracker.PoolerSentParse(statement);
         return statement;
     }
@@ -207,7 +209,7 @@ internal sealed partial class StatementRewriter(int maxPerServer)
     {
         if (evicted is not null)
         {
-            _out.Close('S', evicted.NameBytes);
+            Out.Close('S', evicted.NameBytes);
             link.Tracker.PoolerSent((byte)FrontendMessageCode.Close);
         }
     }
@@ -218,7 +220,7 @@ internal sealed partial class StatementRewriter(int maxPerServer)
     /// </summary>
     private void RefuseAsPostgreSqlWould(PgError error, ServerLinkState link)
     {
-        _out.Bind(NoSuchName, NoSuchName);
+        Out.Bind(NoSuchName, NoSuchName);
         link.Tracker.PoolerSentForAnswer((byte)FrontendMessageCode.Bind, new MessageBuilder().Error(error).ToArray());
     }
 
@@ -271,10 +273,10 @@ internal sealed partial class StatementRewriter(int maxPerServer)
     {
         foreach (var segment in text)
         {
-            _out.WriteBytes(segment.Span);
+            Out.WriteBytes(segment.Span);
         }
 
-        _out.WriteByte(0);
+        Out.WriteByte(0);
     }
 
     /// <summary>

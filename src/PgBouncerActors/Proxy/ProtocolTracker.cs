@@ -21,7 +21,7 @@ namespace PgBouncerActors.Proxy;
 internal sealed class ProtocolTracker
 {
     private readonly Lock _lock = new();
-    private Entry[] _queue = new Entry[16];
+    private Entry[] _queue = new Entry[8]; // grows when a client pipelines more; every session has one
     private int _head;
     private int _count;
     private int _awaiting; // queued or current messages that PostgreSQL answers (all but Flush and COPY messages)
