@@ -81,6 +81,13 @@ public class InspectorBenchmarks
         Forward(_preparedAnswer, _preparedToClient, _preparedLink.ToClient);
     }
 
+    [Benchmark(Description = "prepared transaction, statements off (named statement passed as it is)")]
+    public void PreparedTransactionPassedAsItIs()
+    {
+        Forward(_prepared, _toServer, _link.ToServer);
+        Forward(_preparedAnswer, _toClient, _link.ToClient);
+    }
+
     [Benchmark(Description = "extended transaction, statements tracked (unnamed: passed)")]
     public void ExtendedTransactionWithStatements()
     {

@@ -300,6 +300,27 @@ public sealed class PreparedStatementsSpec(PostgresFixture postgres)
         // The server connection was emptied too: preparing again works there.
         Assert.Equal("1Z", Types(await SendAsync(client, b => b.Parse("s", "select 8").Sync())));
         Assert.Equal("8", await ValueAsync(client, b => b.Bind("", "s").Execute("").Sync()));
+
+        // DEALLOCATE of a statement made with Parse frees the name, as on a direct connection.
+        Assert.Equal("CZ", Types(await client.QueryAsync("DEALLOCATE s")));
+        Assert.Equal("1Z", Types(await SendAsync(client, b => b.Parse("s", "select 9").Sync())));
+        Assert.Equal("9", await ValueAsync(client, b => b.Bind("", "s").Execute("").Sync()));
+    }
+
+    [Fact]
+    public async Task A_Parse_that_fails_again_on_a_new_connection_gives_PostgreSQLs_error_for_the_Bind_and_the_session_goes_on()
+    {
+        await using var pooler = StartTransactionPool(2);
+        var client = await LoginAsync(pooler.Port);
+        await QueryOkAsync(client, "create table if not exists prepared_spec_gone(x int)");
+        Assert.Equal("1Z", Types(await SendAsync(client, b => b.Parse("count_gone", "select count(*) from prepared_spec_gone").Sync())));
+        Assert.Equal("0", await ValueAsync(client, b => b.Bind("", "count_gone").Execute("").Sync()));
+        await QueryOkAsync(client, "drop table prepared_spec_gone");
+        await TerminateAsync(int.Parse(Value(await client.QueryAsync("select pg_backend_pid()"))));
+
+        var failed = await SendAsync(client, b => b.Bind("", "count_gone").Execute("").Sync());
+        Assert.Equal(("EZ", "42P01"), (Types(failed), PgError.Parse(failed[0].Payload).SqlState)); // the pooler's Parse failed: its error, once
+        Assert.Equal("1", Value(await client.QueryAsync("select 1")));
     }
 
     [Fact]
