@@ -89,6 +89,26 @@ public sealed class PreparedStatementsSpec(PostgresFixture postgres)
     }
 
     [Fact]
+    public async Task In_statement_mode_prepared_commands_of_twenty_clients_over_a_pool_of_two_get_every_answer_right()
+    {
+        await using var pooler = postgres.StartPooler("auth_type = trust, pool_mode = statement, default_pool_size = 2, max_client_conn = 200",
+            own: "shutdown_timeout = 0");
+        await Task.WhenAll(Enumerable.Range(0, 20).Select(client => Task.Run(async () =>
+        {
+            await using var connection = new NpgsqlConnection(PostgresFixture.ConnectionString(pooler.Port));
+            await connection.OpenAsync();
+            await using var twice = new NpgsqlCommand("select $1::int * 2", connection);
+            twice.Parameters.Add(new NpgsqlParameter<int>());
+            await twice.PrepareAsync();
+            for (var round = 0; round < 10; round++)
+            {
+                ((NpgsqlParameter<int>)twice.Parameters[0]).TypedValue = client + round;
+                Assert.Equal((client + round) * 2, await twice.ExecuteScalarAsync()); // each statement on whichever connection is free
+            }
+        })));
+    }
+
+    [Fact]
     public async Task A_name_in_use_is_refused_with_42P05_and_after_Close_it_names_another_query()
     {
         await using var pooler = StartTransactionPool(1);
