@@ -1,3 +1,4 @@
+using PgBouncerActors.Tests.Shared;
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
@@ -105,12 +106,8 @@ public class InspectorBenchmarks
     /// <summary>A server connection whose socket is never written to here: the rewriter only needs its statements.</summary>
     private ServerConnection LoopbackServer()
     {
-        using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        _peer = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        _peer.Connect(listener.LocalEndPoint!);
-        return new ServerConnection(PgSocket.Wrap(listener.Accept()), new ServerEndpoint("127.0.0.1", 5432, "bench"), "bench", 1 << 20);
+        (var socket, _peer) = LoopbackSockets.Connect();
+        return new ServerConnection(socket, new ServerEndpoint("127.0.0.1", 5432, "bench"), "bench", 1 << 20);
     }
 
     private void Forward(byte[] bytes, IFrameInspector inspector, ForwardPosition position)

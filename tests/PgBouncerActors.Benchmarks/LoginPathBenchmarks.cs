@@ -1,3 +1,4 @@
+using PgBouncerActors.Tests.Shared;
 using System.Net;
 using System.Net.Sockets;
 using Akka.Actor;
@@ -26,12 +27,7 @@ public class LoginPathBenchmarks
     {
         _system = ActorSystem.Create("bench", "akka.loglevel = WARNING");
         _streams = _system.Materializer();
-        using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        _peer = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        _peer.Connect(listener.LocalEndPoint!);
-        _socket = PgSocket.Wrap(listener.Accept());
+        (_socket, _peer) = LoopbackSockets.Connect();
     }
 
     [GlobalCleanup]

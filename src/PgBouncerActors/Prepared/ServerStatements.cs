@@ -105,7 +105,7 @@ internal sealed class ServerStatement(ServerStatements owner, string name, State
     public StatementDefinition Definition { get; } = definition;
 
     /// <summary>The name in SQL: quoted, or PostgreSQL would fold it to lower case.</summary>
-    public string SqlName => $"\"{Name}\"";
+    public string SqlName { get; } = $"\"{name}\"";
 
     /// <summary>Its Parse went out but the server refused or skipped it.</summary>
     public void NotPrepared() => owner.Forget(this);

@@ -1,3 +1,4 @@
+using PgBouncerActors.Tests.Shared;
 using System.Net;
 using System.Net.Sockets;
 using Akka.Actor;
@@ -25,12 +26,7 @@ public sealed class FrameConversationSpec : Akka.TestKit.Xunit2.TestKit
     public FrameConversationSpec(ITestOutputHelper output) : base(AkkaSpecConfig.With(), output: output)
     {
         _streams = Sys.Materializer();
-        using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        _peer = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        _peer.Connect(listener.LocalEndPoint!);
-        _socket = PgSocket.Wrap(listener.Accept());
+        (_socket, _peer) = LoopbackSockets.Connect();
     }
 
     private void PeerSends(params MessageBuilder[] messages)
