@@ -71,7 +71,7 @@ public static class Program
         var settings = SettingsLoader.LoadFile(configFile, Environment.GetEnvironmentVariable);
         using var log = Logging.Create(settings);
         var host = PoolerHost.Start(settings, log.Logger);
-        signals.OnReload(() => ConfigurationReload.Run(configFile, host, log), log.Logger);
+        host.Operate(signals, log);
         await signals.StopRequested;
         await host.StopAsync();
         return 0;

@@ -56,6 +56,43 @@ public static class BackendMessages
         return builder.End();
     }
 
+    /// <summary>A RowDescription of text-format columns: (name, type OID, type size: -1 for variable length).</summary>
+    public static MessageBuilder RowDescription(this MessageBuilder builder, IReadOnlyList<(string Name, int TypeOid, short TypeSize)> columns)
+    {
+        builder.Begin((byte)BackendMessageCode.RowDescription).WriteInt16((short)columns.Count);
+        foreach (var (name, typeOid, typeSize) in columns)
+        {
+            builder.WriteCString(name).WriteInt32(0).WriteInt16(0).WriteInt32(typeOid).WriteInt16(typeSize).WriteInt32(-1).WriteInt16(0);
+        }
+
+        return builder.End();
+    }
+
+    /// <summary>A DataRow of text values; null is SQL NULL.</summary>
+    public static MessageBuilder DataRow(this MessageBuilder builder, IReadOnlyList<string?> values)
+    {
+        builder.Begin((byte)BackendMessageCode.DataRow).WriteInt16((short)values.Count);
+        foreach (var value in values)
+        {
+            if (value is null)
+            {
+                builder.WriteInt32(-1);
+                continue;
+            }
+
+            var bytes = System.Text.Encoding.UTF8.GetBytes(value);
+            builder.WriteInt32(bytes.Length).WriteBytes(bytes);
+        }
+
+        return builder.End();
+    }
+
+    public static MessageBuilder CommandComplete(this MessageBuilder builder, string tag) =>
+        builder.Begin((byte)BackendMessageCode.CommandComplete).WriteCString(tag).End();
+
+    public static MessageBuilder EmptyQueryResponse(this MessageBuilder builder) =>
+        builder.Begin((byte)BackendMessageCode.EmptyQueryResponse).End();
+
     public static MessageBuilder Error(this MessageBuilder builder, PgError error) =>
         error.WriteTo(builder, (byte)BackendMessageCode.ErrorResponse);
 

@@ -128,4 +128,7 @@ public static class SqlStates
     public const string DuplicatePreparedStatement = "42P05";
     public const string InvalidSqlStatementName = "26000";
     public const string ProgramLimitExceeded = "54000";
+    public const string InsufficientPrivilege = "42501";
+    public const string ConfigFileError = "F0000";
+    public const string CantChangeRuntimeParam = "55P02";
 }

@@ -50,6 +50,18 @@ public sealed record PoolerSettings
     /// <summary>Transaction and statement modes: the pooler's prepared statements per server connection (0: clients' named statements pass as they are).</summary>
     public int MaxPreparedStatements { get; init; } = 200;
 
+    /// <summary>Users who may run every admin console command (the virtual database pgbouncer).</summary>
+    public IReadOnlySet<string> AdminUsers { get; init; } = new HashSet<string>();
+
+    /// <summary>Users who may run the admin console's SHOW commands.</summary>
+    public IReadOnlySet<string> StatsUsers { get; init; } = new HashSet<string>();
+
+    /// <summary>How often the averages of SHOW STATS are computed and the stats line is logged.</summary>
+    public TimeSpan StatsPeriod { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The file the settings were read from, for RELOAD and SHOW CONFIG (null when they came from a string).</summary>
+    public string? ConfigFile { get; init; }
+
     /// <summary>Server connections one database may have over all its pools (0: no limit).</summary>
     public required int MaxDbConnections { get; init; }
     public required IReadOnlySet<string> IgnoreStartupParameters { get; init; }

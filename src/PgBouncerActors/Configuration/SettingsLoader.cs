@@ -21,7 +21,7 @@ public static class SettingsLoader
             throw new ConfigurationException($"{path}: configuration file not found");
         }
 
-        return Load(() => ConfigFactory.ParseFile(path, environment));
+        return Load(() => ConfigFactory.ParseFile(path, environment)) with { ConfigFile = Path.GetFullPath(path) };
     }
 
     public static PoolerSettings LoadString(string text, string origin = "(string)", string? baseDirectory = null) =>
@@ -152,6 +152,10 @@ public static class SettingsLoader
             ServerCheckQuery = bouncer.GetString("server_check_query"),
             MaxDbConnections = NonNegative(bouncer, "pgbouncer", "max_db_connections"),
             MaxPreparedStatements = NonNegative(bouncer, "pgbouncer", "max_prepared_statements"),
+            AdminUsers = ReadUserNames(bouncer, "admin_users"),
+            StatsUsers = ReadUserNames(bouncer, "stats_users"),
+            StatsPeriod = Seconds(bouncer, "pgbouncer", "stats_period") is var period && period > TimeSpan.Zero ? period
+                : throw new HoconException(bouncer.GetValue("stats_period")!.Location, "'pgbouncer.stats_period': expected a duration above zero"),
             IgnoreStartupParameters = ReadStringSet(bouncer, "ignore_startup_parameters"),
             LogFile = bouncer.GetString("logfile") is { Length: > 0 } logFile ? logFile : null,
             Databases = ReadDatabases(config.GetConfig("databases")),
@@ -224,6 +228,12 @@ public static class SettingsLoader
 
     /// <summary>One entry of a section as a configuration of its own; its values keep their file locations.</summary>
     private static Config Entry(Config section, string name) => section.GetConfig(HoconPath.Render([name]));
+
+    /// <summary>A list of user names, or PgBouncer's comma-separated string; user names are case-sensitive, as in PostgreSQL.</summary>
+    private static IReadOnlySet<string> ReadUserNames(Config config, string key) =>
+        config.GetValue(key) is HoconScalar { Text: { } text }
+            ? text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal)
+            : config.GetStringList(key).ToHashSet(StringComparer.Ordinal);
 
     private static IReadOnlySet<string> ReadStringSet(Config config, string key) =>
         config.GetValue(key) is HoconScalar { Text: { } text }

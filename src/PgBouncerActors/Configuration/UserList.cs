@@ -28,6 +28,9 @@ public sealed class UserList
 
     public string? SecretOf(string user) => _secrets.GetValueOrDefault(user);
 
+    /// <summary>The user names listed (SHOW USERS).</summary>
+    public IEnumerable<string> Users => _secrets.Keys;
+
     public static UserList Load(string path)
     {
         if (!File.Exists(path))

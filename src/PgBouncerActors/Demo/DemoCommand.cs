@@ -19,7 +19,7 @@ internal static class DemoCommand
             """, "demo");
         using var log = Logging.Create(settings);
         var host = PoolerHost.Start(settings, log.Logger);
-        signals.OnReload(() => log.Logger.Information("SIGHUP: the demo has no configuration file to reload; nothing changed"), log.Logger);
+        host.Operate(signals, log); // SIGHUP and RELOAD say there is no file to reload
         Console.WriteLine();
         Console.WriteLine($"demo: the pooler is listening on 127.0.0.1:{host.Port}. Connect with:");
         Console.WriteLine($"    psql -h 127.0.0.1 -p {host.Port} -U {ScratchCluster.Superuser} postgres");

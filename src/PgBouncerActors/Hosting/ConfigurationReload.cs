@@ -1,20 +1,23 @@
-using System.Collections;
+using PgBouncerActors.Admin;
 using PgBouncerActors.Configuration;
+using Serilog;
 
 namespace PgBouncerActors.Hosting;
 
 /// <summary>
-/// SIGHUP: the configuration file is read again and what can change safely while clients are
-/// connected takes effect at once: the auth_file's users and secrets, and log_level. Every other
-/// setting that changed is named in the log as needing a restart, so nobody believes it applied.
+/// RELOAD and SIGHUP: the configuration file (and the auth_file it names) is read again, and
+/// every setting that can change while clients are connected takes effect at once: the users
+/// and secrets, the pool sizes, the timeouts, log_level, new databases (SHOW CONFIG's changeable
+/// column says which). No client is dropped. A setting that cannot change at run time (the
+/// listen address and port, pool_mode...) is named in the log and kept, so nobody believes it
+/// applied. A file that fails to parse changes nothing and says why, with file:line:column.
 /// </summary>
 internal static class ConfigurationReload
 {
-    /// <summary>The settings a reload applies (auth_file is re-read even when only its contents changed).</summary>
-    private static readonly HashSet<string> AppliedLive = [nameof(PoolerSettings.AuthFile), nameof(PoolerSettings.UserList), nameof(PoolerSettings.LogLevel)];
-
-    /// <summary>Re-reads <paramref name="file"/> and applies it; every outcome is logged, a bad file changes nothing.</summary>
-    public static void Run(string file, PoolerHost host, PoolerLog log)
+    /// <summary>Re-reads <paramref name="file"/> and applies it.</summary>
+    /// <returns>What happened, for the log and the console.</returns>
+    /// <exception cref="ConfigurationException">The file could not be read; the running configuration stays.</exception>
+    public static string Run(string file, PoolerServices services, ILogger log)
     {
         PoolerSettings reloaded;
         try
@@ -23,31 +26,22 @@ internal static class ConfigurationReload
         }
         catch (ConfigurationException e)
         {
-            log.Logger.Error("SIGHUP: {File} not reloaded, the running configuration stays: {Error}", file, e.Message);
-            return;
+            log.Error("reload: {File} not reloaded, the running configuration stays: {Error}", file, e.Message);
+            throw;
         }
 
-        host.ReplaceUserList(reloaded.UserList);
-        log.Logger.Information("SIGHUP: reloaded {File}: auth_file {AuthFile} ({Users} users), log_level {Level}",
-            file, reloaded.AuthFile ?? "(none)", reloaded.UserList.Count, reloaded.LogLevel);
-        log.SetLevel(reloaded.LogLevel); // after saying so, at the level the operator had until now
-        if (ChangedNeedingRestart(host.Settings, reloaded) is { Count: > 0 } changed)
+        var running = services.Settings;
+        var applied = ConfigView.TakeChangeable(running, reloaded);
+        var changes = ConfigView.Changes(running, applied);
+        var outcome = $"reloaded {file}: auth_file {reloaded.AuthFile ?? "(none)"} ({reloaded.UserList.Count} users), {reloaded.Databases.Count} database entries"
+            + (changes.Count > 0 ? $"; changed: {string.Join(", ", changes)}" : "; no setting changed");
+        log.Information("reload: {Outcome}", outcome); // before it applies: a log_level raised by the reload would hide it
+        services.Apply(applied);
+        if (ConfigView.ChangedNeedingRestart(running, reloaded) is { Count: > 0 } restart)
         {
-            log.Logger.Warning("SIGHUP: changed in {File} but applied only after a restart: {Settings}", file, string.Join(", ", changed));
+            log.Warning("reload: changed in {File} but applied only after a restart: {Settings}", file, string.Join(", ", restart));
         }
+
+        return outcome;
     }
-
-    /// <summary>The settings that differ between the running and the reloaded configuration, other than those a reload applies.</summary>
-    public static IReadOnlyList<string> ChangedNeedingRestart(PoolerSettings running, PoolerSettings reloaded) =>
-        typeof(PoolerSettings).GetProperties()
-            .Where(property => !AppliedLive.Contains(property.Name) && !Same(property.GetValue(running), property.GetValue(reloaded)))
-            .Select(property => property.Name)
-            .ToList();
-
-    private static bool Same(object? left, object? right) => (left, right) switch
-    {
-        (IDictionary a, IDictionary b) => a.Count == b.Count && a.Keys.Cast<object>().All(key => b.Contains(key) && Equals(a[key], b[key])),
-        (IReadOnlySet<string> a, IReadOnlySet<string> b) => a.SetEquals(b),
-        _ => Equals(left, right),
-    };
 }

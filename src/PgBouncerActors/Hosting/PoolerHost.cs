@@ -22,14 +22,22 @@ public sealed class PoolerHost : IAsyncDisposable
     private IHost? _host; // set once Start has started it; null for a pooler in a TestKit's system
     private readonly PoolerServices _services;
     private readonly IActorRef _sessions;
+    private readonly IActorRef _pools;
     private int _stopped;
 
-    private PoolerHost(ActorSystem system, PoolerServices services, IActorRef sessions, int port)
+    private PoolerHost(ActorSystem system, PoolerServices services, IActorRef sessions, IActorRef pools, int port)
     {
         System = system;
         _services = services;
         _sessions = sessions;
+        _pools = pools;
         Port = port;
+        services.RequestShutdown = () => _ = StopAsync();
+        services.SettingsApplied = applied => pools.Tell(new SettingsChanged(applied));
+        if (services.Settings.ConfigFile is { } file)
+        {
+            services.Reload = () => ConfigurationReload.Run(file, services, services.Log);
+        }
     }
 
     /// <summary>The port clients connect to (the one bound when listen_port is 0).</summary>
@@ -44,8 +52,46 @@ public sealed class PoolerHost : IAsyncDisposable
 
     internal PoolerSettings Settings => _services.Settings;
 
-    /// <summary>A re-read auth_file: new logins check against it from now on.</summary>
-    internal void ReplaceUserList(UserList users) => _services.UserList = users;
+    /// <summary>
+    /// Hands the process's signals to the pooler: SIGHUP reloads as RELOAD does, SIGUSR1 and
+    /// SIGUSR2 pause and resume every pool, SHUTDOWN on the console stops as SIGTERM does, and
+    /// log_level follows the settings in force.
+    /// </summary>
+    public void Operate(ProcessSignals signals, PoolerLog log)
+    {
+        var services = _services;
+        services.SettingsApplied = applied =>
+        {
+            log.SetLevel(applied.LogLevel);
+            _pools.Tell(new SettingsChanged(applied));
+        };
+        services.RequestShutdown = signals.RequestStop;
+        signals.OnReload(() =>
+        {
+            try
+            {
+                services.Reload();
+            }
+            catch (ConfigurationException e)
+            {
+                log.Logger.Error("SIGHUP: nothing reloaded: {Error}", e.Message);
+            }
+        }, log.Logger);
+        signals.OnPauseResume(
+            () =>
+            {
+                log.Logger.Information("SIGUSR1: pausing every pool (as PAUSE)");
+                _pools.Tell(new CommandPools(PoolCommand.Pause, null));
+            },
+            () =>
+            {
+                log.Logger.Information("SIGUSR2: resuming every pool (as RESUME)");
+                _pools.Tell(new CommandPools(PoolCommand.Resume, null));
+            });
+    }
+
+    /// <summary>New settings in force, as RELOAD or SET puts them (specs).</summary>
+    internal void Apply(PoolerSettings settings) => _services.Apply(settings);
 
     /// <summary>
     /// Binds the listening socket (so an address in use fails here, at startup), then starts the
@@ -93,12 +139,13 @@ public sealed class PoolerHost : IAsyncDisposable
         StartAkkaPartsThatBlockOnFirstUse(system, services.Streams);
         var pools = system.ActorOf(PoolRegistryActor.Props(services), "pools");
         var sessions = system.ActorOf(SessionsActor.Props(services, pools), "sessions");
+        system.ActorOf(PgBouncerActors.Stats.StatsPeriodActor.Props(services), "stats");
         var listener = system.ActorOf(ListenerActor.Props(listenSocket, sessions, log), "listener");
         PoolerShutdown.Register(system, settings, log, listener, sessions, pools);
         var port = ((IPEndPoint)listenSocket.LocalEndPoint!).Port;
         log.Information("listening on {Address}:{Port} (pool_mode={Mode}, auth_type={Auth}, max_client_conn={MaxClients}, default_pool_size={PoolSize})",
             settings.ListenAddress, port, settings.PoolMode, settings.AuthType, settings.MaxClientConnections, settings.DefaultPoolSize);
-        return new PoolerHost(system, services, sessions, port);
+        return new PoolerHost(system, services, sessions, pools, port);
     }
 
     /// <summary>

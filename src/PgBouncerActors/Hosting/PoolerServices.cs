@@ -11,8 +11,14 @@ namespace PgBouncerActors.Hosting;
 internal sealed class PoolerServices(PoolerSettings settings, ILogger log, ActorSystem system)
 {
     private volatile UserList _userList = settings.UserList;
+    private volatile PoolerSettings _settings = settings;
 
-    public PoolerSettings Settings { get; } = settings;
+    /// <summary>The settings in force: replaced whole by RELOAD, SIGHUP and SET, read afresh by every decision.</summary>
+    public PoolerSettings Settings
+    {
+        get => _settings;
+        set => _settings = value;
+    }
 
     /// <summary>The auth_file as last read: at start-up, then again on every SIGHUP.</summary>
     public UserList UserList
@@ -39,4 +45,30 @@ internal sealed class PoolerServices(PoolerSettings settings, ILogger log, Actor
     public CancelKeyRegistry CancelKeys { get; } = new();
 
     public PoolerStats Stats { get; } = new();
+
+    /// <summary>Every pool's clients and traffic (SHOW CLIENTS, POOLS, STATS).</summary>
+    public PgBouncerActors.Stats.StatisticsRegistry Statistics { get; } = new();
+
+    /// <summary>The averages of the last stats_period, per database (SHOW STATS's avg_ columns); empty until the first period ends.</summary>
+    public volatile PgBouncerActors.Stats.PeriodAverages LastPeriod = PgBouncerActors.Stats.PeriodAverages.None;
+
+    /// <summary>Databases DISABLE closed to new clients (until ENABLE).</summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<string, bool> DisabledDatabases { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Puts new settings in force (RELOAD, SIGHUP, SET) and tells those that keep copies (the log level, the pools' sizes).</summary>
+    public void Apply(PoolerSettings settings)
+    {
+        Settings = settings;
+        UserList = settings.UserList;
+        SettingsApplied(settings);
+    }
+
+    /// <summary>Who hears of new settings (set by the host).</summary>
+    public Action<PoolerSettings> SettingsApplied { get; set; } = _ => { };
+
+    /// <summary>What SHUTDOWN on the admin console does: the same graceful stop as SIGTERM (set by the host).</summary>
+    public Action RequestShutdown { get; set; } = () => { };
+
+    /// <summary>What RELOAD on the admin console does: the same as SIGHUP (set by the host); returns what it changed, throws when it could not.</summary>
+    public Func<string> Reload { get; set; } = () => throw new Configuration.ConfigurationException("no configuration file to reload (the settings did not come from a file)");
 }

@@ -5,9 +5,9 @@ namespace PgBouncerActors.Hosting;
 
 /// <summary>
 /// The process's signals, as PgBouncer's operators expect them: SIGINT and SIGTERM stop cleanly,
-/// SIGHUP reloads, SIGUSR1 and SIGUSR2 (PAUSE and RESUME in PgBouncer) are logged and ignored
-/// until the admin console brings those commands. Left to the runtime, SIGHUP, SIGUSR1 and
-/// SIGUSR2 would end the process at once and drop every client.
+/// SIGHUP reloads, SIGUSR1 pauses every pool and SIGUSR2 resumes them (PAUSE and RESUME on the
+/// admin console). Left to the runtime, SIGHUP, SIGUSR1 and SIGUSR2 would end the process at
+/// once and drop every client.
 /// </summary>
 public sealed class ProcessSignals : IDisposable
 {
@@ -19,6 +19,8 @@ public sealed class ProcessSignals : IDisposable
     private readonly TaskCompletionSource _stop = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly PosixSignalRegistration[] _registrations;
     private volatile Action _reload = () => { };
+    private volatile Action _pause = () => { };
+    private volatile Action _resume = () => { };
     private volatile ILogger _log = Serilog.Core.Logger.None;
 
     public ProcessSignals()
@@ -28,8 +30,8 @@ public sealed class ProcessSignals : IDisposable
             PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop),
             PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop),
             PosixSignalRegistration.Create(PosixSignal.SIGHUP, context => Handle(context, () => _reload())),
-            PosixSignalRegistration.Create(SigUsr1, context => Handle(context, () => NotYet("SIGUSR1", "PAUSE"))),
-            PosixSignalRegistration.Create(SigUsr2, context => Handle(context, () => NotYet("SIGUSR2", "RESUME"))),
+            PosixSignalRegistration.Create(SigUsr1, context => Handle(context, () => _pause())),
+            PosixSignalRegistration.Create(SigUsr2, context => Handle(context, () => _resume())),
         ];
     }
 
@@ -42,6 +44,16 @@ public sealed class ProcessSignals : IDisposable
         _log = log;
         _reload = reload;
     }
+
+    /// <summary>Once the pooler runs: what SIGUSR1 (pause) and SIGUSR2 (resume) do.</summary>
+    public void OnPauseResume(Action pause, Action resume)
+    {
+        _pause = pause;
+        _resume = resume;
+    }
+
+    /// <summary>SHUTDOWN on the admin console: the same stop as SIGTERM.</summary>
+    public void RequestStop() => _stop.TrySetResult();
 
     private void Stop(PosixSignalContext context)
     {
@@ -66,9 +78,6 @@ public sealed class ProcessSignals : IDisposable
             }
         });
     }
-
-    private void NotYet(string signal, string command) =>
-        _log.Warning("{Signal} received: {Command} is not supported yet; nothing was changed", signal, command);
 
     public void Dispose()
     {

@@ -40,6 +40,22 @@ internal sealed class PgSocket : IAsyncDisposable
 
     public string RemoteAddress { get; }
 
+    /// <summary>Address and port of this end, as host:port (read when asked: an idle client does not keep the string).</summary>
+    public string LocalAddress
+    {
+        get
+        {
+            try
+            {
+                return _socket.LocalEndPoint is IPEndPoint endpoint ? $"{endpoint.Address}:{endpoint.Port}" : "(unknown)";
+            }
+            catch (ObjectDisposedException)
+            {
+                return "(closed)";
+            }
+        }
+    }
+
     /// <summary>An accepted client connection.</summary>
     public static PgSocket Wrap(Socket socket) => new(socket, zeroByteReads: true);
 

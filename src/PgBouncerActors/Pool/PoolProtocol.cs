@@ -82,3 +82,50 @@ internal sealed record CloseBackend(string Reason, bool CancelFirst = false);
 
 /// <summary>Published on the event stream when the pool opens or closes a server connection (for tests and stats).</summary>
 internal sealed record ServerConnectionEvent(PoolKey Pool, string Backend, bool Opened, string Reason);
+
+// Admin console <-> registry <-> pools
+
+/// <summary>Console to registry: a snapshot of every pool (SHOW POOLS, SERVERS, DATABASES, LISTS); answered with <see cref="PoolsDescribed"/>.</summary>
+internal sealed record DescribePools
+{
+    public static readonly DescribePools Instance = new();
+}
+
+internal sealed record PoolsDescribed(IReadOnlyList<PoolSnapshot> Pools);
+
+/// <summary>A pool's server connections as they are now, and how long its oldest waiter has waited.</summary>
+internal sealed record PoolSnapshot(PoolKey Key, Configuration.PoolMode Mode, int PoolSize, int MinPoolSize, TimeSpan MaxWait,
+    bool Paused, IReadOnlyList<ServerSnapshot> Servers)
+{
+    public int Count(string state) => Servers.Count(server => server.State == state);
+}
+
+/// <summary>One server connection for SHOW SERVERS; State is PgBouncer's word (active, idle, used, login).</summary>
+/// <param name="Session">The session it is lent to, if any.</param>
+internal sealed record ServerSnapshot(long Id, string State, ServerConnection? Connection, DateTime ConnectedAt, DateTime RequestAt,
+    bool CloseNeeded, Akka.Actor.IActorRef? Session);
+
+/// <summary>
+/// Console to registry, for the pools of one database or of all (Database null): what PAUSE,
+/// RESUME, RECONNECT, KILL and WAIT_CLOSE do to them. Answered with <see cref="PoolsCommanded"/>
+/// once every pool concerned is done (PAUSE: none has a connection lent; WAIT_CLOSE: none has
+/// one opened before the last RECONNECT).
+/// </summary>
+internal sealed record CommandPools(PoolCommand Command, string? Database);
+
+internal enum PoolCommand
+{
+    Pause,
+    Resume,
+    Reconnect,
+    Kill,
+    WaitClose,
+}
+
+internal sealed record PoolsCommanded
+{
+    public static readonly PoolsCommanded Instance = new();
+}
+
+/// <summary>Host to registry, registry to pools: new settings are in force (RELOAD, SIGHUP, SET); pools take their new sizes.</summary>
+internal sealed record SettingsChanged(Configuration.PoolerSettings Settings);

@@ -9,6 +9,8 @@ internal sealed class PoolRegistryActor : ReceiveActor
     private readonly Dictionary<PoolKey, (IActorRef Pool, PoolDemand Demand)> _pools = [];
     private readonly Dictionary<string, DatabaseConnectionBudget> _budgets = []; // max_db_connections, per database over its users' pools
     private int _nextPoolId;
+    private bool _pausedAll; // PAUSE without a database: pools made meanwhile start paused too
+    private readonly HashSet<string> _paused = new(StringComparer.Ordinal);
 
     public PoolRegistryActor(PoolerServices services)
     {
@@ -24,11 +26,22 @@ internal sealed class PoolRegistryActor : ReceiveActor
                 }
 
                 var demand = new PoolDemand();
-                pool = (Context.ActorOf(PoolSupervisorActor.Props(services, request.Definition, budget, demand), $"pool-{++_nextPoolId}"), demand);
+                var paused = _pausedAll || _paused.Contains(key.Database);
+                pool = (Context.ActorOf(PoolSupervisorActor.Props(services, request.Definition, budget, demand, paused), $"pool-{++_nextPoolId}"), demand);
                 _pools[key] = pool;
             }
 
             Sender.Tell(new PoolFound(pool.Pool, key, pool.Demand), Self);
+        });
+        Receive<DescribePools>(_ => Gather<PoolSnapshot>(_pools.Values.Select(pool => pool.Pool), DescribePools.Instance)
+            .PipeTo(Sender, Self, snapshots => new PoolsDescribed(snapshots)));
+        Receive<CommandPools>(OnCommand);
+        Receive<SettingsChanged>(changed =>
+        {
+            foreach (var (pool, _) in _pools.Values)
+            {
+                pool.Tell(changed, Self);
+            }
         });
         ReceiveAsync<CloseAllPools>(async _ =>
         {
@@ -39,6 +52,34 @@ internal sealed class PoolRegistryActor : ReceiveActor
             replyTo.Tell(PoolsClosed.Instance, Self);
         });
     }
+
+    /// <summary>Remembers what PAUSE and RESUME leave paused, then hands the command to the pools concerned and answers once all are done.</summary>
+    private void OnCommand(CommandPools command)
+    {
+        switch (command.Command)
+        {
+            case PoolCommand.Pause or PoolCommand.Kill when command.Database is null:
+                _pausedAll = true;
+                break;
+            case PoolCommand.Pause or PoolCommand.Kill:
+                _paused.Add(command.Database);
+                break;
+            case PoolCommand.Resume when command.Database is null:
+                _pausedAll = false;
+                _paused.Clear();
+                break;
+            case PoolCommand.Resume:
+                _paused.Remove(command.Database);
+                break;
+        }
+
+        var concerned = _pools.Where(pair => command.Database is null || pair.Key.Database == command.Database).Select(pair => pair.Value.Pool);
+        Gather<PoolsCommanded>(concerned, command).PipeTo(Sender, Self, _ => PoolsCommanded.Instance);
+    }
+
+    /// <summary>Asks every pool and collects the answers, without holding up this actor (a PAUSE may wait for long transactions).</summary>
+    private static Task<T[]> Gather<T>(IEnumerable<IActorRef> pools, object question) =>
+        Task.WhenAll(pools.Select(pool => pool.Ask<T>(question, Timeout.InfiniteTimeSpan)));
 
     public static Props Props(PoolerServices services) => ActorProps.Of(() => new PoolRegistryActor(services));
 }

@@ -15,13 +15,13 @@ namespace PgBouncerActors.Pool;
 /// hang. Watches every session it lends to: a session that dies holding a connection gets that
 /// connection closed, never lent on (invariant 5).
 /// </summary>
-internal sealed class PoolSupervisorActor : ReceiveActor, IWithTimers
+internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
 {
     /// <summary>Keyed timers that deliver to this actor; set by Akka once the instance is made (so used from PreStart on), cancelled when it stops.</summary>
     public ITimerScheduler Timers { get; set; } = null!;
     private static readonly TimeSpan JanitorInterval = TimeSpan.FromSeconds(1);
     private readonly PoolerServices _services;
-    private readonly PoolDefinition _definition;
+    private PoolDefinition _definition; // its sizes change on RELOAD and SET
     private readonly DatabaseConnectionBudget _budget;
     private readonly ConnectBackoff _backoff;
     private readonly PoolDemand _demand;
@@ -32,8 +32,17 @@ internal sealed class PoolSupervisorActor : ReceiveActor, IWithTimers
     private int _nextBackendId;
     private int _connecting;
 
-    public PoolSupervisorActor(PoolerServices services, PoolDefinition definition, DatabaseConnectionBudget budget, PoolDemand demand)
+    // The admin console's commands (see PoolSupervisorActor.Admin.cs).
+    private bool _paused;
+    private DateTime? _reconnectBefore; // connections opened before this close once free (RECONNECT)
+    private readonly List<IActorRef> _pauseReplies = [];
+    private readonly List<IActorRef> _waitCloseReplies = [];
+
+    /// <param name="paused">The pool is made while its database is paused (PAUSE on the console): it lends nothing until RESUME.</param>
+    public PoolSupervisorActor(PoolerServices services, PoolDefinition definition, DatabaseConnectionBudget budget, PoolDemand demand,
+        bool paused = false)
     {
+        _paused = paused;
         _services = services;
         _demand = demand;
         _definition = definition;
@@ -47,10 +56,14 @@ internal sealed class PoolSupervisorActor : ReceiveActor, IWithTimers
         Receive<Terminated>(OnTerminated);
         Receive<JanitorTick>(_ => RunJanitor());
         Receive<RetryLogin>(_ => ProvideForWaiters());
+        Receive<DescribePools>(_ => Sender.Tell(Describe(), Self));
+        Receive<CommandPools>(OnCommand);
+        Receive<SettingsChanged>(changed => Resize(changed.Settings));
     }
 
-    public static Props Props(PoolerServices services, PoolDefinition definition, DatabaseConnectionBudget budget, PoolDemand demand) =>
-        ActorProps.Of(() => new PoolSupervisorActor(services, definition, budget, demand));
+    public static Props Props(PoolerServices services, PoolDefinition definition, DatabaseConnectionBudget budget, PoolDemand demand,
+        bool paused = false) =>
+        ActorProps.Of(() => new PoolSupervisorActor(services, definition, budget, demand, paused));
 
     /// <summary>A failing server connection is stopped, never restarted in place: the pool opens a fresh one.</summary>
     protected override SupervisorStrategy SupervisorStrategy() => Akka.Actor.SupervisorStrategy.StoppingStrategy;
@@ -87,6 +100,13 @@ internal sealed class PoolSupervisorActor : ReceiveActor, IWithTimers
     /// </summary>
     private void ProvideForWaiters()
     {
+        if (_paused)
+        {
+            PublishWaiting(); // sessions give their connections back at the end of each transaction
+            AnswerCommandsDone();
+            return;
+        }
+
         ServeWaiters();
         if (!_backoff.MayConnect(Now))
         {
@@ -114,7 +134,11 @@ internal sealed class PoolSupervisorActor : ReceiveActor, IWithTimers
     }
 
     /// <summary>Tells the sessions how many wait, so that none parks a connection while someone waits (see <see cref="PoolDemand"/>).</summary>
-    private void PublishWaiting() => _demand.PublishWaiting(_waiters.Count);
+    /// <remarks>
+    /// While paused, or while connections opened before a RECONNECT are still out, at least one
+    /// counts as waiting: no session keeps its connection parked between transactions, so each comes back.
+    /// </remarks>
+    private void PublishWaiting() => _demand.PublishWaiting(_paused || _reconnectBefore is not null ? Math.Max(1, _waiters.Count) : _waiters.Count);
 
     /// <summary>Sessions keeping a connection between transactions give it back; one in a transaction releases at its end anyway.</summary>
     private void AskParkedSessionsBack()
@@ -144,6 +168,12 @@ internal sealed class PoolSupervisorActor : ReceiveActor, IWithTimers
         }
 
         slot.Connection = idle.Connection;
+        if (_paused || MustReconnect(slot))
+        {
+            Retire(idle.Backend, slot, _paused ? "the pool is paused (PAUSE)" : "RECONNECT asked for new server connections");
+            return;
+        }
+
         slot.State = SlotState.Idle;
         slot.IdleSince = DateTime.UtcNow;
         _idle.Add(idle.Backend);
@@ -167,8 +197,9 @@ internal sealed class PoolSupervisorActor : ReceiveActor, IWithTimers
         _waiters.RemoveFirst();
         slot.State = SlotState.Lent;
         slot.Session = session;
+        slot.UsedAt = DateTime.UtcNow;
         _leases[session] = backend;
-        var needsCheck = check && DateTime.UtcNow - slot.IdleSince >= _services.Settings.ServerCheckDelay;
+        var needsCheck = check && slot.UsedAt - slot.IdleSince >= _services.Settings.ServerCheckDelay;
         session.Tell(new LeaseGranted(backend, slot.Connection!, needsCheck), Self);
     }
 
@@ -186,7 +217,13 @@ internal sealed class PoolSupervisorActor : ReceiveActor, IWithTimers
         }
 
         slot.Session = null;
-        if (returned.Clean && !PastLifetime(slot) && _definition.Mode != PoolMode.Session && _waiters.First is not null)
+        if (returned.Clean && (_paused || MustReconnect(slot) || _backends.Count > _definition.PoolSize))
+        {
+            Retire(returned.Backend, slot, _paused ? "the pool is paused (PAUSE)"
+                : MustReconnect(slot) ? "RECONNECT asked for new server connections" : "pool_size was lowered");
+            AnswerCommandsDone();
+        }
+        else if (returned.Clean && !PastLifetime(slot) && _definition.Mode != PoolMode.Session && _waiters.First is not null)
         {
             // Pooled modes run no reset query: a clean connection goes straight to the next waiter,
             // without the round trip through its backend and an idle watch started only to be stopped.
@@ -268,6 +305,7 @@ internal sealed class PoolSupervisorActor : ReceiveActor, IWithTimers
             }
 
             ProvideForWaiters();
+            AnswerCommandsDone();
             return;
         }
 
@@ -351,7 +389,7 @@ internal sealed class PoolSupervisorActor : ReceiveActor, IWithTimers
     {
         var backend = Context.ActorOf(BackendConnectionActor.Props(_services, _definition), $"backend-{++_nextBackendId}");
         Context.Watch(backend);
-        _backends[backend] = new BackendSlot(DateTime.UtcNow, _backoff.Wave);
+        _backends[backend] = new BackendSlot(_services.Statistics.NextServerId(), DateTime.UtcNow, _backoff.Wave);
         _connecting++;
     }
 
@@ -365,14 +403,17 @@ internal sealed class PoolSupervisorActor : ReceiveActor, IWithTimers
     }
 
     /// <param name="wave">The backoff wave its login attempt belongs to (<see cref="ConnectBackoff.Wave"/>).</param>
-    private sealed class BackendSlot(DateTime created, int wave)
+    private sealed class BackendSlot(long id, DateTime created, int wave)
     {
+        public long Id { get; } = id;
         public DateTime Created { get; } = created;
         public int Wave { get; } = wave;
         public SlotState State { get; set; } = SlotState.Connecting;
         public ServerConnection? Connection { get; set; }
         public IActorRef? Session { get; set; }
         public DateTime IdleSince { get; set; } = created;
+        /// <summary>When it was last lent or given back (SHOW SERVERS request_time).</summary>
+        public DateTime UsedAt { get; set; } = created;
     }
 
     private sealed record Waiter(IActorRef Session, DateTime Since);

@@ -151,6 +151,7 @@ internal static class FrameForwarder
         try
         {
             forwarded = Scan(buffer, destination, inspector, maxFrameLength, position);
+            position.Forwarded += forwarded.Written;
         }
         finally
         {
@@ -339,6 +340,9 @@ internal static class FrameForwarder
 /// <summary>Where a direction stands between reads: inside a frame that is still streaming (and whether it is being dropped), or at a boundary.</summary>
 internal sealed class ForwardPosition
 {
+    /// <summary>Bytes written this way so far (SHOW STATS's received and sent); written by this direction's loop only.</summary>
+    public long Forwarded;
+
     public long RemainingInFrame { get; set; }
 
     public bool Dropping { get; set; }

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using PgBouncerActors.Prepared;
+using PgBouncerActors.Stats;
 using PgBouncerActors.Protocol;
 
 namespace PgBouncerActors.Proxy;
@@ -18,14 +20,22 @@ namespace PgBouncerActors.Proxy;
 /// reader's state is its own.
 /// </para>
 /// </summary>
-internal sealed class ProtocolTracker
+internal sealed class ProtocolTracker(TrafficCounters counters)
 {
     private readonly Lock _lock = new();
+
+    /// <summary>A tracker whose counts nobody reads (specs, benchmarks).</summary>
+    public ProtocolTracker()
+        : this(new TrafficCounters())
+    {
+    }
+
     private Entry[] _queue = new Entry[8]; // grows when a client pipelines more; every session has one
     private int _head;
     private int _count;
     private int _awaiting; // queued or current messages that PostgreSQL answers (all but Flush and COPY messages)
-    private long _busySinceTick;
+    private long _busySince; // Stopwatch timestamp; 0: nothing owed
+    private long _transactionSince; // Stopwatch timestamp of the client's first request since it was last idle; 0: none
 
     // The reader's view: the message the server is working on and how it reads what follows.
     private Entry _current;
@@ -59,8 +69,11 @@ internal sealed class ProtocolTracker
     /// <summary>Messages the server will answer that it has not finished answering.</summary>
     public int Awaiting => Volatile.Read(ref _awaiting);
 
-    /// <summary>When <see cref="Awaiting"/> last went from 0 to 1 (Environment.TickCount64), for query_timeout.</summary>
-    public long BusySinceTick => Interlocked.Read(ref _busySinceTick);
+    /// <summary>When <see cref="Awaiting"/> last went from 0 to 1, or the last query answered while more were owed (a Stopwatch timestamp; 0: nothing owed), for query_timeout.</summary>
+    public long BusySince => Interlocked.Read(ref _busySince);
+
+    /// <summary>What SHOW STATS counts of this client: each answered query, and the transactions they end.</summary>
+    public TrafficCounters Counters => counters;
 
     /// <summary>The client began an extended-protocol batch and has not sent its Sync: the server holds an implicit transaction.</summary>
     public bool ExtendedOpen => _extendedOpen;
@@ -175,7 +188,12 @@ internal sealed class ProtocolTracker
             _count++;
             if (IsAnswered(entry) && _awaiting++ == 0)
             {
-                Interlocked.Exchange(ref _busySinceTick, Environment.TickCount64);
+                Interlocked.Exchange(ref _busySince, Stopwatch.GetTimestamp());
+            }
+
+            if (entry.Owner != AnswerOwner.Pooler && _transactionSince == 0 && _status == TransactionStatus.Idle)
+            {
+                Volatile.Write(ref _transactionSince, _busySince); // a transaction of the client's begins (it is idle, or in one from now on)
             }
         }
     }
@@ -284,6 +302,7 @@ internal sealed class ProtocolTracker
         }
 
         var owned = _current.Owner == AnswerOwner.Pooler;
+        var now = owned ? 0 : CountAnswered(status);
         switch ((FrontendMessageCode)_current.Code)
         {
             case FrontendMessageCode.Query or FrontendMessageCode.FunctionCall or FrontendMessageCode.Sync:
@@ -295,7 +314,30 @@ internal sealed class ProtocolTracker
                 break;
         }
 
+        if (!owned && Awaiting > 0)
+        {
+            Interlocked.Exchange(ref _busySince, now); // a pipelined query: its time counts from the end of the one before
+        }
+
         return owned;
+    }
+
+    /// <summary>One of the client's queries was answered: counted, with the transaction it ends when the server is idle again.</summary>
+    /// <returns>The time of the answer (a Stopwatch timestamp).</returns>
+    private long CountAnswered(byte status)
+    {
+        var now = Stopwatch.GetTimestamp();
+        var since = Interlocked.Read(ref _busySince);
+        long? transaction = null;
+        if (status == TransactionStatus.Idle)
+        {
+            var began = Volatile.Read(ref _transactionSince);
+            Volatile.Write(ref _transactionSince, 0);
+            transaction = began == 0 ? 0 : now - began;
+        }
+
+        counters.Answered(since == 0 ? 0 : now - since, transaction);
+        return now;
     }
 
     /// <summary>
@@ -527,7 +569,7 @@ internal sealed class ProtocolTracker
     {
         if (--_awaiting == 0)
         {
-            Interlocked.Exchange(ref _busySinceTick, 0);
+            Interlocked.Exchange(ref _busySince, 0);
         }
     }
 

@@ -24,11 +24,14 @@ internal sealed class ServerLinkState
     private CancellationTokenSource? _parkWake;
     private long _lastClientTick = Environment.TickCount64;
 
+    /// <param name="counters">Where the client's answered queries are counted (SHOW STATS); a link of its own when nobody reads them.</param>
+    public ServerLinkState(Stats.TrafficCounters? counters = null) => Tracker = new ProtocolTracker(counters ?? new Stats.TrafficCounters());
+
     public ForwardPosition ToServer { get; } = new();
 
     public ForwardPosition ToClient { get; } = new();
 
-    public ProtocolTracker Tracker { get; } = new();
+    public ProtocolTracker Tracker { get; }
 
     /// <summary>Short decisions only (see the class comment); never held across an await.</summary>
     public Lock Gate { get; } = new();
@@ -83,8 +86,11 @@ internal sealed class ServerLinkState
             : TimeSpan.Zero;
 
     /// <summary>How long the server has owed the client an answer; zero when it owes nothing.</summary>
-    public TimeSpan Busy(long nowTick) =>
-        Tracker.BusySinceTick is var since and > 0 && Tracker.Awaiting > 0 ? TimeSpan.FromMilliseconds(nowTick - since) : TimeSpan.Zero;
+    public TimeSpan Busy() =>
+        Tracker.BusySince is var since and > 0 && Tracker.Awaiting > 0 ? System.Diagnostics.Stopwatch.GetElapsedTime(since) : TimeSpan.Zero;
+
+    /// <summary>How long since the client last sent something (SHOW CLIENTS request_time).</summary>
+    public TimeSpan SinceClientActive() => SinceClientActive(Environment.TickCount64);
 
     private TimeSpan SinceClientActive(long nowTick) => TimeSpan.FromMilliseconds(nowTick - Interlocked.Read(ref _lastClientTick));
 

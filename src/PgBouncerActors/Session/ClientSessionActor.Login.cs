@@ -25,16 +25,30 @@ internal sealed partial class ClientSessionActor
     }
 
     /// <summary>Authentication in the startup's conversation, which ends with it: what follows goes pipe to pipe.</summary>
+    /// <remarks>An admin console client keeps the conversation: its console runs on it.</remarks>
     private async Task<AuthOutcome> AuthenticateAsync()
     {
-        await using var frames = _frames!;
-        return await new ClientAuthenticator(frames, _user, Settings.AuthType, _services.UserList, _services.ScramVerifiers)
-            .AuthenticateAsync(_lifetime.Token).ConfigureAwait(false);
+        var frames = _frames!;
+        try
+        {
+            return await new ClientAuthenticator(frames, _user, Settings.AuthType, _services.UserList, _services.ScramVerifiers)
+                .AuthenticateAsync(_lifetime.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (!_admin)
+            {
+                await frames.DisposeAsync().ConfigureAwait(false);
+            }
+        }
     }
 
     private void OnAuthenticated(AuthOutcome outcome)
     {
-        _frames = null; // ended with the authentication; a dead graph is not kept for the session's life
+        if (!_admin)
+        {
+            _frames = null; // ended with the authentication; a dead graph is not kept for the session's life
+        }
 
         if (_finishing)
         {
@@ -52,6 +66,12 @@ internal sealed partial class ClientSessionActor
             _services.ScramKeys.Remember(_user, clientKey);
         }
 
+        if (_admin)
+        {
+            StartConsole();
+            return;
+        }
+
         Become(() =>
         {
             ReceiveCommon();
@@ -59,7 +79,8 @@ internal sealed partial class ClientSessionActor
             {
                 _pool = found.Pool;
                 _demand = found.Demand;
-                _pool.Tell(new LeaseRequest(), Self);
+                JoinStatistics(found.Key);
+                RequestLease();
             });
             Receive<LeaseGranted>(OnLeaseGranted);
             Receive<LeaseFailed>(failed => Finish(failed.Error.Message, failed.Error));
@@ -86,8 +107,16 @@ internal sealed partial class ClientSessionActor
             database.MaxDbConnections ?? Settings.MaxDbConnections);
     }
 
+    /// <param name="retry">The connection granted died before use: the session keeps its turn, and its wait goes on.</param>
+    private void RequestLease(bool retry = false)
+    {
+        _entry?.StartedWaiting();
+        _pool!.Tell(new LeaseRequest(retry), Self);
+    }
+
     private void OnLeaseGranted(LeaseGranted granted)
     {
+        _entry?.StoppedWaiting(served: true);
         _backend = granted.Backend;
         _connection = granted.Connection;
         Context.Watch(granted.Backend);
@@ -148,7 +177,7 @@ internal sealed partial class ClientSessionActor
             // The connection died between grant and use: give it back and keep our turn in the queue.
             _services.Log.Debug("lent server connection unusable ({Reason}); asking again", attached.Failure);
             ReturnLease(clean: false, attached.Failure ?? "it died before use", cancelFirst: false);
-            _pool!.Tell(new LeaseRequest(Retry: true), Self);
+            RequestLease(retry: true);
             return;
         }
 

@@ -41,7 +41,8 @@ internal sealed partial class ClientSessionActor
         var key = _services.CancelKeys.RegisterRandom(_cancelRoute);
         _cancelKey = key;
         welcome.BackendKeyData(key.ProcessId, key.SecretKey).ReadyForQuery();
-        _link = new ServerLinkState();
+        _link = new ServerLinkState(_entry?.Counters);
+        _entry?.Link = _link;
         _parkTicket = new ParkTicket(Self);
         _services.Log.Information("client login: db={Database} user={User} addr={Address} pool_mode={Mode}", _database, _user, Address, _mode);
 
@@ -135,7 +136,7 @@ internal sealed partial class ClientSessionActor
         _serverWanted = wanted.Ready;
         if (_backend is null)
         {
-            _pool!.Tell(new LeaseRequest(), Self);
+            RequestLease();
         }
     }
 
@@ -172,7 +173,7 @@ internal sealed partial class ClientSessionActor
         ReturnLease(clean, clean ? null : "it sent something or closed while kept between transactions", cancelFirst: false);
         if (_serverWanted is not null)
         {
-            _pool!.Tell(new LeaseRequest(), Self);
+            RequestLease();
         }
     }
 

@@ -28,7 +28,8 @@ internal sealed partial class ClientSessionActor
     {
         var connection = _connection!;
         CompleteLogin();
-        _link = new ServerLinkState { Server = connection };
+        _link = new ServerLinkState(_entry?.Counters) { Server = connection };
+        _entry?.Link = _link;
         _cancelRoute.Attach(connection);
         var answer = new MessageBuilder().AuthenticationOk();
         foreach (var (name, value) in connection.Parameters)

@@ -55,10 +55,24 @@ internal sealed partial class ClientSessionActor
             return;
         }
 
+        if (IsAdminDatabase)
+        {
+            _admin = true;
+            BeginAuthentication(new Configuration.DatabaseSettings(_database));
+            return;
+        }
+
         if (Settings.FindDatabase(_database) is not { } databaseSettings)
         {
             Finish("unknown database", PgError.FatalError(SqlStates.UnknownDatabase,
                 $"no such database: \"{_database}\"", hint: "the pooler's databases section has no entry for it and no \"*\" fallback"));
+            return;
+        }
+
+        if (_services.DisabledDatabases.ContainsKey(_database))
+        {
+            Finish("database disabled", PgError.FatalError(SqlStates.CannotConnectNow, $"database does not allow connections: {_database}",
+                hint: "DISABLE on the pooler's admin console; ENABLE lets clients in again"));
             return;
         }
 

@@ -90,6 +90,7 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
         Receive<ShutdownSession>(_ => Finish("pooler shutdown", PgError.FatalError(SqlStates.AdminShutdown,
             "terminating connection because the pooler is shutting down")));
         Receive<SessionFinished>(OnFinished);
+        Receive<KillSession>(kill => Finish(kill.Reason, kill.Error));
         Receive<ClientWatchTick>(_ => WatchClient());
     }
 
@@ -155,6 +156,7 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
         var serverGone = finished.ServerEnd == ForwardEnd.SourceClosed || _link?.ServerFatal is not null;
         ReturnLease(ServerConnectionIsClean(finished.ServerEnd), cancelFirst: serverGone ? false : null);
         _pool?.Tell(LeaseWithdrawn.Instance, Self); // in case it was still waiting; a no-op otherwise
+        LeaveStatistics();
 
         if (_loggedIn)
         {
@@ -189,7 +191,7 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
             Finish("idle_transaction_timeout", PgError.FatalError(SqlStates.IdleInTransactionSessionTimeout,
                 $"idle_transaction_timeout: the client sent nothing for {idleInTransaction.TotalSeconds:0.#}s inside a transaction"));
         }
-        else if (Settings.QueryTimeout is var query && query > TimeSpan.Zero && link.Busy(now) > query)
+        else if (Settings.QueryTimeout is var query && query > TimeSpan.Zero && link.Busy() > query)
         {
             Finish("query_timeout", PgError.FatalError(SqlStates.QueryCanceled,
                 $"query_timeout: the server did not finish answering within {query.TotalSeconds:0.#}s; the query was canceled and the connection closed"));
@@ -210,6 +212,7 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
         _link?.Stop(); // a server loop still waiting on a parked connection ends
         _ = _frames?.DisposeAsync().AsTask(); // a session that ended during its login: its graph ends too
         UnregisterCancelKey();
+        LeaveStatistics();
     }
 
     private static async Task Quietly(Task task)
@@ -236,6 +239,9 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
         public static readonly ClientWatchTick Instance = new();
     }
 }
+
+/// <summary>The admin console to a session (KILL, KILL_CLIENT, a removed database): end now, telling the client why.</summary>
+internal sealed record KillSession(string Reason, PgError Error);
 
 /// <summary>Sessions actor to session: the pooler is stopping; end now with 57P01.</summary>
 internal sealed record ShutdownSession

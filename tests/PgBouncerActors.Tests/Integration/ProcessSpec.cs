@@ -32,7 +32,7 @@ public sealed class ProcessSpec(PostgresFixture postgres)
     }
 
     [Fact]
-    public async Task SIGHUP_reloads_the_auth_file_and_log_level_and_USR1_and_USR2_leave_the_pooler_and_its_clients_running()
+    public async Task SIGHUP_reloads_the_auth_file_pool_size_and_log_level_and_USR1_USR2_pause_and_resume_without_dropping_a_client()
     {
         await postgres.Cluster.RunSqlAsync($"drop role if exists {LateUser}; create role {LateUser} login password '{LatePassword}';");
         var userList = Path.Combine(Path.GetTempPath(), $"pgba-users-{Guid.NewGuid():N}.txt");
@@ -45,21 +45,23 @@ public sealed class ProcessSpec(PostgresFixture postgres)
             await using var select = new NpgsqlCommand("select 1", client);
             await Assert.ThrowsAsync<PostgresException>(() => QueryAsync(pooler.Port, LateUser, LatePassword)); // not in auth_file yet
 
-            foreach (var signal in new[] { "USR1", "USR2" })
-            {
-                var before = pooler.Lines.Count;
-                await pooler.SignalAsync(signal);
-                await pooler.WaitForLineAsync($"SIG{signal} received", before);
-                Assert.False(pooler.HasExited);
-                Assert.Equal(1, await select.ExecuteScalarAsync()); // the open session goes on
-            }
+            Assert.Equal(1, await select.ExecuteScalarAsync());
+            var beforePause = pooler.Lines.Count;
+            await pooler.SignalAsync("USR1"); // PAUSE: transactions finish, then new ones wait
+            await pooler.WaitForLineAsync("SIGUSR1: pausing every pool", beforePause);
+            var paused = select.ExecuteScalarAsync();
+            await Task.Delay(500);
+            Assert.False(paused.IsCompleted, "a transaction began while every pool was paused");
+            await pooler.SignalAsync("USR2"); // RESUME: the waiting one goes on, nobody dropped
+            Assert.Equal(1, await paused.WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.False(pooler.HasExited);
 
             await File.AppendAllTextAsync(userList, $"\n\"{LateUser}\" \"{LatePassword}\"\n");
             await File.WriteAllTextAsync(pooler.ConfigFile, Configuration(userList, logLevel: "warning", poolSize: 7)
                 .Replace("{port}", pooler.Port.ToString()));
             var beforeReload = pooler.Lines.Count;
             await pooler.SignalAsync("HUP");
-            await pooler.WaitForLineAsync("applied only after a restart: DefaultPoolSize", beforeReload);
+            await pooler.WaitForLineAsync("changed: default_pool_size 20 -> 7, log_level information -> warning", beforeReload); // nobody dropped
             Assert.False(pooler.HasExited);
             Assert.Equal(1, await select.ExecuteScalarAsync());
             Assert.Equal(1, await QueryAsync(pooler.Port, LateUser, LatePassword)); // the re-read auth_file

@@ -63,7 +63,7 @@ public sealed class ProtocolTrackerSpec
         Answered(tracker, server);
         Assert.True(tracker.IsSettled, tracker.Describe());
         Assert.Equal(0, tracker.Awaiting);
-        Assert.Equal(0, tracker.BusySinceTick);
+        Assert.Equal(0, tracker.BusySince);
     }
 
     [Theory]
@@ -129,19 +129,21 @@ public sealed class ProtocolTrackerSpec
     }
 
     [Fact]
-    public void The_busy_clock_runs_from_the_first_unanswered_message_to_the_last_answer()
+    public void The_busy_clock_runs_from_the_first_unanswered_message_and_restarts_at_each_answer_while_more_are_owed()
     {
         var tracker = Sent("H");
-        Assert.Equal(0, tracker.BusySinceTick); // a Flush expects nothing
+        Assert.Equal(0, tracker.BusySince); // a Flush expects nothing
         Sent("Q", tracker);
-        var since = tracker.BusySinceTick;
+        var since = tracker.BusySince;
         Assert.True(since > 0);
         Sent("Q", tracker);
-        Assert.Equal(since, tracker.BusySinceTick);
+        Assert.Equal(since, tracker.BusySince); // a pipelined query does not restart it
         Answered(tracker, "CZ");
-        Assert.Equal(since, tracker.BusySinceTick);
+        Assert.True(tracker.BusySince > since); // the second query's time (query_timeout, SHOW STATS) counts from the first's answer
         Answered(tracker, "CZ");
-        Assert.Equal(0, tracker.BusySinceTick);
+        Assert.Equal(0, tracker.BusySince);
+        Assert.Equal(2, tracker.Counters.Read(0, 0).Queries);
+        Assert.Equal(2, tracker.Counters.Read(0, 0).Transactions);
     }
 
     [Fact]

@@ -1,0 +1,120 @@
+using System.Globalization;
+using PgBouncerActors.Configuration;
+
+namespace PgBouncerActors.Admin;
+
+/// <summary>
+/// The settings as SHOW CONFIG lists them (key, value, default, changeable) and as SET names
+/// them: PgBouncer's keys, and this pooler's own under their names in pgbouncer-actors.
+/// Changeable means RELOAD and SET apply it to the running pooler.
+/// </summary>
+internal static class ConfigView
+{
+    /// <summary>Every setting: its key, its HOCON section, how its value reads, and whether it changes at run time.</summary>
+    public static readonly IReadOnlyList<Setting> Settings =
+    [
+        new("admin_users", "pgbouncer", s => string.Join(",", s.AdminUsers.Order(StringComparer.Ordinal)),
+            (running, read) => running with { AdminUsers = read.AdminUsers }),
+        new("auth_file", "pgbouncer", s => s.AuthFile ?? "",
+            (running, read) => running with { AuthFile = read.AuthFile, UserList = read.UserList }),
+        new("auth_type", "pgbouncer", s => AuthTypeName(s.AuthType),
+            (running, read) => running with { AuthType = read.AuthType }),
+        new("client_idle_timeout", "pgbouncer", s => Seconds(s.ClientIdleTimeout),
+            (running, read) => running with { ClientIdleTimeout = read.ClientIdleTimeout }),
+        new("client_login_timeout", "pgbouncer", s => Seconds(s.ClientLoginTimeout),
+            (running, read) => running with { ClientLoginTimeout = read.ClientLoginTimeout }),
+        new("default_pool_size", "pgbouncer", s => Number(s.DefaultPoolSize),
+            (running, read) => running with { DefaultPoolSize = read.DefaultPoolSize }),
+        new("idle_transaction_timeout", "pgbouncer", s => Seconds(s.IdleTransactionTimeout),
+            (running, read) => running with { IdleTransactionTimeout = read.IdleTransactionTimeout }),
+        new("ignore_startup_parameters", "pgbouncer", s => string.Join(",", s.IgnoreStartupParameters.Order(StringComparer.Ordinal)),
+            (running, read) => running with { IgnoreStartupParameters = read.IgnoreStartupParameters }),
+        new("listen_addr", "pgbouncer", s => s.ListenAddress, null),
+        new("listen_port", "pgbouncer", s => Number(s.ListenPort), null),
+        new("logfile", "pgbouncer", s => s.LogFile ?? "", null),
+        new("max_client_conn", "pgbouncer", s => Number(s.MaxClientConnections),
+            (running, read) => running with { MaxClientConnections = read.MaxClientConnections }),
+        new("max_db_connections", "pgbouncer", s => Number(s.MaxDbConnections), null),
+        new("max_prepared_statements", "pgbouncer", s => Number(s.MaxPreparedStatements), null),
+        new("min_pool_size", "pgbouncer", s => Number(s.MinPoolSize),
+            (running, read) => running with { MinPoolSize = read.MinPoolSize }),
+        new("pool_mode", "pgbouncer", s => s.PoolMode.ToString().ToLowerInvariant(), null),
+        new("query_timeout", "pgbouncer", s => Seconds(s.QueryTimeout),
+            (running, read) => running with { QueryTimeout = read.QueryTimeout }),
+        new("query_wait_timeout", "pgbouncer", s => Seconds(s.QueryWaitTimeout),
+            (running, read) => running with { QueryWaitTimeout = read.QueryWaitTimeout }),
+        new("server_check_delay", "pgbouncer", s => Seconds(s.ServerCheckDelay),
+            (running, read) => running with { ServerCheckDelay = read.ServerCheckDelay }),
+        new("server_check_query", "pgbouncer", s => s.ServerCheckQuery,
+            (running, read) => running with { ServerCheckQuery = read.ServerCheckQuery }),
+        new("server_connect_timeout", "pgbouncer", s => Seconds(s.ServerConnectTimeout),
+            (running, read) => running with { ServerConnectTimeout = read.ServerConnectTimeout }),
+        new("server_idle_timeout", "pgbouncer", s => Seconds(s.ServerIdleTimeout),
+            (running, read) => running with { ServerIdleTimeout = read.ServerIdleTimeout }),
+        new("server_lifetime", "pgbouncer", s => Seconds(s.ServerLifetime),
+            (running, read) => running with { ServerLifetime = read.ServerLifetime }),
+        new("server_reset_query", "pgbouncer", s => s.ServerResetQuery,
+            (running, read) => running with { ServerResetQuery = read.ServerResetQuery }),
+        new("stats_period", "pgbouncer", s => Seconds(s.StatsPeriod), null),
+        new("stats_users", "pgbouncer", s => string.Join(",", s.StatsUsers.Order(StringComparer.Ordinal)),
+            (running, read) => running with { StatsUsers = read.StatsUsers }),
+        new("log_level", "pgbouncer-actors", s => s.LogLevel,
+            (running, read) => running with { LogLevel = read.LogLevel }),
+        new("max_frame_length", "pgbouncer-actors", s => Number(s.MaxFrameLength), null),
+        new("scram_iterations", "pgbouncer-actors", s => Number(s.ScramIterations), null),
+        new("shutdown_timeout", "pgbouncer-actors", s => Seconds(s.ShutdownTimeout),
+            (running, read) => running with { ShutdownTimeout = read.ShutdownTimeout }),
+    ];
+
+    private static readonly Lazy<PoolerSettings> Defaults = new(() => SettingsLoader.LoadString(""));
+
+    /// <summary>The running settings with every changeable setting, the databases and the users taken from <paramref name="read"/>.</summary>
+    public static PoolerSettings TakeChangeable(PoolerSettings running, PoolerSettings read) =>
+        Settings.Where(setting => setting.Changeable).Aggregate(running with { Databases = read.Databases, Users = read.Users },
+            (settings, setting) => setting.Copy!(settings, read));
+
+    /// <summary>What differs between two settings, as "key old -> new".</summary>
+    public static IReadOnlyList<string> Changes(PoolerSettings before, PoolerSettings after) =>
+        Settings.Where(setting => setting.Read(before) != setting.Read(after))
+            .Select(setting => $"{setting.Key} {setting.Read(before)} -> {setting.Read(after)}").ToList();
+
+    /// <summary>The settings of <paramref name="read"/> that differ from the running ones and cannot change at run time.</summary>
+    public static IReadOnlyList<string> ChangedNeedingRestart(PoolerSettings running, PoolerSettings read) =>
+        Settings.Where(setting => !setting.Changeable && setting.Read(running) != setting.Read(read)).Select(setting => setting.Key).ToList();
+
+    /// <summary>
+    /// SET: <paramref name="value"/> read as the file would read it (so the same checks and units
+    /// apply), taken into the running settings.
+    /// </summary>
+    public static PoolerSettings Set(PoolerSettings running, Setting setting, string value)
+    {
+        var text = $"{setting.Section} {{ {setting.Key} = \"{value.Replace("\\", "\\\\").Replace("\"", "\\\"")}\" }}";
+        return setting.Copy!(running, SettingsLoader.LoadString(text, "SET"));
+    }
+
+    public static Setting? Find(string key) => Settings.FirstOrDefault(setting => setting.Key.Equals(key, StringComparison.OrdinalIgnoreCase));
+
+    public static ResultTable Show(PoolerSettings settings)
+    {
+        var table = new ResultTable("key", "value", "default", "changeable");
+        foreach (var setting in Settings.OrderBy(setting => setting.Key, StringComparer.Ordinal))
+        {
+            table.Row(setting.Key, setting.Read(settings), setting.Read(Defaults.Value), setting.Changeable ? "yes" : "no");
+        }
+
+        return table;
+    }
+
+    private static string Seconds(TimeSpan value) => value.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
+
+    private static string Number(long value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private static string AuthTypeName(AuthType type) => type == AuthType.ScramSha256 ? "scram-sha-256" : type.ToString().ToLowerInvariant();
+
+    /// <param name="Section">Where it lives in the HOCON file (SET reads its value as if the file said it there).</param>
+    /// <param name="Copy">For a setting that changes at run time: the running settings with this one taken from newly read ones.</param>
+    internal sealed record Setting(string Key, string Section, Func<PoolerSettings, string> Read, Func<PoolerSettings, PoolerSettings, PoolerSettings>? Copy)
+    {
+        public bool Changeable => Copy is not null;
+    }
+}

@@ -1,0 +1,87 @@
+using System.Collections.Concurrent;
+using PgBouncerActors.Pool;
+
+namespace PgBouncerActors.Stats;
+
+/// <summary>
+/// One pool's clients and the traffic of those that left. Touched once when a client logs in and
+/// once when it leaves, never per message: the live clients' own counters are summed when someone asks.
+/// </summary>
+internal sealed class PoolStatistics(PoolKey key)
+{
+    private readonly Lock _lock = new();
+    private readonly HashSet<ClientEntry> _clients = [];
+    private TrafficTotals _departed;
+
+    public PoolKey Key { get; } = key;
+
+    public void Joined(ClientEntry client)
+    {
+        lock (_lock)
+        {
+            _clients.Add(client);
+        }
+    }
+
+    public void Left(ClientEntry client)
+    {
+        var last = client.Totals();
+        lock (_lock)
+        {
+            if (_clients.Remove(client))
+            {
+                _departed += last;
+            }
+        }
+    }
+
+    public ClientEntry[] Clients()
+    {
+        lock (_lock)
+        {
+            return [.. _clients];
+        }
+    }
+
+    /// <summary>Everything this pool's clients did since the pooler started.</summary>
+    public TrafficTotals Totals()
+    {
+        lock (_lock)
+        {
+            var totals = _departed;
+            foreach (var client in _clients)
+            {
+                totals += client.Totals();
+            }
+
+            return totals;
+        }
+    }
+}
+
+/// <summary>Every pool's statistics by (database, user), the admin console's pseudo-pool included; made on first use.</summary>
+internal sealed class StatisticsRegistry
+{
+    private readonly ConcurrentDictionary<PoolKey, PoolStatistics> _pools = new();
+    private long _nextClientId;
+    private long _nextServerId = 1L << 32;
+
+    public PoolStatistics For(PoolKey key) => _pools.GetOrAdd(key, static key => new PoolStatistics(key));
+
+    public IReadOnlyCollection<PoolStatistics> Pools => _pools.Values.OrderBy(pool => pool.Key.Database, StringComparer.Ordinal)
+        .ThenBy(pool => pool.Key.User, StringComparer.Ordinal).ToList();
+
+    public IEnumerable<ClientEntry> Clients => Pools.SelectMany(pool => pool.Clients()).OrderBy(client => client.Id);
+
+    /// <summary>A number for the next client: its ptr in SHOW CLIENTS, and what KILL_CLIENT takes.</summary>
+    public long NextClientId() => Interlocked.Increment(ref _nextClientId);
+
+    /// <summary>A number for the next server connection (its ptr in SHOW SERVERS), from a range no client number reaches.</summary>
+    public long NextServerId() => Interlocked.Increment(ref _nextServerId);
+
+    /// <summary>Totals per database over its pools, in name order.</summary>
+    public IReadOnlyList<(string Database, TrafficTotals Totals)> ByDatabase() =>
+        Pools.GroupBy(pool => pool.Key.Database, StringComparer.Ordinal)
+            .Select(group => (group.Key, group.Aggregate(default(TrafficTotals), (sum, pool) => sum + pool.Totals())))
+            .ToList();
+}
