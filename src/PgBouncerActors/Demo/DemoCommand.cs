@@ -14,7 +14,8 @@ internal static class DemoCommand
         Console.WriteLine("demo: starting a scratch PostgreSQL cluster in a temp folder ...");
         await using var cluster = await ScratchCluster.StartAsync("trust", Console.Out).ConfigureAwait(false);
         var settings = SettingsLoader.LoadString($$"""
-            pgbouncer { listen_addr = 127.0.0.1, listen_port = {{port}}, auth_type = trust, pool_mode = session, default_pool_size = 10 }
+            pgbouncer { listen_addr = 127.0.0.1, listen_port = {{port}}, auth_type = trust, pool_mode = session, default_pool_size = 10,
+                        admin_users = {{ScratchCluster.Superuser}} }
             databases { "*" { host = 127.0.0.1, port = {{cluster.Port}} } }
             """, "demo");
         using var log = Logging.Create(settings);
@@ -23,6 +24,8 @@ internal static class DemoCommand
         Console.WriteLine();
         Console.WriteLine($"demo: the pooler is listening on 127.0.0.1:{host.Port}. Connect with:");
         Console.WriteLine($"    psql -h 127.0.0.1 -p {host.Port} -U {ScratchCluster.Superuser} postgres");
+        Console.WriteLine($"and watch it on its admin console:");
+        Console.WriteLine($"    psql -h 127.0.0.1 -p {host.Port} -U {ScratchCluster.Superuser} pgbouncer -c 'SHOW POOLS'");
         Console.WriteLine("demo: Ctrl-C stops the pooler and the scratch cluster.");
         Console.WriteLine();
         await signals.StopRequested.ConfigureAwait(false);

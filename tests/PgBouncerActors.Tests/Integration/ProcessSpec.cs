@@ -48,7 +48,7 @@ public sealed class ProcessSpec(PostgresFixture postgres)
             Assert.Equal(1, await select.ExecuteScalarAsync());
             var beforePause = pooler.Lines.Count;
             await pooler.SignalAsync("USR1"); // PAUSE: transactions finish, then new ones wait
-            await pooler.WaitForLineAsync("SIGUSR1: pausing every pool", beforePause);
+            await pooler.WaitForLineAsync("SIGUSR1: every pool is paused", beforePause); // the parked connection is back and closed
             var paused = select.ExecuteScalarAsync();
             await Task.Delay(500);
             Assert.False(paused.IsCompleted, "a transaction began while every pool was paused");
