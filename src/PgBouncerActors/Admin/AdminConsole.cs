@@ -162,15 +162,6 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
             case "ENABLE":
                 services.DisabledDatabases.TryRemove(database!, out _);
                 return;
-            case "RESUME":
-                var pausedNow = (await DescribeAsync(cancellationToken).ConfigureAwait(false))
-                    .Where(pool => pool.Paused && (database is null || pool.Key.Database == database));
-                if (!pausedNow.Any())
-                {
-                    throw Refused(SqlStates.ProtocolViolation, database is null ? "pooler is not paused/suspended" : $"database {database} is not paused");
-                }
-
-                break;
             case "KILL":
                 foreach (var client in services.Statistics.Clients.Where(client => client.Database == database))
                 {
@@ -183,7 +174,10 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
 
         var command = Enum.Parse<PoolCommand>(verb.Replace("_", ""), ignoreCase: true);
         services.Log.Information("{Command} {Database} on the admin console", verb, database ?? "(all databases)");
-        await pools.Ask<PoolsCommanded>(new CommandPools(command, database), cancellationToken).ConfigureAwait(false);
+        if (await pools.Ask<object>(new CommandPools(command, database), cancellationToken).ConfigureAwait(false) is NothingPaused)
+        {
+            throw Refused(SqlStates.ProtocolViolation, database is null ? "pooler is not paused/suspended" : $"database {database} is not paused");
+        }
     }
 
     private void KillClient(string id)

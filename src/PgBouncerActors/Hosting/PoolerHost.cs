@@ -83,7 +83,7 @@ public sealed class PoolerHost : IAsyncDisposable
                 log.Logger.Information("SIGUSR1: pausing every pool (as PAUSE)");
                 _pools.Ask<PoolsCommanded>(new CommandPools(PoolCommand.Pause, null)).ContinueWith(
                     paused => log.Logger.Information("SIGUSR1: every pool is paused: {Outcome}",
-                        paused.IsCompletedSuccessfully ? "no server connection is in use" : "RESUME came first"),
+                        paused.IsCompletedSuccessfully ? "no server connection is in use" : "the pooler is stopping"),
                     TaskScheduler.Default);
             },
             () =>

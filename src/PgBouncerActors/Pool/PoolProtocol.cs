@@ -127,5 +127,11 @@ internal sealed record PoolsCommanded
     public static readonly PoolsCommanded Instance = new();
 }
 
+/// <summary>Registry to console: RESUME, but nothing it names was paused (PgBouncer's "not paused" error).</summary>
+internal sealed record NothingPaused
+{
+    public static readonly NothingPaused Instance = new();
+}
+
 /// <summary>Host to registry, registry to pools: new settings are in force (RELOAD, SIGHUP, SET); pools take their new sizes.</summary>
 internal sealed record SettingsChanged(Configuration.PoolerSettings Settings);

@@ -64,6 +64,9 @@ internal sealed class PoolRegistryActor : ReceiveActor
             case PoolCommand.Pause or PoolCommand.Kill:
                 _paused.Add(command.Database);
                 break;
+            case PoolCommand.Resume when !(_pausedAll || (command.Database is null ? _paused.Count > 0 : _paused.Contains(command.Database))):
+                Sender.Tell(NothingPaused.Instance, Self); // PAUSE and KILL are what pause, and both pass here
+                return;
             case PoolCommand.Resume when command.Database is null:
                 _pausedAll = false;
                 _paused.Clear();

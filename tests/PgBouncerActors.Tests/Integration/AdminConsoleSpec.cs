@@ -118,6 +118,8 @@ public sealed class AdminConsoleSpec(PostgresFixture postgres)
     {
         await using var pooler = StartPooler();
         await using var console = await ConsoleClient.ConnectAsync(pooler.Port, Admin);
+        Assert.Equal(["PAUSE"], (await console.ShowAsync("PAUSE counted")).Tags); // no pool yet: the one made next would start paused
+        Assert.Equal(["RESUME"], (await console.ShowAsync("RESUME counted")).Tags);
         await using var inTransaction = new NpgsqlConnection(Counted(pooler.Port));
         await inTransaction.OpenAsync();
         await using var transaction = await inTransaction.BeginTransactionAsync();
