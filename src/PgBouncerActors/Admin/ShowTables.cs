@@ -30,7 +30,7 @@ internal static class ShowTables
             var waiting = clients.Count(client => client.Waiting);
             var maxWait = clients.Select(client => client.WaitedSoFar).Append(pool.MaxWait).Max();
             table.Row(pool.Key.Database, pool.Key.User, clients.Length - waiting, waiting, 0, 0, pool.Count("active"), 0, 0, pool.Count("idle"),
-                pool.Count("used"), 0, pool.Count("login"), (int)maxWait.TotalSeconds, maxWait.Microseconds + maxWait.Milliseconds * 1000,
+                pool.Count("used"), 0, pool.Count("login"), (int)maxWait.TotalSeconds, MicrosWithinSecond(maxWait),
                 ModeName(pool.Mode));
         }
 
@@ -49,7 +49,7 @@ internal static class ShowTables
             var (host, port) = Split(client.RemoteAddress);
             var (localHost, localPort) = Split(client.LocalAddress);
             table.Row("C", client.User, client.Database, state, host, port, localHost, localPort, client.ConnectedAt,
-                LastRequest(client), (int)wait.TotalSeconds, wait.Microseconds + wait.Milliseconds * 1000, 0, Pointer(client.Id),
+                LastRequest(client), (int)wait.TotalSeconds, MicrosWithinSecond(wait), 0, Pointer(client.Id),
                 server is null ? "" : Pointer(server.Id), 0, "", client.ApplicationName);
         }
 
@@ -231,6 +231,9 @@ internal static class ShowTables
         client.Link is { } link ? DateTime.UtcNow - link.SinceClientActive() : client.ConnectedAt;
 
     private static string Pointer(long id) => $"0x{id:x}";
+
+    /// <summary>PgBouncer splits a wait into whole seconds (wait, maxwait) and the microseconds past them (wait_us, maxwait_us).</summary>
+    private static int MicrosWithinSecond(TimeSpan wait) => wait.Microseconds + (wait.Milliseconds * 1000);
 
 
     private static string ModeName(PoolMode mode) => mode.ToString().ToLowerInvariant();

@@ -60,10 +60,11 @@ public sealed class PoolerHost : IAsyncDisposable
     public void Operate(ProcessSignals signals, PoolerLog log)
     {
         var services = _services;
+        var tellPools = services.SettingsApplied;
         services.SettingsApplied = applied =>
         {
             log.SetLevel(applied.LogLevel);
-            _pools.Tell(new SettingsChanged(applied));
+            tellPools(applied);
         };
         services.RequestShutdown = signals.RequestStop;
         signals.OnReload(() =>
