@@ -61,6 +61,8 @@ internal static class ConfigView
         new("log_level", "pgbouncer-actors", s => s.LogLevel,
             (running, read) => running with { LogLevel = read.LogLevel }),
         new("max_frame_length", "pgbouncer-actors", s => Number(s.MaxFrameLength), null),
+        new("metrics.listen_addr", "pgbouncer-actors", s => s.Metrics.ListenAddress, null),
+        new("metrics.port", "pgbouncer-actors", s => Number(s.Metrics.Port), null),
         new("scram_iterations", "pgbouncer-actors", s => Number(s.ScramIterations), null),
         new("shutdown_timeout", "pgbouncer-actors", s => Seconds(s.ShutdownTimeout),
             (running, read) => running with { ShutdownTimeout = read.ShutdownTimeout }),

@@ -24,14 +24,12 @@ internal static class ShowTables
             "sv_tested:int4", "sv_login:int4", "maxwait:int4", "maxwait_us:int4", "pool_mode");
         var admin = services.Statistics.For(AdminPool).Clients();
         table.Row(AdminDatabase, AdminDatabase, admin.Length, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "statement");
-        foreach (var pool in Sorted(pools))
+        foreach (var figures in PoolFigures.Of(services, pools))
         {
-            var clients = services.Statistics.For(pool.Key).Clients();
-            var waiting = clients.Count(client => client.Waiting);
-            var maxWait = clients.Select(client => client.WaitedSoFar).Append(pool.MaxWait).Max();
-            table.Row(pool.Key.Database, pool.Key.User, clients.Length - waiting, waiting, 0, 0, pool.Count("active"), 0, 0, pool.Count("idle"),
-                pool.Count("used"), 0, pool.Count("login"), (int)maxWait.TotalSeconds, MicrosWithinSecond(maxWait),
-                ModeName(pool.Mode));
+            var pool = figures.Pool;
+            table.Row(pool.Key.Database, pool.Key.User, figures.ClientsActive, figures.ClientsWaiting, 0, 0, figures.ServersActive, 0, 0,
+                figures.ServersIdle, figures.ServersUsed, 0, figures.ServersLogin, (int)figures.MaxWait.TotalSeconds,
+                MicrosWithinSecond(figures.MaxWait), ModeName(pool.Mode));
         }
 
         return table;
@@ -219,8 +217,7 @@ internal static class ShowTables
             ? byDatabase.OrderBy(pair => pair.Database == AdminDatabase ? 0 : 1)
             : byDatabase.Prepend((AdminDatabase, default));
 
-    private static IEnumerable<PoolSnapshot> Sorted(IEnumerable<PoolSnapshot> pools) =>
-        pools.OrderBy(pool => pool.Key.Database, StringComparer.Ordinal).ThenBy(pool => pool.Key.User, StringComparer.Ordinal);
+    private static IEnumerable<PoolSnapshot> Sorted(IEnumerable<PoolSnapshot> pools) => PoolFigures.Sorted(pools);
 
     private static Dictionary<Akka.Actor.IActorRef, ServerSnapshot> ServersBySession(IEnumerable<PoolSnapshot> pools) =>
         pools.SelectMany(pool => pool.Servers).Where(server => server.Session is not null).GroupBy(server => server.Session!)

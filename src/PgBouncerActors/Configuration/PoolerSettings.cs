@@ -77,6 +77,9 @@ public sealed record PoolerSettings
     public required string Akka { get; init; }
     public required BackoffSettings ServerBackoff { get; init; }
 
+    /// <summary>Where /metrics and the dashboard listen (port 0: off).</summary>
+    public MetricsSettings Metrics { get; init; } = new("127.0.0.1", 0);
+
     /// <summary>The entry for a database name, or the "*" fallback, or null (SQLSTATE 3D000).</summary>
     public DatabaseSettings? FindDatabase(string name) =>
         Databases.GetValueOrDefault(name) ?? (Databases.TryGetValue("*", out var fallback) ? fallback with { Name = name } : null);
@@ -107,6 +110,9 @@ public sealed record DatabaseSettings(string Name)
 
 /// <summary>How a pool retries a database that refuses it: min * 2^n, capped at max, plus up to random_factor of jitter.</summary>
 public sealed record BackoffSettings(TimeSpan Min, TimeSpan Max, double RandomFactor);
+
+/// <summary>The HTTP listener of /metrics and the dashboard; port 0 turns it off.</summary>
+public sealed record MetricsSettings(string ListenAddress, int Port);
 
 public sealed record UserSettings(string Name)
 {

@@ -167,6 +167,7 @@ public static class SettingsLoader
             ScramIterations = Positive(own, "pgbouncer-actors", "scram_iterations"),
             Akka = AkkaSection.Render(config.GetObject("akka")),
             ServerBackoff = ReadBackoff(own),
+            Metrics = new MetricsSettings(own.GetString("metrics.listen_addr"), Ranged(own.GetConfig("metrics"), "pgbouncer-actors.metrics", "port", 0, 65535)),
         };
         return settings;
     }

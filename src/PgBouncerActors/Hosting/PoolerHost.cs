@@ -25,9 +25,10 @@ public sealed class PoolerHost : IAsyncDisposable
     private readonly IActorRef _pools;
     private int _stopped;
 
-    private PoolerHost(ActorSystem system, PoolerServices services, IActorRef sessions, IActorRef pools, int port)
+    private PoolerHost(ActorSystem system, PoolerServices services, IActorRef sessions, IActorRef pools, int port, int? metricsPort)
     {
         System = system;
+        MetricsPort = metricsPort;
         _services = services;
         _sessions = sessions;
         _pools = pools;
@@ -42,6 +43,9 @@ public sealed class PoolerHost : IAsyncDisposable
 
     /// <summary>The port clients connect to (the one bound when listen_port is 0).</summary>
     public int Port { get; }
+
+    /// <summary>The port of /metrics and the dashboard; null when they are off.</summary>
+    public int? MetricsPort { get; }
 
     internal ActorSystem System { get; }
 
@@ -149,7 +153,26 @@ public sealed class PoolerHost : IAsyncDisposable
         var port = ((IPEndPoint)listenSocket.LocalEndPoint!).Port;
         log.Information("listening on {Address}:{Port} (pool_mode={Mode}, auth_type={Auth}, max_client_conn={MaxClients}, default_pool_size={PoolSize})",
             settings.ListenAddress, port, settings.PoolMode, settings.AuthType, settings.MaxClientConnections, settings.DefaultPoolSize);
-        return new PoolerHost(system, services, sessions, pools, port);
+        return new PoolerHost(system, services, sessions, pools, port, StartMetrics(system, services, pools, log));
+    }
+
+    /// <summary>/metrics and the dashboard, when a port is set; they serve until the actor system is about to end, through the drain.</summary>
+    private static int? StartMetrics(ActorSystem system, PoolerServices services, IActorRef pools, ILogger log)
+    {
+        if (services.Metrics is not { } metrics)
+        {
+            return null;
+        }
+
+        var server = PgBouncerActors.Metrics.MetricsServer.Start(services.Settings.Metrics, services, pools, metrics);
+        CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate, "stop-metrics", async () =>
+        {
+            await server.DisposeAsync().ConfigureAwait(false);
+            return Akka.Done.Instance;
+        });
+        log.Information("metrics on http://{Address}:{Port}/metrics, dashboard on http://{Address}:{Port}/",
+            services.Settings.Metrics.ListenAddress, server.Port, services.Settings.Metrics.ListenAddress, server.Port);
+        return server.Port;
     }
 
     /// <summary>

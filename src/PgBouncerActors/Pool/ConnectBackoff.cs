@@ -60,6 +60,13 @@ internal sealed class ConnectBackoff(BackoffSettings settings, Func<double> rand
     /// <summary>Whether a login may be tried now: not while an outage's delay or a refusal's pause runs.</summary>
     public bool MayConnect(TimeSpan now) => (!IsFailing || now >= _retryAt) && now >= _pausedUntil;
 
+    /// <summary>How long until a login may be tried again (zero: now).</summary>
+    public TimeSpan RetryIn(TimeSpan now)
+    {
+        var until = IsFailing && _retryAt > _pausedUntil ? _retryAt : _pausedUntil;
+        return until > now ? until - now : TimeSpan.Zero;
+    }
+
     public void Succeeded()
     {
         Failures = 0;

@@ -95,10 +95,16 @@ internal sealed record PoolsDescribed(IReadOnlyList<PoolSnapshot> Pools);
 
 /// <summary>A pool's server connections as they are now, and how long its oldest waiter has waited.</summary>
 internal sealed record PoolSnapshot(PoolKey Key, Configuration.PoolMode Mode, int PoolSize, int MinPoolSize, TimeSpan MaxWait,
-    bool Paused, IReadOnlyList<ServerSnapshot> Servers)
+    bool Paused, IReadOnlyList<ServerSnapshot> Servers, PoolHealth Health)
 {
     public int Count(string state) => Servers.Count(server => server.State == state);
 }
+
+/// <summary>
+/// How the pool's server logins go (the dashboard and /metrics): outage failures in a row (0: the
+/// server answers), the last outage's error, how long until the next attempt, and every failed login so far.
+/// </summary>
+internal sealed record PoolHealth(int BackoffFailures, string? LastError, TimeSpan RetryIn, long LoginErrors);
 
 /// <summary>One server connection for SHOW SERVERS; State is PgBouncer's word (active, idle, used, login).</summary>
 /// <param name="Session">The session it is lent to, if any.</param>

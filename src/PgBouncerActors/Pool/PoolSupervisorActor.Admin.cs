@@ -14,7 +14,8 @@ internal sealed partial class PoolSupervisorActor
             .OrderBy(server => server.Id)
             .ToList();
         var maxWait = _waiters.First is { } first ? DateTime.UtcNow - first.Value.Since : TimeSpan.Zero;
-        return new PoolSnapshot(_definition.Key, _definition.Mode, _definition.PoolSize, _definition.MinPoolSize, maxWait, _paused, servers);
+        var health = new PoolHealth(_backoff.Failures, _backoff.LastError?.Message, _backoff.RetryIn(Now), _loginErrors);
+        return new PoolSnapshot(_definition.Key, _definition.Mode, _definition.PoolSize, _definition.MinPoolSize, maxWait, _paused, servers, health);
     }
 
     /// <summary>PgBouncer's names: a lent connection (parked between a client's transactions too) is active.</summary>

@@ -31,6 +31,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
     private readonly Dictionary<IActorRef, IActorRef> _leases = []; // session -> backend
     private int _nextBackendId;
     private int _connecting;
+    private long _loginErrors; // every failed server login, for the dashboard and /metrics
 
     // The admin console's commands (see PoolSupervisorActor.Admin.cs).
     private bool _paused;
@@ -249,6 +250,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
             _connecting--;
         }
 
+        _loginErrors++;
         var delay = _backoff.Failed(failed.Error, Now, slot?.Wave ?? _backoff.Wave);
         if (ConnectBackoff.IsOutage(failed.Error))
         {

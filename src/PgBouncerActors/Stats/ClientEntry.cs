@@ -10,7 +10,7 @@ namespace PgBouncerActors.Stats;
 /// whoever asks.
 /// </summary>
 internal sealed class ClientEntry(long id, IActorRef session, string database, string user, string remoteAddress, string localAddress,
-    string applicationName)
+    string applicationName, Metrics.PoolHistograms? histograms = null)
 {
     private volatile ServerLinkState? _link;
     private long _waitingSince; // Stopwatch timestamp; 0: not waiting
@@ -34,7 +34,7 @@ internal sealed class ClientEntry(long id, IActorRef session, string database, s
 
     public DateTime ConnectedAt { get; } = DateTime.UtcNow;
 
-    public TrafficCounters Counters { get; } = new();
+    public TrafficCounters Counters { get; } = new(histograms);
 
     /// <summary>The client's link to its server connections, once it proxies (its byte counts and the connection it holds).</summary>
     public ServerLinkState? Link
