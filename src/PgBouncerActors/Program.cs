@@ -70,6 +70,11 @@ public static class Program
     {
         var settings = SettingsLoader.LoadFile(configFile, Environment.GetEnvironmentVariable);
         using var log = Logging.Create(settings);
+        foreach (var warning in settings.Warnings)
+        {
+            log.Logger.Warning("{File}: {Warning}", settings.ConfigFile, warning);
+        }
+
         var host = PoolerHost.Start(settings, log.Logger);
         host.Operate(signals, log);
         await signals.StopRequested;

@@ -77,6 +77,9 @@ public sealed record PoolerSettings
     public required string Akka { get; init; }
     public required BackoffSettings ServerBackoff { get; init; }
 
+    /// <summary>What the file asked for that this pooler ignores (PgBouncer settings it lacks): logged once at startup.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
     /// <summary>Where /metrics and the dashboard listen (port 0: off).</summary>
     public MetricsSettings Metrics { get; init; } = new("127.0.0.1", 0);
 

@@ -21,6 +21,17 @@ public static class SettingsLoader
             throw new ConfigurationException($"{path}: configuration file not found");
         }
 
+        if (path.EndsWith(".ini", StringComparison.OrdinalIgnoreCase))
+        {
+            IReadOnlyList<string> warnings = [];
+            var pooled = Reference().GetConfig("pgbouncer").Keys.ToHashSet(StringComparer.Ordinal);
+            return Load(() =>
+            {
+                (var config, warnings) = PgBouncerIni.Read(path, pooled);
+                return config;
+            }) with { ConfigFile = Path.GetFullPath(path), Warnings = warnings };
+        }
+
         return Load(() => ConfigFactory.ParseFile(path, environment)) with { ConfigFile = Path.GetFullPath(path) };
     }
 

@@ -34,11 +34,16 @@ internal sealed class PoolerProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    /// <summary>Starts the executable on a free port with <paramref name="configuration"/> (HOCON; <c>{port}</c> is replaced) and waits until it listens.</summary>
-    public static async Task<PoolerProcess> StartAsync(string configuration, IReadOnlyDictionary<string, string>? environment = null)
+    /// <summary>
+    /// Starts the executable on a free port with <paramref name="configuration"/> (HOCON, or
+    /// pgbouncer.ini given <c>.ini</c>; <c>{port}</c> is replaced) and waits until it listens.
+    /// An ini file is passed as pgbouncer takes it, as the only argument.
+    /// </summary>
+    public static async Task<PoolerProcess> StartAsync(string configuration, IReadOnlyDictionary<string, string>? environment = null,
+        string extension = ".conf", string? folder = null)
     {
         var port = ScratchCluster.FreePort();
-        var configFile = Path.Combine(Path.GetTempPath(), $"pgba-process-{Guid.NewGuid():N}.conf");
+        var configFile = Path.Combine(folder ?? Path.GetTempPath(), $"pgba-process-{Guid.NewGuid():N}{extension}");
         await File.WriteAllTextAsync(configFile, configuration.Replace("{port}", port.ToString()));
         var host = Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
         var start = new ProcessStartInfo(host)
@@ -46,8 +51,14 @@ internal sealed class PoolerProcess : IAsyncDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "pgbouncer-actors.dll"), "--config", configFile },
+            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "pgbouncer-actors.dll") },
         };
+        if (extension == ".conf")
+        {
+            start.ArgumentList.Add("--config");
+        }
+
+        start.ArgumentList.Add(configFile);
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())
         {
             start.Environment[name] = value;

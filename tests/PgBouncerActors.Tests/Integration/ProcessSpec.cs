@@ -87,6 +87,43 @@ public sealed class ProcessSpec(PostgresFixture postgres)
     }
 
     [Fact]
+    public async Task A_PgBouncer_user_points_it_at_their_pgbouncer_ini_and_userlist_and_psql_and_pgbench_run_through_it()
+    {
+        await postgres.EnsurePgbenchInitializedAsync();
+        var folder = Directory.CreateTempSubdirectory("pgba-ini-").FullName;
+        try
+        {
+            await File.WriteAllTextAsync(Path.Combine(folder, "userlist.txt"), await File.ReadAllTextAsync(postgres.UserListPath));
+            await File.WriteAllTextAsync(Path.Combine(folder, "databases.ini"), $"""
+                [databases]
+                shop = host=127.0.0.1 port={postgres.Cluster.Port} dbname=bench pool_size=3
+                """);
+            await using var pooler = await PoolerProcess.StartAsync("""
+                [pgbouncer]
+                listen_addr = 127.0.0.1
+                listen_port = {port}
+                auth_type = scram-sha-256
+                auth_file = userlist.txt
+                pool_mode = transaction
+                pidfile = /run/pgbouncer/pgbouncer.pid
+                %include databases.ini
+                """, extension: ".ini", folder: folder);
+
+            await pooler.WaitForLineAsync("setting 'pidfile' is PgBouncer's but not supported here; ignored");
+            var output = await postgres.RunToolAsync("psql", ["-X", "-At", "-h", "127.0.0.1", "-p", pooler.Port.ToString(), "-U",
+                PostgresFixture.ScramUser, "-c", "select current_database()", "shop"]);
+            Assert.Equal("bench", output.Trim());
+            var bench = await postgres.RunToolAsync("pgbench", ["-n", "-S", "-c", "4", "-t", "50", "-h", "127.0.0.1", "-p", pooler.Port.ToString(),
+                "-U", PostgresFixture.ScramUser, "shop"]);
+            Assert.Equal("0", PostgresFixture.FailedTransactions(bench));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_user_name_with_a_newline_cannot_forge_a_log_line()
     {
         await using var pooler = await PoolerProcess.StartAsync(Configuration(postgres.UserListPath));

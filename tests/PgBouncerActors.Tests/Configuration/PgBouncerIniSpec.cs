@@ -1,0 +1,117 @@
+using PgBouncerActors.Configuration;
+using Xunit;
+
+namespace PgBouncerActors.Tests.Configuration;
+
+/// <summary>PgBouncer's own pgbouncer.ini read as PgBouncer reads it: sections, libpq strings, %include, and what is not supported.</summary>
+public sealed class PgBouncerIniSpec : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("pgba-ini-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    private string Write(string name, string text)
+    {
+        var path = Path.Combine(_folder, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    [Fact]
+    public void A_PgBouncer_ini_with_an_include_comments_libpq_database_lines_and_a_userlist_loads_with_later_lines_winning()
+    {
+        Write("userlist.txt", "\"alice\" \"secret\"\n\"bob\" \"md5ba6f0f6bdc1d4a1e1c7a0b3e2b9e2c0a\"\n");
+        Write("pools.ini", """
+            [pgbouncer]
+            default_pool_size = 30
+            """);
+        var ini = Write("pgbouncer.ini", """
+            ;; PgBouncer's sample, trimmed
+            [databases]
+            shop = host=10.0.0.5 port=5433 dbname=shop_prod pool_size=5 pool_mode=transaction
+            quoted = host=db password='it\'s \\ spaced' user=app
+            * = host=127.0.0.1
+
+            [users]
+            alice = pool_mode=session
+
+            [pgbouncer]
+            listen_addr = *
+            listen_port = 6543
+            auth_type = md5
+            auth_file = userlist.txt
+            admin_users = alice, bob
+            default_pool_size = 10
+            %include pools.ini
+            max_client_conn = 500
+            server_idle_timeout = 120.5
+            # a comment
+            ignore_startup_parameters = extra_float_digits,search_path
+            """);
+
+        var settings = SettingsLoader.LoadFile(ini);
+
+        Assert.Equal(("*", 6543, AuthType.Md5, 500), (settings.ListenAddress, settings.ListenPort, settings.AuthType, settings.MaxClientConnections));
+        Assert.Equal(30, settings.DefaultPoolSize); // the included file's line came after default_pool_size = 10
+        Assert.Equal(TimeSpan.FromSeconds(120.5), settings.ServerIdleTimeout);
+        Assert.Equal(["alice", "bob"], settings.AdminUsers.Order());
+        Assert.True(settings.IgnoreStartupParameters.SetEquals(["extra_float_digits", "search_path"]));
+        Assert.Equal(2, settings.UserList.Count); // relative to the ini file
+        var shop = settings.Databases["shop"];
+        Assert.Equal(("10.0.0.5", 5433, "shop_prod", 5, PoolMode.Transaction), (shop.Host, shop.Port, shop.ServerDatabase, shop.PoolSize, shop.PoolMode));
+        Assert.Equal("it's \\ spaced", settings.Databases["quoted"].Password);
+        Assert.Equal("app", settings.Databases["quoted"].User);
+        Assert.Equal("other", settings.FindDatabase("other")!.ServerDatabase);
+        Assert.Equal(PoolMode.Session, settings.Users["alice"].PoolMode);
+        Assert.Empty(settings.Warnings);
+    }
+
+    [Fact]
+    public void A_PgBouncer_setting_this_pooler_lacks_is_a_warning_naming_it_once_and_nothing_else_changes()
+    {
+        var ini = Write("pgbouncer.ini", """
+            [databases]
+            app = host=127.0.0.1 connect_query='select 1'
+            [pgbouncer]
+            pidfile = /run/pgbouncer/pgbouncer.pid
+            pidfile = /run/pgbouncer/other.pid
+            listen_port = 6432
+            """);
+
+        var settings = SettingsLoader.LoadFile(ini);
+
+        Assert.Equal(["'connect_query' of database 'app' is PgBouncer's but not supported here; ignored",
+            "setting 'pidfile' is PgBouncer's but not supported here; ignored"], settings.Warnings);
+        Assert.Equal(6432, settings.ListenPort);
+    }
+
+    [Theory]
+    [InlineData("[pgbouncer]\nlisten_port = 6432\nno_such_setting = 1\n", "pgbouncer.ini:3: unknown parameter: pgbouncer/no_such_setting")]
+    [InlineData("[databases]\napp = host=x colour=blue\n", "pgbouncer.ini:2: unknown parameter 'colour' for database 'app'")]
+    [InlineData("[pgbouncer]\nlisten_port\n", "pgbouncer.ini:2: expected 'key = value'")]
+    [InlineData("[elsewhere]\n", "pgbouncer.ini:1: unknown section [elsewhere]")]
+    [InlineData("[databases]\napp = host='x\n", "pgbouncer.ini:2: unterminated quoted value for 'host'")]
+    public void A_line_PgBouncer_would_refuse_stops_startup_naming_the_file_and_line(string text, string expected)
+    {
+        var ini = Write("pgbouncer.ini", text);
+        var error = Assert.Throws<ConfigurationException>(() => SettingsLoader.LoadFile(ini));
+        Assert.Contains(expected, error.Message);
+    }
+
+    [Fact]
+    public void A_wrong_value_is_reported_at_the_ini_line_that_holds_it()
+    {
+        var ini = Write("pgbouncer.ini", "[pgbouncer]\nlisten_port = 6432\n\ndefault_pool_size = many\n");
+        var error = Assert.Throws<ConfigurationException>(() => SettingsLoader.LoadFile(ini));
+        Assert.Contains("pgbouncer.ini:4", error.Message);
+        Assert.Contains("default_pool_size", error.Message);
+    }
+
+    [Fact]
+    public void An_ini_that_includes_itself_is_refused_rather_than_read_forever()
+    {
+        var ini = Write("pgbouncer.ini", "[pgbouncer]\n%include pgbouncer.ini\n");
+        var error = Assert.Throws<ConfigurationException>(() => SettingsLoader.LoadFile(ini));
+        Assert.Contains("%include nested more than 10 deep", error.Message);
+    }
+}
