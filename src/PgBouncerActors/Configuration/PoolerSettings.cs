@@ -77,6 +77,15 @@ public sealed record PoolerSettings
     public required string Akka { get; init; }
     public required BackoffSettings ServerBackoff { get; init; }
 
+    /// <summary>Folder of the Unix socket .s.PGSQL.port; empty: none.</summary>
+    public string UnixSocketDirectory { get; init; } = "";
+
+    /// <summary>Permission bits of the socket file.</summary>
+    public int UnixSocketMode { get; init; } = Convert.ToInt32("777", 8);
+
+    /// <summary>Group of the socket file; empty: the pooler's.</summary>
+    public string UnixSocketGroup { get; init; } = "";
+
     /// <summary>What the file asked for that this pooler ignores (PgBouncer settings it lacks): logged once at startup.</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
 

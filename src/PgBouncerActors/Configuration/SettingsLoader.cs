@@ -144,6 +144,9 @@ public static class SettingsLoader
         {
             ListenAddress = bouncer.GetString("listen_addr"),
             ListenPort = Ranged(bouncer, "pgbouncer", "listen_port", 0, 65535), // 0: any free port (tests)
+            UnixSocketDirectory = bouncer.GetString("unix_socket_dir"),
+            UnixSocketMode = ReadMode(bouncer, "unix_socket_mode"),
+            UnixSocketGroup = bouncer.GetString("unix_socket_group"),
             AuthType = Enum(bouncer, "pgbouncer.auth_type", ParseAuthType),
             AuthFile = authFilePath,
             PoolMode = Enum(bouncer, "pgbouncer.pool_mode", ParsePoolMode),
@@ -265,6 +268,21 @@ public static class SettingsLoader
 
         var duration = config.GetTimeSpan(key);
         return duration >= TimeSpan.Zero ? duration : throw new HoconException(value!.Location, $"'{section}.{key}': expected a duration of zero or more");
+    }
+
+    /// <summary>Permission bits in octal, as chmod and pgbouncer.ini write them (0777, 0700).</summary>
+    private static int ReadMode(Config config, string key)
+    {
+        var text = config.GetString(key);
+        try
+        {
+            var mode = Convert.ToInt32(text, 8);
+            return mode is >= 0 and <= 0x1FF ? mode : throw new FormatException();
+        }
+        catch (Exception e) when (e is FormatException or OverflowException or ArgumentException)
+        {
+            throw new HoconException(config.GetValue(key)!.Location, $"'pgbouncer.{key}': expected permission bits in octal such as 0777, got '{text}'");
+        }
     }
 
     private static int Positive(Config config, string section, string key, int max = int.MaxValue) => Ranged(config, section, key, 1, max);

@@ -148,9 +148,26 @@ public sealed class PoolerHost : IAsyncDisposable
         var pools = system.ActorOf(PoolRegistryActor.Props(services), "pools");
         var sessions = system.ActorOf(SessionsActor.Props(services, pools), "sessions");
         system.ActorOf(PgBouncerActors.Stats.StatsPeriodActor.Props(services), "stats");
-        var listener = system.ActorOf(ListenerActor.Props(listenSocket, sessions, log), "listener");
-        PoolerShutdown.Register(system, settings, log, listener, sessions, pools);
         var port = ((IPEndPoint)listenSocket.LocalEndPoint!).Port;
+        Socket? unixSocket;
+        try
+        {
+            unixSocket = UnixSocketListener.Bind(settings, port);
+        }
+        catch
+        {
+            listenSocket.Dispose();
+            throw;
+        }
+
+        Socket[] listening = unixSocket is null ? [listenSocket] : [listenSocket, unixSocket];
+        var listener = system.ActorOf(ListenerActor.Props(listening, sessions, log), "listener");
+        PoolerShutdown.Register(system, settings, log, listener, sessions, pools);
+        if (unixSocket is not null)
+        {
+            log.Information("listening on unix:{Path}", unixSocket.LocalEndPoint);
+        }
+
         log.Information("listening on {Address}:{Port} (pool_mode={Mode}, auth_type={Auth}, max_client_conn={MaxClients}, default_pool_size={PoolSize})",
             settings.ListenAddress, port, settings.PoolMode, settings.AuthType, settings.MaxClientConnections, settings.DefaultPoolSize);
         return new PoolerHost(system, services, sessions, pools, port, StartMetrics(system, services, pools, log));

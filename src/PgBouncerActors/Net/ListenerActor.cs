@@ -13,19 +13,20 @@ internal sealed record StopListening
 }
 
 /// <summary>
-/// Owns the listening socket. The accept loop runs as a task outside the actor and hands every
-/// accepted socket to the sessions actor; the listener does no protocol work.
+/// Owns the listening sockets: TCP, and the Unix socket when there is one. One accept loop per
+/// socket runs as a task outside the actor and hands every accepted socket to the sessions actor;
+/// the listener does no protocol work.
 /// </summary>
 internal sealed class ListenerActor : ReceiveActor
 {
-    private readonly Socket _listener;
+    private readonly IReadOnlyList<Socket> _listeners;
     private readonly IActorRef _sessions;
     private readonly ILogger _log;
     private readonly CancellationTokenSource _stop = new();
 
-    public ListenerActor(Socket listener, IActorRef sessions, ILogger log)
+    public ListenerActor(IReadOnlyList<Socket> listeners, IActorRef sessions, ILogger log)
     {
-        _listener = listener;
+        _listeners = listeners;
         _sessions = sessions;
         _log = log;
         Receive<StopListening>(_ =>
@@ -36,19 +37,25 @@ internal sealed class ListenerActor : ReceiveActor
         Receive<Status.Failure>(failure => throw new IOException("the accept loop failed", failure.Cause));
     }
 
-    public static Props Props(Socket listener, IActorRef sessions, ILogger log) =>
-        ActorProps.Of(() => new ListenerActor(listener, sessions, log));
+    public static Props Props(IReadOnlyList<Socket> listeners, IActorRef sessions, ILogger log) =>
+        ActorProps.Of(() => new ListenerActor(listeners, sessions, log));
 
-    protected override void PreStart() => AcceptLoopAsync(_stop.Token).PipeTo(Self, Self);
+    protected override void PreStart()
+    {
+        foreach (var listener in _listeners)
+        {
+            AcceptLoopAsync(listener, _stop.Token).PipeTo(Self, Self);
+        }
+    }
 
-    private async Task AcceptLoopAsync(CancellationToken cancellationToken)
+    private async Task AcceptLoopAsync(Socket listener, CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
             Socket client;
             try
             {
-                client = await _listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+                client = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -79,7 +86,17 @@ internal sealed class ListenerActor : ReceiveActor
         if (!_stop.IsCancellationRequested)
         {
             _stop.Cancel();
-            _listener.Dispose();
+            foreach (var listener in _listeners)
+            {
+                if (listener.AddressFamily == AddressFamily.Unix)
+                {
+                    UnixSocketListener.Remove(listener);
+                }
+                else
+                {
+                    listener.Dispose();
+                }
+            }
         }
     }
 

@@ -26,12 +26,17 @@ internal sealed class PgSocket : IAsyncDisposable
     private PgSocket(Socket socket, bool zeroByteReads)
     {
         _socket = socket;
-        socket.NoDelay = true; // small request/response messages: never wait for Nagle
+        if (socket.AddressFamily != AddressFamily.Unix)
+        {
+            socket.NoDelay = true; // small request/response messages: never wait for Nagle
+        }
+
         _stream = new NetworkStream(socket, ownsSocket: true);
         Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true,
             useZeroByteReads: zeroByteReads));
         Output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true));
-        RemoteAddress = socket.RemoteEndPoint is IPEndPoint endpoint ? $"{endpoint.Address}:{endpoint.Port}" : "(unknown)";
+        // A Unix socket's peer has no address: PgBouncer shows "unix" and the port of the socket's name.
+        RemoteAddress = Describe(socket.AddressFamily == AddressFamily.Unix ? socket.LocalEndPoint : socket.RemoteEndPoint);
     }
 
     public PipeReader Input { get; }
@@ -47,7 +52,7 @@ internal sealed class PgSocket : IAsyncDisposable
         {
             try
             {
-                return _socket.LocalEndPoint is IPEndPoint endpoint ? $"{endpoint.Address}:{endpoint.Port}" : "(unknown)";
+                return Describe(_socket.LocalEndPoint);
             }
             catch (ObjectDisposedException)
             {
@@ -55,6 +60,18 @@ internal sealed class PgSocket : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>host:port; for a Unix socket "unix:port", the port taken from its name (.s.PGSQL.6432).</summary>
+    private static string Describe(EndPoint? endpoint) => endpoint switch
+    {
+        IPEndPoint ip => $"{ip.Address}:{ip.Port}",
+        UnixDomainSocketEndPoint unix => unix.ToString() is var path && int.TryParse(Path.GetExtension(path).TrimStart('.'), out var port)
+            ? $"unix:{port}" : "unix",
+        _ => "(unknown)",
+    };
+
+    /// <summary>Whether the client came over a Unix socket (the local connections of the hba file).</summary>
+    public bool IsUnix => _socket.AddressFamily == AddressFamily.Unix;
 
     /// <summary>An accepted client connection.</summary>
     public static PgSocket Wrap(Socket socket) => new(socket, zeroByteReads: true);

@@ -1,0 +1,73 @@
+using System.Net.Sockets;
+using Npgsql;
+using PgBouncerActors.Demo;
+using Xunit;
+
+namespace PgBouncerActors.Tests.Integration;
+
+/// <summary>The Unix socket, as psql and Npgsql reach it by folder (libpq's way), with the same pools and authentication as TCP.</summary>
+[Collection(PostgresCollection.Name)]
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+public sealed class UnixSocketSpec(PostgresFixture postgres) : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("pgba-sock-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    [Fact]
+    public async Task Psql_and_Npgsql_log_in_over_the_socket_in_unix_socket_dir_with_its_mode_and_it_is_removed_at_stop()
+    {
+        var pooler = postgres.StartPooler($"unix_socket_dir = \"{_folder}\", unix_socket_mode = \"0700\", pool_mode = transaction, admin_users = {PostgresFixture.ScramUser}");
+        var socketFile = Path.Combine(_folder, $".s.PGSQL.{pooler.Port}");
+        try
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(socketFile));
+            var output = await postgres.RunToolAsync("psql", ["-X", "-At", "-h", _folder, "-p", pooler.Port.ToString(), "-U", PostgresFixture.ScramUser,
+                "-c", "select inet_client_addr() is not null", "postgres"]);
+            Assert.Equal("t", output.Trim()); // the server saw the pooler's TCP connection; the client came by socket
+
+            var connectionString = new NpgsqlConnectionStringBuilder(PostgresFixture.ConnectionString(pooler.Port)) { Host = _folder }.ConnectionString;
+            await using var client = new NpgsqlConnection(connectionString);
+            await client.OpenAsync();
+            await using var select = new NpgsqlCommand("select 41 + 1", client);
+            Assert.Equal(42, await select.ExecuteScalarAsync());
+
+            await using var wrongPassword = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Password = "wrong" }.ConnectionString);
+            var refused = await Assert.ThrowsAsync<PostgresException>(() => wrongPassword.OpenAsync());
+            Assert.Equal("28P01", refused.SqlState); // the same authentication as over TCP
+
+            var clients = await postgres.RunToolAsync("psql", ["-X", "-At", "-h", _folder, "-p", pooler.Port.ToString(), "-U", PostgresFixture.ScramUser,
+                "-c", "show clients", "pgbouncer"]);
+            Assert.Contains(clients.Split('\n'), line => line.StartsWith($"C|{PostgresFixture.ScramUser}|postgres|active|unix|{pooler.Port}|", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await pooler.StopAsync();
+        }
+
+        Assert.False(File.Exists(socketFile), "the socket file outlived the pooler");
+    }
+
+    [Fact]
+    public async Task A_socket_file_left_by_a_pooler_that_died_is_replaced_but_a_live_one_is_not_taken()
+    {
+        var port = ScratchCluster.FreePort();
+        var path = Path.Combine(_folder, $".s.PGSQL.{port}");
+        // A process that bound the name and exited without removing the file, as after a kill -9
+        // (.NET removes its own socket files when it closes them, so another program makes this one).
+        await ScratchCluster.RunAsync("perl", ["-MIO::Socket::UNIX", "-e", "IO::Socket::UNIX->new(Type => SOCK_STREAM(), Local => $ARGV[0]) or die $!", path]);
+
+        Assert.True(File.Exists(path));
+        await using var pooler = postgres.StartPooler($"listen_port = {port}, unix_socket_dir = \"{_folder}\"");
+        var output = await postgres.RunToolAsync("psql", ["-X", "-At", "-h", _folder, "-p", port.ToString(), "-U", PostgresFixture.ScramUser, "-c", "select 1", "postgres"]);
+        Assert.Equal("1", output.Trim());
+
+        var livePort = ScratchCluster.FreePort();
+        using var live = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        live.Bind(new UnixDomainSocketEndPoint(Path.Combine(_folder, $".s.PGSQL.{livePort}")));
+        live.Listen(); // someone else's, alive
+        var error = Assert.Throws<PgBouncerActors.Configuration.ConfigurationException>(() =>
+            postgres.StartPooler($"listen_port = {livePort}, unix_socket_dir = \"{_folder}\""));
+        Assert.Contains("another process is listening on it", error.Message);
+    }
+}
