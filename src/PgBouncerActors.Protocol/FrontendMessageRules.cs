@@ -14,8 +14,14 @@ public static class FrontendMessageRules
     public const int LargeMessageLimit = 0x3FFFFFFE;
 
     /// <summary>Why PostgreSQL would not read this message as it stands (its length field counts itself), or null when it would.</summary>
-    public static string? Refusal(byte code, int length)
+    /// <param name="refuseSimpleQuery">disable_pqexec: a Query message is refused too, as PgBouncer refuses it.</param>
+    public static string? Refusal(byte code, int length, bool refuseSimpleQuery = false)
     {
+        if (refuseSimpleQuery && code == (byte)FrontendMessageCode.Query)
+        {
+            return "PQexec disallowed";
+        }
+
         int limit;
         switch ((FrontendMessageCode)code)
         {

@@ -35,6 +35,22 @@ internal static class ConfigView
         new("max_client_conn", "pgbouncer", s => Number(s.MaxClientConnections),
             (running, read) => running with { MaxClientConnections = read.MaxClientConnections }),
         new("max_db_connections", "pgbouncer", s => Number(s.MaxDbConnections), null),
+        new("max_user_connections", "pgbouncer", s => Number(s.MaxUserConnections), null),
+        new("max_db_client_connections", "pgbouncer", s => Number(s.MaxDbClientConnections),
+            (running, read) => running with { MaxDbClientConnections = read.MaxDbClientConnections }),
+        new("max_user_client_connections", "pgbouncer", s => Number(s.MaxUserClientConnections),
+            (running, read) => running with { MaxUserClientConnections = read.MaxUserClientConnections }),
+        new("reserve_pool_size", "pgbouncer", s => Number(s.ReservePoolSize), (running, read) => running with { ReservePoolSize = read.ReservePoolSize }),
+        new("reserve_pool_timeout", "pgbouncer", s => Seconds(s.ReservePoolTimeout),
+            (running, read) => running with { ReservePoolTimeout = read.ReservePoolTimeout }),
+        new("log_connections", "pgbouncer", s => Flag(s.LogConnections), (running, read) => running with { LogConnections = read.LogConnections }),
+        new("log_disconnections", "pgbouncer", s => Flag(s.LogDisconnections),
+            (running, read) => running with { LogDisconnections = read.LogDisconnections }),
+        new("log_pooler_errors", "pgbouncer", s => Flag(s.LogPoolerErrors), (running, read) => running with { LogPoolerErrors = read.LogPoolerErrors }),
+        new("application_name_add_host", "pgbouncer", s => Flag(s.ApplicationNameAddHost),
+            (running, read) => running with { ApplicationNameAddHost = read.ApplicationNameAddHost }),
+        new("disable_pqexec", "pgbouncer", s => Flag(s.DisablePqExec), null),
+        new("verbose", "pgbouncer", s => Number(s.Verbose), (running, read) => running with { Verbose = read.Verbose }),
         new("max_prepared_statements", "pgbouncer", s => Number(s.MaxPreparedStatements), null),
         new("min_pool_size", "pgbouncer", s => Number(s.MinPoolSize),
             (running, read) => running with { MinPoolSize = read.MinPoolSize }),
@@ -111,6 +127,8 @@ internal static class ConfigView
     }
 
     private static string Seconds(TimeSpan value) => value.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
+
+    private static string Flag(bool value) => value ? "1" : "0";
 
     private static string Number(long value) => value.ToString(CultureInfo.InvariantCulture);
 

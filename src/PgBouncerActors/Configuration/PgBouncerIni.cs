@@ -24,29 +24,28 @@ internal static class PgBouncerIni
         "server_tls_ciphers", "server_tls_key_file", "server_tls_protocols", "server_tls_sslmode", "server_tls13_ciphers",
         "so_reuseport", "suspend_timeout", "syslog", "syslog_facility", "syslog_ident", "tcp_defer_accept", "tcp_keepalive",
         "tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl", "tcp_socket_buffer", "tcp_user_timeout", "user", "transaction_timeout",
-        "max_user_connections", "reserve_pool_size", "reserve_pool_timeout", "server_round_robin", "server_fast_close",
-        "application_name_add_host", "track_extra_parameters", "disable_pqexec", "log_connections", "log_disconnections",
-        "log_pooler_errors", "verbose", "max_db_client_connections", "max_user_client_connections",
+        "server_round_robin", "server_fast_close", "track_extra_parameters",
     };
 
     /// <summary>Keys of a [databases] connection string that this pooler reads, under the same names.</summary>
     private static readonly HashSet<string> DatabaseKeys = new(StringComparer.Ordinal)
     {
         "host", "port", "dbname", "user", "password", "pool_size", "min_pool_size", "pool_mode", "max_db_connections",
+        "max_db_client_connections",
     };
 
     private static readonly HashSet<string> UnsupportedDatabaseKeys = new(StringComparer.Ordinal)
     {
         "auth_user", "auth_dbname", "auth_query", "reserve_pool", "reserve_pool_size", "connect_query", "client_encoding", "datestyle",
-        "timezone", "application_name", "max_db_client_connections", "load_balance_hosts", "server_lifetime",
+        "timezone", "application_name", "load_balance_hosts", "server_lifetime",
     };
 
-    private static readonly HashSet<string> UserKeys = new(StringComparer.Ordinal) { "pool_mode" };
-
-    private static readonly HashSet<string> UnsupportedUserKeys = new(StringComparer.Ordinal)
+    private static readonly HashSet<string> UserKeys = new(StringComparer.Ordinal)
     {
-        "max_user_connections", "pool_size", "reserve_pool_size", "max_user_client_connections",
+        "pool_mode", "max_user_connections", "max_user_client_connections",
     };
+
+    private static readonly HashSet<string> UnsupportedUserKeys = new(StringComparer.Ordinal) { "pool_size", "reserve_pool_size" };
 
     /// <summary>The file as configuration (to be checked and mapped as a HOCON file is) and the warnings to log once.</summary>
     public static (Config Config, IReadOnlyList<string> Warnings) Read(string path, IReadOnlySet<string> pooledSettings)

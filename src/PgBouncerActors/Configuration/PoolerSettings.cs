@@ -64,6 +64,35 @@ public sealed record PoolerSettings
 
     /// <summary>Server connections one database may have over all its pools (0: no limit).</summary>
     public required int MaxDbConnections { get; init; }
+
+    /// <summary>Server connections one (server) user may have over all its pools (0: no limit).</summary>
+    public int MaxUserConnections { get; init; }
+
+    /// <summary>Clients logged in to one database at once (0: no limit).</summary>
+    public int MaxDbClientConnections { get; init; }
+
+    /// <summary>Clients logged in as one user at once (0: no limit).</summary>
+    public int MaxUserClientConnections { get; init; }
+
+    /// <summary>Connections a pool may open past its size for a client that waited <see cref="ReservePoolTimeout"/>.</summary>
+    public int ReservePoolSize { get; init; }
+
+    public TimeSpan ReservePoolTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    public bool LogConnections { get; init; } = true;
+
+    public bool LogDisconnections { get; init; } = true;
+
+    public bool LogPoolerErrors { get; init; } = true;
+
+    /// <summary>The server sees "application_name - host:port".</summary>
+    public bool ApplicationNameAddHost { get; init; }
+
+    /// <summary>Query (simple protocol) messages are refused.</summary>
+    public bool DisablePqExec { get; init; }
+
+    /// <summary>PgBouncer's -v count: 1 debug, 2 verbose.</summary>
+    public int Verbose { get; init; }
     public required IReadOnlySet<string> IgnoreStartupParameters { get; init; }
     public required string? LogFile { get; init; }
     public required IReadOnlyDictionary<string, DatabaseSettings> Databases { get; init; }
@@ -116,6 +145,7 @@ public sealed record DatabaseSettings(string Name)
     public int? MinPoolSize { get; init; }
     public PoolMode? PoolMode { get; init; }
     public int? MaxDbConnections { get; init; }
+    public int? MaxDbClientConnections { get; init; }
 
     public string ServerDatabase => DbName ?? Name;
 }
@@ -129,4 +159,6 @@ public sealed record MetricsSettings(string ListenAddress, int Port);
 public sealed record UserSettings(string Name)
 {
     public PoolMode? PoolMode { get; init; }
+    public int? MaxUserConnections { get; init; }
+    public int? MaxUserClientConnections { get; init; }
 }

@@ -11,8 +11,9 @@ namespace PgBouncerActors.Configuration;
 public static class SettingsLoader
 {
     private static readonly string[] Sections = ["pgbouncer", "databases", "users", "pgbouncer-actors", "akka"];
-    private static readonly string[] DatabaseKeys = ["host", "port", "dbname", "user", "password", "pool_size", "min_pool_size", "pool_mode", "max_db_connections"];
-    private static readonly string[] UserKeys = ["pool_mode"];
+    private static readonly string[] DatabaseKeys = ["host", "port", "dbname", "user", "password", "pool_size", "min_pool_size", "pool_mode", "max_db_connections",
+        "max_db_client_connections"];
+    private static readonly string[] UserKeys = ["pool_mode", "max_user_connections", "max_user_client_connections"];
 
     public static PoolerSettings LoadFile(string path, Func<string, string?>? environment = null)
     {
@@ -165,6 +166,17 @@ public static class SettingsLoader
             ServerCheckDelay = Seconds(bouncer, "pgbouncer", "server_check_delay"),
             ServerCheckQuery = bouncer.GetString("server_check_query"),
             MaxDbConnections = NonNegative(bouncer, "pgbouncer", "max_db_connections"),
+            MaxUserConnections = NonNegative(bouncer, "pgbouncer", "max_user_connections"),
+            MaxDbClientConnections = NonNegative(bouncer, "pgbouncer", "max_db_client_connections"),
+            MaxUserClientConnections = NonNegative(bouncer, "pgbouncer", "max_user_client_connections"),
+            ReservePoolSize = NonNegative(bouncer, "pgbouncer", "reserve_pool_size"),
+            ReservePoolTimeout = Seconds(bouncer, "pgbouncer", "reserve_pool_timeout"),
+            LogConnections = Flag(bouncer, "log_connections"),
+            LogDisconnections = Flag(bouncer, "log_disconnections"),
+            LogPoolerErrors = Flag(bouncer, "log_pooler_errors"),
+            ApplicationNameAddHost = Flag(bouncer, "application_name_add_host"),
+            DisablePqExec = Flag(bouncer, "disable_pqexec"),
+            Verbose = NonNegative(bouncer, "pgbouncer", "verbose"),
             MaxPreparedStatements = NonNegative(bouncer, "pgbouncer", "max_prepared_statements"),
             AdminUsers = ReadUserNames(bouncer, "admin_users"),
             StatsUsers = ReadUserNames(bouncer, "stats_users"),
@@ -204,6 +216,7 @@ public static class SettingsLoader
                 MinPoolSize = entry.HasPath("min_pool_size") ? NonNegative(entry, path, "min_pool_size") : null,
                 PoolMode = entry.HasPath("pool_mode") ? Enum(entry, $"{path}.pool_mode", ParsePoolMode) : null,
                 MaxDbConnections = entry.HasPath("max_db_connections") ? NonNegative(entry, path, "max_db_connections") : null,
+                MaxDbClientConnections = entry.HasPath("max_db_client_connections") ? NonNegative(entry, path, "max_db_client_connections") : null,
             };
         }
 
@@ -232,9 +245,13 @@ public static class SettingsLoader
         foreach (var name in section.Keys)
         {
             var entry = Entry(section, name);
+            var path = $"users.\"{name}\"";
             users[name] = new UserSettings(name)
             {
-                PoolMode = entry.HasPath("pool_mode") ? Enum(entry, $"users.\"{name}\".pool_mode", ParsePoolMode) : null,
+                PoolMode = entry.HasPath("pool_mode") ? Enum(entry, $"{path}.pool_mode", ParsePoolMode) : null,
+                MaxUserConnections = entry.HasPath("max_user_connections") ? NonNegative(entry, path, "max_user_connections") : null,
+                MaxUserClientConnections = entry.HasPath("max_user_client_connections")
+                    ? NonNegative(entry, path, "max_user_client_connections") : null,
             };
         }
 
@@ -268,6 +285,18 @@ public static class SettingsLoader
 
         var duration = config.GetTimeSpan(key);
         return duration >= TimeSpan.Zero ? duration : throw new HoconException(value!.Location, $"'{section}.{key}': expected a duration of zero or more");
+    }
+
+    /// <summary>A switch: PgBouncer's 1 and 0, or HOCON's true and false (on/off, yes/no too).</summary>
+    private static bool Flag(Config config, string key)
+    {
+        var text = config.GetString(key).ToLowerInvariant();
+        return text switch
+        {
+            "1" or "true" or "on" or "yes" => true,
+            "0" or "false" or "off" or "no" => false,
+            _ => throw new HoconException(config.GetValue(key)!.Location, $"'pgbouncer.{key}': expected 1 or 0 (true or false), got '{text}'"),
+        };
     }
 
     /// <summary>Permission bits in octal, as chmod and pgbouncer.ini write them (0777, 0700).</summary>

@@ -12,7 +12,8 @@ public sealed class PoolerLog(Logger logger, LoggingLevelSwitch level) : IDispos
 
     public string Level => level.MinimumLevel.ToString().ToLowerInvariant();
 
-    public void SetLevel(string name) => level.MinimumLevel = Logging.ParseLevel(name);
+    /// <summary>The level the settings ask for: log_level, or more detail when verbose says so.</summary>
+    public void SetLevel(PoolerSettings settings) => level.MinimumLevel = Logging.LevelOf(settings);
 
     public void Dispose() => logger.Dispose();
 }
@@ -28,7 +29,7 @@ public static class Logging
     /// </summary>
     public static PoolerLog Create(PoolerSettings settings)
     {
-        var level = new LoggingLevelSwitch(ParseLevel(settings.LogLevel));
+        var level = new LoggingLevelSwitch(LevelOf(settings));
         var configuration = Configure(new LoggerConfiguration().MinimumLevel.ControlledBy(level))
             .WriteTo.Console(outputTemplate: ConsoleTemplate);
         if (settings.LogFile is { } file)
@@ -44,6 +45,19 @@ public static class Logging
 
     /// <summary>What every pooler log does, whatever its sinks (the tests add theirs).</summary>
     public static LoggerConfiguration Configure(LoggerConfiguration configuration) => configuration.Enrich.With<LogValueEscaping>();
+
+    /// <summary>log_level, lowered to debug by verbose = 1 and to verbose by verbose = 2 (PgBouncer's -v, -vv).</summary>
+    internal static LogEventLevel LevelOf(PoolerSettings settings)
+    {
+        var level = ParseLevel(settings.LogLevel);
+        var wanted = settings.Verbose switch
+        {
+            0 => level,
+            1 => LogEventLevel.Debug,
+            _ => LogEventLevel.Verbose,
+        };
+        return wanted < level ? wanted : level;
+    }
 
     internal static LogEventLevel ParseLevel(string level) => level switch
     {

@@ -67,7 +67,7 @@ public sealed class PoolerHost : IAsyncDisposable
         var tellPools = services.SettingsApplied;
         services.SettingsApplied = applied =>
         {
-            log.SetLevel(applied.LogLevel);
+            log.SetLevel(applied);
             tellPools(applied);
         };
         services.RequestShutdown = signals.RequestStop;

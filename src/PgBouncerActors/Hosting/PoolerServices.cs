@@ -47,6 +47,9 @@ internal sealed class PoolerServices(PoolerSettings settings, ILogger log, Actor
 
     public CancelKeyRegistry CancelKeys { get; } = new();
 
+    /// <summary>Logged-in clients per database and per user (max_db_client_connections, max_user_client_connections).</summary>
+    public Session.ClientLimits ClientLimits { get; } = new();
+
     public PoolerStats Stats { get; } = new();
 
     /// <summary>Every pool's clients and traffic (SHOW CLIENTS, POOLS, STATS).</summary>

@@ -12,7 +12,7 @@ internal sealed record PoolKey(string Database, string User)
 
 /// <summary>Everything a pool needs to open and manage its server connections.</summary>
 internal sealed record PoolDefinition(PoolKey Key, ServerEndpoint Endpoint, ServerCredentials Credentials, int PoolSize, int MinPoolSize,
-    Configuration.PoolMode Mode, int MaxDbConnections = 0);
+    Configuration.PoolMode Mode, int MaxDbConnections = 0, int MaxUserConnections = 0);
 
 // Registry protocol
 

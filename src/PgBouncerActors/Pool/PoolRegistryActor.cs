@@ -7,7 +7,8 @@ namespace PgBouncerActors.Pool;
 internal sealed class PoolRegistryActor : ReceiveActor
 {
     private readonly Dictionary<PoolKey, (IActorRef Pool, PoolDemand Demand)> _pools = [];
-    private readonly Dictionary<string, DatabaseConnectionBudget> _budgets = []; // max_db_connections, per database over its users' pools
+    private readonly Dictionary<string, ConnectionBudget> _databaseBudgets = []; // max_db_connections, per database over its users' pools
+    private readonly Dictionary<string, ConnectionBudget> _userBudgets = []; // max_user_connections, per server user over its databases' pools
     private int _nextPoolId;
     private bool _pausedAll; // PAUSE without a database: pools made meanwhile start paused too
     private readonly HashSet<string> _paused = new(StringComparer.Ordinal);
@@ -19,11 +20,8 @@ internal sealed class PoolRegistryActor : ReceiveActor
             var key = request.Definition.Key;
             if (!_pools.TryGetValue(key, out var pool))
             {
-                if (!_budgets.TryGetValue(key.Database, out var budget))
-                {
-                    budget = new DatabaseConnectionBudget(request.Definition.MaxDbConnections);
-                    _budgets[key.Database] = budget;
-                }
+                var budget = new PoolBudget(BudgetOf(_databaseBudgets, key.Database, request.Definition.MaxDbConnections),
+                    BudgetOf(_userBudgets, key.User, request.Definition.MaxUserConnections));
 
                 var demand = new PoolDemand();
                 var paused = _pausedAll || _paused.Contains(key.Database);
@@ -51,6 +49,18 @@ internal sealed class PoolRegistryActor : ReceiveActor
             _pools.Clear();
             replyTo.Tell(PoolsClosed.Instance, Self);
         });
+    }
+
+    /// <summary>The budget shared by every pool of one database (or user), made with the limit the first of them brings.</summary>
+    private static ConnectionBudget BudgetOf(Dictionary<string, ConnectionBudget> budgets, string name, int limit)
+    {
+        if (!budgets.TryGetValue(name, out var budget))
+        {
+            budget = new ConnectionBudget(limit);
+            budgets[name] = budget;
+        }
+
+        return budget;
     }
 
     /// <summary>Remembers what PAUSE and RESUME leave paused, then hands the command to the pools concerned and answers once all are done.</summary>

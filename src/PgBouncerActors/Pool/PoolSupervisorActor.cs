@@ -22,7 +22,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
     private static readonly TimeSpan JanitorInterval = TimeSpan.FromSeconds(1);
     private readonly PoolerServices _services;
     private PoolDefinition _definition; // its sizes change on RELOAD and SET
-    private readonly DatabaseConnectionBudget _budget;
+    private readonly PoolBudget _budget;
     private readonly ConnectBackoff _backoff;
     private readonly PoolDemand _demand;
     private readonly Dictionary<IActorRef, BackendSlot> _backends = [];
@@ -40,7 +40,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
     private readonly List<IActorRef> _waitCloseReplies = [];
 
     /// <param name="paused">The pool is made while its database is paused (PAUSE on the console): it lends nothing until RESUME.</param>
-    public PoolSupervisorActor(PoolerServices services, PoolDefinition definition, DatabaseConnectionBudget budget, PoolDemand demand,
+    public PoolSupervisorActor(PoolerServices services, PoolDefinition definition, PoolBudget budget, PoolDemand demand,
         bool paused = false)
     {
         _paused = paused;
@@ -62,7 +62,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         Receive<SettingsChanged>(changed => Resize(changed.Settings));
     }
 
-    public static Props Props(PoolerServices services, PoolDefinition definition, DatabaseConnectionBudget budget, PoolDemand demand,
+    public static Props Props(PoolerServices services, PoolDefinition definition, PoolBudget budget, PoolDemand demand,
         bool paused = false) =>
         ActorProps.Of(() => new PoolSupervisorActor(services, definition, budget, demand, paused));
 
@@ -76,6 +76,18 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
     }
 
     private TimeSpan Now => _services.Monotonic();
+
+    /// <summary>
+    /// The pool's size, plus reserve_pool_size while its oldest waiter has waited reserve_pool_timeout
+    /// (the janitor looks every second, so the reserve opens within a second of that).
+    /// </summary>
+    private int SizeNow()
+    {
+        var settings = _services.Settings;
+        return settings.ReservePoolSize > 0 && _waiters.First is { } oldest && DateTime.UtcNow - oldest.Value.Since >= settings.ReservePoolTimeout
+            ? _definition.PoolSize + settings.ReservePoolSize
+            : _definition.PoolSize;
+    }
 
     private void OnLeaseRequest(LeaseRequest request)
     {
@@ -122,8 +134,15 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
 
         // While logins fail, one attempt at a time probes the server.
         var wanted = Math.Max(_waiters.Count, Math.Min(_definition.MinPoolSize, _definition.PoolSize) - _backends.Count + _connecting);
-        while (_connecting < wanted && _backends.Count < _definition.PoolSize && !(_backoff.IsFailing && _connecting > 0) && _budget.TryTake())
+        var size = SizeNow();
+        while (_connecting < wanted && _backends.Count < size && !(_backoff.IsFailing && _connecting > 0) && _budget.TryTake())
         {
+            if (_backends.Count >= _definition.PoolSize)
+            {
+                _services.Log.Information("taking connection from reserve_pool: pool={Pool} waited={Waited:0.0}s", _definition.Key,
+                    (DateTime.UtcNow - _waiters.First!.Value.Since).TotalSeconds);
+            }
+
             OpenConnection();
         }
 
@@ -218,10 +237,10 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         }
 
         slot.Session = null;
-        if (returned.Clean && (_paused || MustReconnect(slot) || _backends.Count > _definition.PoolSize))
+        if (returned.Clean && (_paused || MustReconnect(slot) || _backends.Count > SizeNow()))
         {
             Retire(returned.Backend, slot, _paused ? "the pool is paused (PAUSE)"
-                : MustReconnect(slot) ? "RECONNECT asked for new server connections" : "pool_size was lowered");
+                : MustReconnect(slot) ? "RECONNECT asked for new server connections" : "over pool_size (a reserve_pool connection, or pool_size was lowered)");
             AnswerCommandsDone();
         }
         else if (returned.Clean && !PastLifetime(slot) && _definition.Mode != PoolMode.Session && _waiters.First is not null)
@@ -350,7 +369,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
             }
         }
 
-        // Another pool of this database waits for room under max_db_connections: give up one idle connection
+        // Another pool of this database (or user) waits for room under max_db_connections (max_user_connections): give up one idle connection
         // (and have parked ones come back, so that there is one to give up next time).
         if (_budget.Starved && _waiters.Count == 0)
         {
@@ -361,7 +380,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         {
             var backend = _idle[0];
             _idle.RemoveAt(0);
-            Retire(backend, _backends[backend], "max_db_connections: room for another pool of this database");
+            Retire(backend, _backends[backend], "max_db_connections/max_user_connections: room for another pool");
         }
 
         if (settings.QueryWaitTimeout > TimeSpan.Zero)

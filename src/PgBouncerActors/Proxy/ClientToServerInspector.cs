@@ -38,7 +38,7 @@ internal sealed class ClientToServerInspector(ServerLinkState state, IReadOnlyDi
 
     public FrameDecision OnHeader(byte code, int length)
     {
-        if (FrontendMessageRules.Refusal(code, length) is { } refusal)
+        if (FrontendMessageRules.Refusal(code, length, state.RefuseSimpleQuery) is { } refusal)
         {
             state.ClientViolation = PgError.FatalError(SqlStates.ProtocolViolation, refusal);
             return FrameDecision.Stop;

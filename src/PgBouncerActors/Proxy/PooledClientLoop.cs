@@ -53,7 +53,7 @@ internal static class PooledClientLoop
                     return ForwardEnd.Stopped; // goodbye without a lease
                 }
 
-                if (FrontendMessageRules.Refusal(code, length) is { } refusal)
+                if (FrontendMessageRules.Refusal(code, length, link.RefuseSimpleQuery) is { } refusal)
                 {
                     link.ClientViolation = PgError.FatalError(SqlStates.ProtocolViolation, refusal);
                     return ForwardEnd.Stopped; // refused without taking a server connection for it

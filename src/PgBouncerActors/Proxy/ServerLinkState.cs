@@ -61,6 +61,9 @@ internal sealed class ServerLinkState
     /// <summary>The client sent something PostgreSQL would not read (set by the client-side inspector); the client is refused with it.</summary>
     public PgError? ClientViolation { get; set; }
 
+    /// <summary>disable_pqexec as it was when the client logged in: its Query messages are refused.</summary>
+    public bool RefuseSimpleQuery { get; init; }
+
     /// <summary>
     /// Clean: the server owes nothing and reads normally, the client is idle outside a transaction,
     /// no bytes are in flight or half-sent either way. Judged by the server loop, or once both loops stopped.

@@ -11,6 +11,7 @@ namespace PgBouncerActors.Session;
 internal sealed partial class ClientSessionActor
 {
     private DatabaseSettings? _databaseSettings;
+    private bool _countedInClientLimits;
 
     private void BeginAuthentication(DatabaseSettings database)
     {
@@ -72,6 +73,12 @@ internal sealed partial class ClientSessionActor
             return;
         }
 
+        if (CountAgainstClientLimits() is { } refusal)
+        {
+            Finish(refusal.Message, refusal);
+            return;
+        }
+
         Become(() =>
         {
             ReceiveCommon();
@@ -91,6 +98,23 @@ internal sealed partial class ClientSessionActor
         _pools.Tell(new GetPool(DefinePool(_databaseSettings!)), Self);
     }
 
+    /// <summary>
+    /// max_db_client_connections and max_user_client_connections, the database's and the user's own
+    /// entries first: a client over either is refused with PgBouncer's message and 53300.
+    /// </summary>
+    private PgError? CountAgainstClientLimits()
+    {
+        var databaseLimit = _databaseSettings!.MaxDbClientConnections ?? Settings.MaxDbClientConnections;
+        var userLimit = Settings.Users.GetValueOrDefault(_user)?.MaxUserClientConnections ?? Settings.MaxUserClientConnections;
+        if (_services.ClientLimits.TryJoin(_database, _user, databaseLimit, userLimit) is { } limit)
+        {
+            return PgError.FatalError(SqlStates.TooManyConnections, $"client connections exceeded ({limit})");
+        }
+
+        _countedInClientLimits = true;
+        return null;
+    }
+
     /// <summary>The server user is the database entry's fixed user, or the client's own with its secret from auth_file.</summary>
     private PoolDefinition DefinePool(DatabaseSettings database)
     {
@@ -104,7 +128,8 @@ internal sealed partial class ClientSessionActor
             database.PoolSize ?? Settings.DefaultPoolSize,
             database.MinPoolSize ?? Settings.MinPoolSize,
             _mode,
-            database.MaxDbConnections ?? Settings.MaxDbConnections);
+            database.MaxDbConnections ?? Settings.MaxDbConnections,
+            Settings.Users.GetValueOrDefault(serverUser)?.MaxUserConnections ?? Settings.MaxUserConnections);
     }
 
     /// <param name="retry">The connection granted died before use: the session keeps its turn, and its wait goes on.</param>

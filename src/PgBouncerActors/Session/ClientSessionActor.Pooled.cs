@@ -41,10 +41,13 @@ internal sealed partial class ClientSessionActor
         var key = _services.CancelKeys.RegisterRandom(_cancelRoute);
         _cancelKey = key;
         welcome.BackendKeyData(key.ProcessId, key.SecretKey).ReadyForQuery();
-        _link = new ServerLinkState(_entry?.Counters);
+        _link = new ServerLinkState(_entry?.Counters) { RefuseSimpleQuery = Settings.DisablePqExec };
         _entry?.Link = _link;
         _parkTicket = new ParkTicket(Self);
-        _services.Log.Information("client login: db={Database} user={User} addr={Address} pool_mode={Mode}", _database, _user, Address, _mode);
+        if (Settings.LogConnections)
+        {
+            _services.Log.Information("client login: db={Database} user={User} addr={Address} pool_mode={Mode}", _database, _user, Address, _mode);
+        }
 
         Become(() =>
         {

@@ -28,7 +28,7 @@ internal sealed partial class ClientSessionActor
     {
         var connection = _connection!;
         CompleteLogin();
-        _link = new ServerLinkState(_entry?.Counters) { Server = connection };
+        _link = new ServerLinkState(_entry?.Counters) { Server = connection, RefuseSimpleQuery = Settings.DisablePqExec };
         _entry?.Link = _link;
         _cancelRoute.Attach(connection);
         var answer = new MessageBuilder().AuthenticationOk();
@@ -40,8 +40,11 @@ internal sealed partial class ClientSessionActor
         answer.BackendKeyData(connection.ProcessId, connection.SecretKey).ReadyForQuery();
         _cancelKey = (connection.ProcessId, connection.SecretKey);
         _services.CancelKeys.Register(connection.ProcessId, connection.SecretKey, _cancelRoute);
-        _services.Log.Information("client login: db={Database} user={User} addr={Address} server_pid={Pid}",
-            _database, _user, Address, connection.ProcessId);
+        if (Settings.LogConnections)
+        {
+            _services.Log.Information("client login: db={Database} user={User} addr={Address} server_pid={Pid}",
+                _database, _user, Address, connection.ProcessId);
+        }
 
         Become(() =>
         {

@@ -78,7 +78,14 @@ internal sealed partial class ClientSessionActor
 
         try
         {
-            _startupSettings = StartupParameters.SettingsOf(parameters, Settings.IgnoreStartupParameters);
+            var settings = StartupParameters.SettingsOf(parameters, Settings.IgnoreStartupParameters);
+            if (Settings.ApplicationNameAddHost)
+            {
+                // application_name_add_host: the server's pg_stat_activity tells clients behind the pooler apart.
+                settings["application_name"] = $"{settings.GetValueOrDefault("application_name")} - {Address}";
+            }
+
+            _startupSettings = settings;
         }
         catch (FormatException e)
         {

@@ -22,9 +22,15 @@ internal sealed partial class ClientSessionActor
         _statistics.Joined(_entry);
     }
 
-    /// <summary>Its traffic stays in the pool's totals; it leaves the lists. Once, however the session ends.</summary>
+    /// <summary>Its traffic stays in the pool's totals; it leaves the lists and the client limits' counts. Once, however the session ends.</summary>
     private void LeaveStatistics()
     {
+        if (_countedInClientLimits)
+        {
+            _countedInClientLimits = false;
+            _services.ClientLimits.Leave(_database, _user);
+        }
+
         if (_entry is { } entry)
         {
             entry.StoppedWaiting(served: false);

@@ -158,12 +158,12 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
         _pool?.Tell(LeaseWithdrawn.Instance, Self); // in case it was still waiting; a no-op otherwise
         LeaveStatistics();
 
-        if (_loggedIn)
+        if (_loggedIn && Settings.LogDisconnections)
         {
             _services.Log.Information("client logout: db={Database} user={User} addr={Address} duration={Duration:0.0}s reason={Reason}",
                 _database, _user, Address, (DateTime.UtcNow - _connectedAt).TotalSeconds, _closeReason);
         }
-        else if (_logFailedLogin)
+        else if (!_loggedIn && _logFailedLogin && Settings.LogPoolerErrors)
         {
             _services.Log.Information("client login failed: db={Database} user={User} addr={Address} reason={Reason}",
                 _database, _user, Address, _closeReason);

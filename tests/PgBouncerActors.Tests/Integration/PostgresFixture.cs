@@ -74,7 +74,7 @@ public sealed partial class PostgresFixture : IAsyncLifetime
     /// <summary>A pooler in front of the cluster on a free port; <paramref name="pgbouncer"/> adds settings to the pgbouncer section.</summary>
     /// <param name="log">Receives every line from Information up; without it only warnings reach the console.</param>
     /// <param name="own">Settings of the pgbouncer-actors section.</param>
-    public PoolerHost StartPooler(string pgbouncer = "", string databases = "", LogCapture? log = null, string own = "")
+    public PoolerHost StartPooler(string pgbouncer = "", string databases = "", LogCapture? log = null, string own = "", string users = "")
     {
         var settings = SettingsLoader.LoadString($$"""
             pgbouncer {
@@ -87,6 +87,7 @@ public sealed partial class PostgresFixture : IAsyncLifetime
               "*" { host = 127.0.0.1, port = {{Cluster.Port}} }
               {{databases}}
             }
+            users { {{users}} }
             pgbouncer-actors { {{own}} }
             """, "test");
         var configuration = Logging.Configure(new LoggerConfiguration()).MinimumLevel.Information()

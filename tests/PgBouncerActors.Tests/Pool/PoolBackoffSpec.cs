@@ -44,7 +44,7 @@ public sealed class PoolBackoffSpec : Akka.TestKit.Xunit2.TestKit
         var deadPort = ScratchCluster.FreePort(); // nothing listens there: every connect is refused
         var definition = new PoolDefinition(new PoolKey("app", "alice"), new ServerEndpoint("127.0.0.1", deadPort, "app"),
             ServerCredentials.FromSecret("alice", null), PoolSize: 5, MinPoolSize: 0, PoolMode.Transaction);
-        var pool = Sys.ActorOf(PoolSupervisorActor.Props(_services, definition, new DatabaseConnectionBudget(0), new PoolDemand()), "pool");
+        var pool = Sys.ActorOf(PoolSupervisorActor.Props(_services, definition, PoolBudget.Unlimited(), new PoolDemand()), "pool");
 
         FailsAfterAttempt(pool, 1); // the first request tries and fails: the client gets the server's own error
         FailsWithoutAttempt(pool, 1); // inside the 1s backoff: no new attempt, the same error at once

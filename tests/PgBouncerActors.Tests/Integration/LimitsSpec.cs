@@ -1,0 +1,171 @@
+using Npgsql;
+using PgBouncerActors.Hosting;
+using Xunit;
+
+namespace PgBouncerActors.Tests.Integration;
+
+/// <summary>The rest of PgBouncer's limits and switches, with PgBouncer's meanings and errors, through real clients to PostgreSQL.</summary>
+[Collection(PostgresCollection.Name)]
+public sealed class LimitsSpec(PostgresFixture postgres)
+{
+    private const string User = PostgresFixture.ScramUser;
+
+    private string Database(string name, string extra = "") =>
+        $"{name} {{ host = 127.0.0.1, port = {postgres.Cluster.Port}, dbname = postgres {extra} }}";
+
+    private static async Task<NpgsqlConnection> OpenAsync(PoolerHost pooler, string database, string user = User,
+        string password = PostgresFixture.ScramPassword, string? applicationName = null)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(PostgresFixture.ConnectionString(pooler.Port, user, password, database))
+        {
+            ApplicationName = applicationName,
+        };
+        var connection = new NpgsqlConnection(builder.ConnectionString);
+        await connection.OpenAsync();
+        return connection;
+    }
+
+    private static async Task<object?> ScalarAsync(NpgsqlConnection connection, string sql)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        return await command.ExecuteScalarAsync();
+    }
+
+    [Fact]
+    public async Task Max_db_client_connections_refuses_the_client_past_it_with_53300_and_PgBouncer_message_and_lets_one_in_once_another_left()
+    {
+        await using var pooler = postgres.StartPooler("max_db_client_connections = 5", databases: Database("small", ", max_db_client_connections = 2"));
+        await using var first = await OpenAsync(pooler, "small");
+        var second = await OpenAsync(pooler, "small");
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => OpenAsync(pooler, "small"));
+        Assert.Equal(("53300", "client connections exceeded (max_db_client_connections)"), (refused.SqlState, refused.MessageText));
+        await using (await OpenAsync(pooler, "postgres")) // another database has its own count (the global 5)
+        {
+        }
+
+        await second.DisposeAsync();
+        await using var third = await PollUntilOpenAsync(pooler, "small"); // the session that left gave its place back
+        Assert.Equal(1, await ScalarAsync(third, "select 1"));
+    }
+
+    [Fact]
+    public async Task Max_user_client_connections_of_a_users_entry_counts_the_user_over_every_database()
+    {
+        await using var pooler = postgres.StartPooler(
+            databases: Database("one") + "\n" + Database("two"),
+            users: $"{User} {{ max_user_client_connections = 2 }}");
+        await using var a = await OpenAsync(pooler, "one");
+        await using var b = await OpenAsync(pooler, "two");
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => OpenAsync(pooler, "one"));
+        Assert.Equal(("53300", "client connections exceeded (max_user_client_connections)"), (refused.SqlState, refused.MessageText));
+        await using var other = await OpenAsync(pooler, "one", PostgresFixture.Md5User, PostgresFixture.Md5Password); // another user is not counted
+    }
+
+    [Fact]
+    public async Task Max_user_connections_caps_one_users_server_connections_over_all_its_databases_under_load_and_everyone_is_served()
+    {
+        await using var pooler = postgres.StartPooler("pool_mode = transaction, default_pool_size = 4, max_user_connections = 2, query_wait_timeout = 60",
+            databases: Database("left") + "\n" + Database("right"));
+        using var sampling = new CancellationTokenSource();
+        var most = 0;
+        var sampler = Task.Run(async () =>
+        {
+            await using var direct = new NpgsqlConnection(postgres.DirectConnectionString());
+            await direct.OpenAsync();
+            while (!sampling.IsCancellationRequested)
+            {
+                var count = Convert.ToInt32(await ScalarAsync(direct, $"select count(*) from pg_stat_activity where usename = '{User}'"));
+                most = Math.Max(most, count);
+                await Task.Delay(10);
+            }
+        });
+        var clients = Enumerable.Range(0, 8).Select(i => Task.Run(async () =>
+        {
+            await using var connection = await OpenAsync(pooler, i % 2 == 0 ? "left" : "right");
+            for (var round = 0; round < 3; round++)
+            {
+                await ScalarAsync(connection, "select pg_sleep(0.05)");
+            }
+        })).ToList();
+        await Task.WhenAll(clients); // nobody refused, nobody timed out
+        await sampling.CancelAsync();
+        await sampler;
+        Assert.InRange(most, 1, 2);
+    }
+
+    [Fact]
+    public async Task A_client_that_waited_reserve_pool_timeout_is_served_from_the_reserve_while_the_pool_is_full()
+    {
+        await using var pooler = postgres.StartPooler(
+            "pool_mode = transaction, default_pool_size = 1, reserve_pool_size = 1, reserve_pool_timeout = 0.3, query_wait_timeout = 30",
+            databases: Database("busy"));
+        await using var holder = await OpenAsync(pooler, "busy");
+        await using var waiter = await OpenAsync(pooler, "busy");
+        await using var transaction = await holder.BeginTransactionAsync();
+        await ScalarAsync(holder, "select 1"); // holds the pool's only connection
+
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal(2, await ScalarAsync(waiter, "select 2").WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(waited.Elapsed >= TimeSpan.FromSeconds(0.3), $"served after {waited.Elapsed}, before reserve_pool_timeout");
+        await transaction.CommitAsync();
+    }
+
+    [Fact]
+    public async Task Disable_pqexec_refuses_psqls_simple_queries_with_PgBouncer_error_while_Npgsqls_extended_protocol_runs()
+    {
+        await using var pooler = postgres.StartPooler("disable_pqexec = 1");
+        var failed = await Assert.ThrowsAsync<InvalidOperationException>(() => postgres.RunToolAsync("psql",
+            ["-X", "-h", "127.0.0.1", "-p", pooler.Port.ToString(), "-U", User, "-c", "select 1", "postgres"]));
+        Assert.Contains("PQexec disallowed", failed.Message); // psql's stderr
+        // Npgsql loads its type catalog with one simple Query at its first open: as with PgBouncer, it must be told not to.
+        var builder = new NpgsqlDataSourceBuilder(PostgresFixture.ConnectionString(pooler.Port));
+        builder.ConfigureTypeLoading(typeLoading => typeLoading.EnableTypeLoading(false));
+        await using var source = builder.Build();
+        await using var client = await source.OpenConnectionAsync();
+        Assert.Equal(7, await ScalarAsync(client, "select 7"));
+    }
+
+    [Fact]
+    public async Task Application_name_add_host_shows_the_server_each_clients_address_after_its_application_name()
+    {
+        await using var pooler = postgres.StartPooler("application_name_add_host = 1");
+        await using var client = await OpenAsync(pooler, "postgres", applicationName: "billing");
+        var name = (string)(await ScalarAsync(client, "select application_name from pg_stat_activity where pid = pg_backend_pid()"))!;
+        Assert.Matches(@"^billing - 127\.0\.0\.1:\d+$", name);
+    }
+
+    [Fact]
+    public async Task Log_connections_and_log_disconnections_off_leave_logins_and_logouts_out_of_the_log()
+    {
+        var log = new LogCapture();
+        await using (var pooler = postgres.StartPooler("log_connections = 0, log_disconnections = 0", log: log))
+        {
+            await using (var client = await OpenAsync(pooler, "postgres"))
+            {
+                Assert.Equal(1, await ScalarAsync(client, "select 1"));
+            }
+
+            await Task.Delay(200); // the logout is logged as the session ends
+        }
+
+        Assert.Equal(0, log.Count("client login"));
+        Assert.Equal(0, log.Count("client logout"));
+        Assert.Equal(1, log.Count("listening on 127.0.0.1")); // the log itself works
+    }
+
+    private static async Task<NpgsqlConnection> PollUntilOpenAsync(PoolerHost pooler, string database)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            try
+            {
+                return await OpenAsync(pooler, database);
+            }
+            catch (PostgresException e) when (e.SqlState == "53300" && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20);
+            }
+        }
+    }
+}
