@@ -79,6 +79,9 @@ public sealed record PoolerSettings
 
     public TimeSpan ReservePoolTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Idle server connections are lent oldest first (FIFO) instead of warmest first.</summary>
+    public bool ServerRoundRobin { get; init; }
+
     public bool LogConnections { get; init; } = true;
 
     public bool LogDisconnections { get; init; } = true;

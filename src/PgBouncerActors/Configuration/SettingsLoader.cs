@@ -171,6 +171,7 @@ public static class SettingsLoader
             MaxUserClientConnections = NonNegative(bouncer, "pgbouncer", "max_user_client_connections"),
             ReservePoolSize = NonNegative(bouncer, "pgbouncer", "reserve_pool_size"),
             ReservePoolTimeout = Seconds(bouncer, "pgbouncer", "reserve_pool_timeout"),
+            ServerRoundRobin = Flag(bouncer, "server_round_robin"),
             LogConnections = Flag(bouncer, "log_connections"),
             LogDisconnections = Flag(bouncer, "log_disconnections"),
             LogPoolerErrors = Flag(bouncer, "log_pooler_errors"),

@@ -204,8 +204,10 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
     {
         while (_waiters.First is not null && _idle.Count > 0)
         {
-            var backend = _idle[^1];
-            _idle.RemoveAt(_idle.Count - 1);
+            // Warm connections first (LIFO), unless server_round_robin spreads the load over all of them (FIFO).
+            var index = _services.Settings.ServerRoundRobin ? 0 : _idle.Count - 1;
+            var backend = _idle[index];
+            _idle.RemoveAt(index);
             LendToFirstWaiter(backend, _backends[backend], check: true);
         }
     }

@@ -110,6 +110,33 @@ public sealed class LimitsSpec(PostgresFixture postgres)
         await transaction.CommitAsync();
     }
 
+    [Theory]
+    [InlineData(false, 1)]
+    [InlineData(true, 2)]
+    public async Task Server_round_robin_spreads_session_clients_over_every_idle_connection_instead_of_the_warmest(bool roundRobin, int serversSeen)
+    {
+        await using var pooler = postgres.StartPooler(
+            $"auth_type = trust, stats_users = {PostgresFixture.Md5User}, default_pool_size = 2, server_round_robin = {(roundRobin ? 1 : 0)}",
+            databases: Database("spread"));
+        await using var console = await ConsoleClient.ConnectAsync(pooler.Port, PostgresFixture.Md5User);
+        await using (var a = await OpenAsync(pooler, "spread"))
+        await using (var b = await OpenAsync(pooler, "spread"))
+        {
+            Assert.NotEqual(await ScalarAsync(a, "select pg_backend_pid()"), await ScalarAsync(b, "select pg_backend_pid()")); // two open now
+        }
+
+        var pids = new HashSet<int>();
+        for (var i = 0; i < 4; i++)
+        {
+            await using var client = await OpenAsync(pooler, "spread");
+            pids.Add((int)(await ScalarAsync(client, "select pg_backend_pid()"))!);
+            await client.CloseAsync();
+            await BothIdleAsync(console); // the reset query ran: both are idle again before the next client
+        }
+
+        Assert.Equal(serversSeen, pids.Count);
+    }
+
     [Fact]
     public async Task Disable_pqexec_refuses_psqls_simple_queries_with_PgBouncer_error_while_Npgsqls_extended_protocol_runs()
     {
@@ -151,6 +178,16 @@ public sealed class LimitsSpec(PostgresFixture postgres)
         Assert.Equal(0, log.Count("client login"));
         Assert.Equal(0, log.Count("client logout"));
         Assert.Equal(1, log.Count("listening on 127.0.0.1")); // the log itself works
+    }
+
+    private static async Task BothIdleAsync(ConsoleClient console)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while ((await console.ShowAsync("SHOW POOLS")).Number("sv_idle", "spread", User) < 2)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the server connections did not come back idle");
+            await Task.Delay(10);
+        }
     }
 
     private static async Task<NpgsqlConnection> PollUntilOpenAsync(PoolerHost pooler, string database)
