@@ -1,4 +1,5 @@
 using Akka.Actor;
+using PgBouncerActors.Protocol.Messages;
 
 namespace PgBouncerActors.Pool;
 
@@ -118,6 +119,52 @@ internal sealed partial class PoolSupervisorActor
         }
 
         _pauseReplies.Clear();
+    }
+
+    /// <summary>
+    /// New settings (RELOAD, SIGHUP, SET). A database gone from the file: nobody's transaction is
+    /// cut, but every client of it gets an error naming the reason at its next transaction, and the
+    /// pool's connections close as they come free. A database whose host, port or dbname changed:
+    /// its connections are replaced as they come free (as RECONNECT does), new ones go to the new server.
+    /// </summary>
+    private void OnSettingsChanged(Configuration.PoolerSettings settings)
+    {
+        if (settings.FindDatabase(_definition.Key.Database) is not { } database)
+        {
+            if (_removed is null)
+            {
+                _services.Log.Warning("pool {Pool}: database {Database} was removed from the configuration; its clients get an error at their next transaction",
+                    _definition.Key, _definition.Key.Database);
+                _removed = PgError.FatalError(SqlStates.UnknownDatabase,
+                    $"database \"{_definition.Key.Database}\" was removed from the pooler's configuration (RELOAD)");
+                _reconnectBefore = DateTime.UtcNow;
+                CloseIdle("the database was removed from the configuration");
+                AskParkedSessionsBack();
+                ProvideForWaiters();
+            }
+
+            return;
+        }
+
+        if (_removed is not null)
+        {
+            _services.Log.Information("pool {Pool}: database {Database} is back in the configuration", _definition.Key, _definition.Key.Database);
+            _removed = null;
+        }
+
+        var endpoint = new Backend.ServerEndpoint(database.Host, database.Port, database.ServerDatabase);
+        if (endpoint != _definition.Endpoint)
+        {
+            _services.Log.Information("pool {Pool}: server {Old} -> {New}; connections are replaced as they come free",
+                _definition.Key, _definition.Endpoint, endpoint);
+            _definition = _definition with { Endpoint = endpoint };
+            _reconnectBefore = DateTime.UtcNow;
+            CloseIdle("the database's server changed in the configuration");
+            AskParkedSessionsBack();
+            AnswerCommandsDone();
+        }
+
+        Resize(settings);
     }
 
     /// <summary>

@@ -31,7 +31,8 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
     private readonly Dictionary<IActorRef, IActorRef> _leases = []; // session -> backend
     private int _nextBackendId;
     private int _connecting;
-    private long _loginErrors; // every failed server login, for the dashboard and /metrics
+    private long _loginErrors;
+    private PgError? _removed; // the database left the configuration on a reload: every lease is refused with this // every failed server login, for the dashboard and /metrics
 
     // The admin console's commands (see PoolSupervisorActor.Admin.cs).
     private bool _paused;
@@ -59,7 +60,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         Receive<RetryLogin>(_ => ProvideForWaiters());
         Receive<DescribePools>(_ => Sender.Tell(Describe(), Self));
         Receive<CommandPools>(OnCommand);
-        Receive<SettingsChanged>(changed => Resize(changed.Settings));
+        Receive<SettingsChanged>(changed => OnSettingsChanged(changed.Settings));
     }
 
     public static Props Props(PoolerServices services, PoolDefinition definition, PoolBudget budget, PoolDemand demand,
@@ -113,6 +114,12 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
     /// </summary>
     private void ProvideForWaiters()
     {
+        if (_removed is { } removed)
+        {
+            FailAllWaiters(removed);
+            return;
+        }
+
         if (_paused)
         {
             PublishWaiting(); // sessions give their connections back at the end of each transaction
@@ -158,7 +165,8 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
     /// While paused, or while connections opened before a RECONNECT are still out, at least one
     /// counts as waiting: no session keeps its connection parked between transactions, so each comes back.
     /// </remarks>
-    private void PublishWaiting() => _demand.PublishWaiting(_paused || _reconnectBefore is not null ? Math.Max(1, _waiters.Count) : _waiters.Count);
+    private void PublishWaiting() => _demand.PublishWaiting(_paused || _reconnectBefore is not null || _removed is not null
+        ? Math.Max(1, _waiters.Count) : _waiters.Count);
 
     /// <summary>Sessions keeping a connection between transactions give it back; one in a transaction releases at its end anyway.</summary>
     private void AskParkedSessionsBack()
@@ -239,9 +247,10 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         }
 
         slot.Session = null;
-        if (returned.Clean && (_paused || MustReconnect(slot) || _backends.Count > SizeNow()))
+        if (returned.Clean && (_paused || _removed is not null || MustReconnect(slot) || _backends.Count > SizeNow()))
         {
             Retire(returned.Backend, slot, _paused ? "the pool is paused (PAUSE)"
+                : _removed is not null ? "the database was removed from the configuration"
                 : MustReconnect(slot) ? "RECONNECT asked for new server connections" : "over pool_size (a reserve_pool connection, or pool_size was lowered)");
             AnswerCommandsDone();
         }
@@ -300,6 +309,11 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
             return;
         }
 
+        FailAllWaiters(error);
+    }
+
+    private void FailAllWaiters(PgError error)
+    {
         while (_waiters.First is { } first)
         {
             _waiters.RemoveFirst();

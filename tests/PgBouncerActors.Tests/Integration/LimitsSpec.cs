@@ -1,4 +1,5 @@
 using Npgsql;
+using PgBouncerActors.Admin;
 using PgBouncerActors.Hosting;
 using Xunit;
 
@@ -178,6 +179,39 @@ public sealed class LimitsSpec(PostgresFixture postgres)
         Assert.Equal(0, log.Count("client login"));
         Assert.Equal(0, log.Count("client logout"));
         Assert.Equal(1, log.Count("listening on 127.0.0.1")); // the log itself works
+    }
+
+    [Fact]
+    public async Task A_reload_that_removes_a_database_lets_its_client_finish_the_transaction_then_names_the_reason_and_a_moved_one_follows()
+    {
+        const string pgbouncer = "pool_mode = transaction, default_pool_size = 2";
+        await postgres.EnsurePgbenchInitializedAsync(); // the database "bench" exists
+        var log = new LogCapture();
+        await using var pooler = postgres.StartPooler(pgbouncer, databases: Database("leaving") + "\n" + Database("moving"), fallback: false, log: log);
+        await using var leaving = await OpenAsync(pooler, "leaving");
+        await using var moving = await OpenAsync(pooler, "moving");
+        Assert.Equal("postgres", await ScalarAsync(moving, "select current_database()"));
+        await using var transaction = await leaving.BeginTransactionAsync();
+        Assert.Equal(1, await ScalarAsync(leaving, "select 1"));
+
+        var moved = $"moving {{ host = 127.0.0.1, port = {postgres.Cluster.Port}, dbname = bench }}";
+        pooler.Apply(ConfigView.TakeChangeable(pooler.Settings, postgres.Settings(pgbouncer, databases: moved, fallback: false)));
+        // The pools hear of it a moment later (a message each); a transaction begun before that runs where it began.
+        for (var waited = 0; log.Count("database leaving was removed from the configuration") == 0; waited += 10)
+        {
+            Assert.True(waited < 10_000, "the pool never heard of the reload");
+            await Task.Delay(10);
+        }
+
+        Assert.Equal(2, await ScalarAsync(leaving, "select 2")); // its transaction goes on, on the same server connection
+        await transaction.CommitAsync();
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => ScalarAsync(leaving, "select 3"));
+        Assert.Equal("3D000", refused.SqlState);
+        Assert.Contains("\"leaving\" was removed from the pooler's configuration", refused.MessageText);
+
+        Assert.Equal("bench", await ScalarAsync(moving, "select current_database()")); // its next transaction reaches the new server database
+        await using var newcomer = await OpenAsync(pooler, "moving");
+        Assert.Equal("bench", await ScalarAsync(newcomer, "select current_database()"));
     }
 
     private static async Task BothIdleAsync(ConsoleClient console)

@@ -74,9 +74,19 @@ public sealed partial class PostgresFixture : IAsyncLifetime
     /// <summary>A pooler in front of the cluster on a free port; <paramref name="pgbouncer"/> adds settings to the pgbouncer section.</summary>
     /// <param name="log">Receives every line from Information up; without it only warnings reach the console.</param>
     /// <param name="own">Settings of the pgbouncer-actors section.</param>
-    public PoolerHost StartPooler(string pgbouncer = "", string databases = "", LogCapture? log = null, string own = "", string users = "")
+    public PoolerHost StartPooler(string pgbouncer = "", string databases = "", LogCapture? log = null, string own = "", string users = "",
+        bool fallback = true)
     {
-        var settings = SettingsLoader.LoadString($$"""
+        var settings = Settings(pgbouncer, databases, own, users, fallback);
+        var configuration = Logging.Configure(new LoggerConfiguration()).MinimumLevel.Information()
+            .WriteTo.Console(restrictedToMinimumLevel: Serilog.Events.LogEventLevel.Warning);
+        return PoolerHost.Start(settings, (log is null ? configuration : configuration.WriteTo.Sink(log)).CreateLogger());
+    }
+
+    /// <summary>The settings StartPooler starts with (specs of a reload build the next ones with it).</summary>
+    /// <param name="fallback">With the "*" entry that sends every other database name to the cluster.</param>
+    public PoolerSettings Settings(string pgbouncer = "", string databases = "", string own = "", string users = "", bool fallback = true) =>
+        SettingsLoader.LoadString($$"""
             pgbouncer {
               listen_port = 0
               auth_type = scram-sha-256
@@ -84,16 +94,12 @@ public sealed partial class PostgresFixture : IAsyncLifetime
               {{pgbouncer}}
             }
             databases {
-              "*" { host = 127.0.0.1, port = {{Cluster.Port}} }
+              {{(fallback ? $"\"*\" {{ host = 127.0.0.1, port = {Cluster.Port} }}" : "")}}
               {{databases}}
             }
             users { {{users}} }
             pgbouncer-actors { {{own}} }
             """, "test");
-        var configuration = Logging.Configure(new LoggerConfiguration()).MinimumLevel.Information()
-            .WriteTo.Console(restrictedToMinimumLevel: Serilog.Events.LogEventLevel.Warning);
-        return PoolerHost.Start(settings, (log is null ? configuration : configuration.WriteTo.Sink(log)).CreateLogger());
-    }
 
     public static string ConnectionString(int port, string user = ScramUser, string password = ScramPassword, string database = "postgres") =>
         new NpgsqlConnectionStringBuilder
