@@ -7,7 +7,8 @@
 #
 # Knobs (environment): BENCH_SECONDS (per pgbench run, default 15), BENCH_ROUNDS (alternations,
 # default 2), BENCH_IDLE_CLIENTS (default 10000), BENCH_SCALE (pgbench scale, default 10),
-# BENCH_KEEP=1 keeps the scratch folder, BENCH_ONLY=TEXT runs only the rows whose name holds TEXT. Installs postgresql and pgbouncer from apt when missing.
+# BENCH_METRICS=0 runs PgBouncerActors without /metrics (default 1: on, as operators run it, so its
+# histograms are part of what is measured), BENCH_KEEP=1 keeps the scratch folder, BENCH_ONLY=TEXT runs only the rows whose name holds TEXT. Installs postgresql and pgbouncer from apt when missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
@@ -111,6 +112,11 @@ as_service bash -c 'ulimit -n "$(ulimit -Hn)"; exec pgbouncer "$0"' "$work/pgbou
 pids+=($!)
 
 free_port actors_port
+metrics=""
+if [ "${BENCH_METRICS:-1}" = 1 ]; then
+  free_port metrics_port
+  metrics=", metrics { port = $metrics_port }"
+fi
 cat >"$work/actors.conf" <<EOF
 pgbouncer {
   listen_addr = 127.0.0.1, listen_port = $actors_port, auth_type = scram-sha-256, auth_file = "$work/userlist.txt"
@@ -120,7 +126,7 @@ databases {
   bench_tx { host = 127.0.0.1, port = $pg_port, dbname = bench, pool_mode = transaction }
   bench_session { host = 127.0.0.1, port = $pg_port, dbname = bench, pool_mode = session }
 }
-pgbouncer-actors { log_level = warning }
+pgbouncer-actors { log_level = warning $metrics }
 EOF
 "$actors_exe" --config "$work/actors.conf" >"$work/actors.log" 2>&1 &
 pids+=($!)

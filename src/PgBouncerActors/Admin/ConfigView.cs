@@ -51,6 +51,7 @@ internal static class ConfigView
         new("application_name_add_host", "pgbouncer", s => Flag(s.ApplicationNameAddHost),
             (running, read) => running with { ApplicationNameAddHost = read.ApplicationNameAddHost }),
         new("disable_pqexec", "pgbouncer", s => Flag(s.DisablePqExec), null),
+        new("track_extra_parameters", "pgbouncer", s => string.Join(",", s.TrackExtraParameters.Order(StringComparer.OrdinalIgnoreCase)), null),
         new("verbose", "pgbouncer", s => Number(s.Verbose), (running, read) => running with { Verbose = read.Verbose }),
         new("max_prepared_statements", "pgbouncer", s => Number(s.MaxPreparedStatements), null),
         new("min_pool_size", "pgbouncer", s => Number(s.MinPoolSize),

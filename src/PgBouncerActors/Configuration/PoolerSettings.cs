@@ -94,6 +94,9 @@ public sealed record PoolerSettings
     /// <summary>Query (simple protocol) messages are refused.</summary>
     public bool DisablePqExec { get; init; }
 
+    /// <summary>PgBouncer's list; every reported parameter is kept per client anyway (see reference.conf), so it is shown, not used.</summary>
+    public IReadOnlySet<string> TrackExtraParameters { get; init; } = new HashSet<string>();
+
     /// <summary>PgBouncer's -v count: 1 debug, 2 verbose.</summary>
     public int Verbose { get; init; }
     public required IReadOnlySet<string> IgnoreStartupParameters { get; init; }

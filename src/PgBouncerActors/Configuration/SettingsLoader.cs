@@ -178,6 +178,7 @@ public static class SettingsLoader
             ApplicationNameAddHost = Flag(bouncer, "application_name_add_host"),
             DisablePqExec = Flag(bouncer, "disable_pqexec"),
             Verbose = NonNegative(bouncer, "pgbouncer", "verbose"),
+            TrackExtraParameters = ReadStringSet(bouncer, "track_extra_parameters"),
             MaxPreparedStatements = NonNegative(bouncer, "pgbouncer", "max_prepared_statements"),
             AdminUsers = ReadUserNames(bouncer, "admin_users"),
             StatsUsers = ReadUserNames(bouncer, "stats_users"),

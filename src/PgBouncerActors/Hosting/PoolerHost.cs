@@ -210,9 +210,7 @@ public sealed class PoolerHost : IAsyncDisposable
 
     private static Socket Bind(PoolerSettings settings)
     {
-        var address = settings.ListenAddress is "*" or "" ? IPAddress.Any
-            : IPAddress.TryParse(settings.ListenAddress, out var parsed) ? parsed
-            : Dns.GetHostAddresses(settings.ListenAddress).First();
+        var address = ListenAddress.Resolve(settings.ListenAddress);
         var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Text.Json;
 using Akka.Actor;
 using Microsoft.AspNetCore.Builder;
@@ -44,8 +43,7 @@ internal sealed class MetricsServer : IAsyncDisposable
     public static MetricsServer Start(MetricsSettings settings, PoolerServices services, IActorRef pools, PoolerMetrics metrics)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
-            kestrel.Listen(settings.ListenAddress is "*" or "" ? IPAddress.Any : IPAddress.Parse(settings.ListenAddress), settings.Port));
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel => kestrel.Listen(Net.ListenAddress.Resolve(settings.ListenAddress), settings.Port));
         var app = builder.Build();
         var server = new MetricsServer(app, services, pools, metrics);
         metrics.Registry.AddBeforeCollectCallback(async cancellationToken =>
@@ -55,7 +53,7 @@ internal sealed class MetricsServer : IAsyncDisposable
         {
             app.StartAsync().GetAwaiter().GetResult();
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
         {
             throw new ConfigurationException($"cannot listen for /metrics on {settings.ListenAddress}:{settings.Port}: {e.Message}", e);
         }

@@ -70,8 +70,8 @@ internal sealed class PgSocket : IAsyncDisposable
         _ => "(unknown)",
     };
 
-    /// <summary>Whether the client came over a Unix socket (the local connections of the hba file).</summary>
-    public bool IsUnix => _socket.AddressFamily == AddressFamily.Unix;
+    /// <summary>A Unix socket client running as the pooler's own OS user (see <see cref="UnixSocketListener.PeerIsThisUser"/>).</summary>
+    public bool PeerIsThisUser => UnixSocketListener.PeerIsThisUser(_socket);
 
     /// <summary>An accepted client connection.</summary>
     public static PgSocket Wrap(Socket socket) => new(socket, zeroByteReads: true);

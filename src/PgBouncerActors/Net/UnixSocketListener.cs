@@ -66,6 +66,32 @@ internal static class UnixSocketListener
         }
     }
 
+    /// <summary>
+    /// Whether the process at the other end of an accepted Unix socket runs as this pooler's OS
+    /// user (SO_PEERCRED): PgBouncer lets such a client into the admin console without a password.
+    /// </summary>
+    public static bool PeerIsThisUser(Socket socket)
+    {
+        if (socket.AddressFamily != AddressFamily.Unix || !OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
+        Span<byte> credentials = stackalloc byte[12]; // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
+        try
+        {
+            return socket.GetRawSocketOption(SolSocket, SoPeerCred, credentials) == 12
+                && BitConverter.ToUInt32(credentials[4..8]) == geteuid();
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private const int SolSocket = 1;
+    private const int SoPeerCred = 17;
+
     private static void RemoveIfStale(string path)
     {
         if (!File.Exists(path))
@@ -105,6 +131,9 @@ internal static class UnixSocketListener
 
     [DllImport("libc", SetLastError = true)]
     private static extern IntPtr getgrnam(string name);
+
+    [DllImport("libc")]
+    private static extern uint geteuid();
 
     [DllImport("libc", SetLastError = true)]
     private static extern int chown(string path, uint owner, uint group);

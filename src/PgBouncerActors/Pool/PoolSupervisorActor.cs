@@ -31,8 +31,8 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
     private readonly Dictionary<IActorRef, IActorRef> _leases = []; // session -> backend
     private int _nextBackendId;
     private int _connecting;
-    private long _loginErrors;
-    private PgError? _removed; // the database left the configuration on a reload: every lease is refused with this // every failed server login, for the dashboard and /metrics
+    private long _loginErrors; // every failed server login, for the dashboard and /metrics
+    private PgError? _removed; // the database left the configuration on a reload: every lease is refused with this
 
     // The admin console's commands (see PoolSupervisorActor.Admin.cs).
     private bool _paused;

@@ -24,13 +24,14 @@ internal sealed partial class ClientSessionActor
     private const int ConsoleMessageLimit = 1 << 20;
 
     private bool _admin;
+    private bool _peerAdmin; // came over the Unix socket as the pooler's own OS user
 
     private bool IsAdminDatabase => _database == ShowTables.AdminDatabase;
 
     private void StartConsole()
     {
         var settings = Settings;
-        var isAdmin = settings.AdminUsers.Contains(_user);
+        var isAdmin = _peerAdmin || settings.AdminUsers.Contains(_user);
         if (!isAdmin && !settings.StatsUsers.Contains(_user))
         {
             Finish("not allowed on the admin console", PgError.FatalError(SqlStates.InvalidAuthorization, "not allowed",
@@ -42,7 +43,8 @@ internal sealed partial class ClientSessionActor
         _frames = null;
         CompleteLogin();
         JoinStatistics(new PoolKey(ShowTables.AdminDatabase, ShowTables.AdminDatabase));
-        _services.Log.Information("admin console login: user={User} addr={Address} access={Access}", _user, Address, isAdmin ? "admin" : "stats");
+        _services.Log.Information("admin console login: user={User} addr={Address} access={Access}", _user, Address,
+            _peerAdmin ? "admin (the pooler's OS user over the Unix socket)" : isAdmin ? "admin" : "stats");
         Become(() =>
         {
             ReceiveCommon();

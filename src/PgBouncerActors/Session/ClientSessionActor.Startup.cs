@@ -58,6 +58,14 @@ internal sealed partial class ClientSessionActor
         if (IsAdminDatabase)
         {
             _admin = true;
+            if (_client.PeerIsThisUser)
+            {
+                // As PgBouncer: the pooler's own OS user, over the Unix socket, is an admin without a password.
+                _peerAdmin = true;
+                StartConsole();
+                return;
+            }
+
             BeginAuthentication(new Configuration.DatabaseSettings(_database));
             return;
         }
@@ -82,7 +90,7 @@ internal sealed partial class ClientSessionActor
             if (Settings.ApplicationNameAddHost)
             {
                 // application_name_add_host: the server's pg_stat_activity tells clients behind the pooler apart.
-                settings["application_name"] = $"{settings.GetValueOrDefault("application_name")} - {Address}";
+                settings["application_name"] = settings.GetValueOrDefault("application_name") is { Length: > 0 } name ? $"{name} - {Address}" : Address;
             }
 
             _startupSettings = settings;

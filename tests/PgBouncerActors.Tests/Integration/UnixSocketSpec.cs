@@ -49,6 +49,20 @@ public sealed class UnixSocketSpec(PostgresFixture postgres) : IDisposable
     }
 
     [Fact]
+    public async Task The_poolers_own_OS_user_over_the_socket_is_an_admin_of_the_console_without_a_password_but_not_over_TCP()
+    {
+        await using var pooler = postgres.StartPooler($"unix_socket_dir = \"{_folder}\"", own: "shutdown_timeout = 0"); // scram-sha-256, nobody in admin_users
+        // psql runs as this test's OS user, which is the pooler's: the console lets it in as admin whatever name it gives.
+        var config = await postgres.RunToolAsync("psql", ["-X", "-At", "-h", _folder, "-p", pooler.Port.ToString(), "-U", "whoever",
+            "-c", "SET default_pool_size = 30", "-c", "SHOW CONFIG", "pgbouncer"]); // SET is for admins only
+        Assert.Contains(config.Split('\n'), line => line.StartsWith("default_pool_size|30|", StringComparison.Ordinal));
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => postgres.RunToolAsync("psql",
+            ["-X", "-At", "-h", "127.0.0.1", "-p", pooler.Port.ToString(), "-U", "whoever", "-c", "SHOW STATE", "pgbouncer"]));
+        Assert.Contains("password authentication failed", refused.Message); // over TCP it authenticates as auth_type says
+    }
+
+    [Fact]
     public async Task A_socket_file_left_by_a_pooler_that_died_is_replaced_but_a_live_one_is_not_taken()
     {
         var port = ScratchCluster.FreePort();
