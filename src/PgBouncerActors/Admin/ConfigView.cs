@@ -44,6 +44,7 @@ internal static class ConfigView
         new("reserve_pool_timeout", "pgbouncer", s => Seconds(s.ReservePoolTimeout),
             (running, read) => running with { ReservePoolTimeout = read.ReservePoolTimeout }),
         new("server_round_robin", "pgbouncer", s => Flag(s.ServerRoundRobin), (running, read) => running with { ServerRoundRobin = read.ServerRoundRobin }),
+        new("server_fast_close", "pgbouncer", s => Flag(s.ServerFastClose), (running, read) => running with { ServerFastClose = read.ServerFastClose }),
         new("log_connections", "pgbouncer", s => Flag(s.LogConnections), (running, read) => running with { LogConnections = read.LogConnections }),
         new("log_disconnections", "pgbouncer", s => Flag(s.LogDisconnections),
             (running, read) => running with { LogDisconnections = read.LogDisconnections }),

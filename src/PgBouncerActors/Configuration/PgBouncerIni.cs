@@ -24,7 +24,6 @@ internal static class PgBouncerIni
         "server_tls_ciphers", "server_tls_key_file", "server_tls_protocols", "server_tls_sslmode", "server_tls13_ciphers",
         "so_reuseport", "suspend_timeout", "syslog", "syslog_facility", "syslog_ident", "tcp_defer_accept", "tcp_keepalive",
         "tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl", "tcp_socket_buffer", "tcp_user_timeout", "user", "transaction_timeout",
-        "server_fast_close",
     };
 
     /// <summary>Keys of a [databases] connection string that this pooler reads, under the same names.</summary>

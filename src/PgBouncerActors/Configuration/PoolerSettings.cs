@@ -82,6 +82,9 @@ public sealed record PoolerSettings
     /// <summary>Idle server connections are lent oldest first (FIFO) instead of warmest first.</summary>
     public bool ServerRoundRobin { get; init; }
 
+    /// <summary>Session mode: a client whose connection must be replaced is ended at its transaction's end.</summary>
+    public bool ServerFastClose { get; init; }
+
     public bool LogConnections { get; init; } = true;
 
     public bool LogDisconnections { get; init; } = true;

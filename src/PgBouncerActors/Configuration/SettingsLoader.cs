@@ -172,6 +172,7 @@ public static class SettingsLoader
             ReservePoolSize = NonNegative(bouncer, "pgbouncer", "reserve_pool_size"),
             ReservePoolTimeout = Seconds(bouncer, "pgbouncer", "reserve_pool_timeout"),
             ServerRoundRobin = Flag(bouncer, "server_round_robin"),
+            ServerFastClose = Flag(bouncer, "server_fast_close"),
             LogConnections = Flag(bouncer, "log_connections"),
             LogDisconnections = Flag(bouncer, "log_disconnections"),
             LogPoolerErrors = Flag(bouncer, "log_pooler_errors"),

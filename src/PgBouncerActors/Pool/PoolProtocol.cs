@@ -139,5 +139,14 @@ internal sealed record NothingPaused
     public static readonly NothingPaused Instance = new();
 }
 
+/// <summary>
+/// Pool to a session-mode session, with server_fast_close: the server connection it holds must be
+/// replaced (RECONNECT, a changed server); the session ends at its transaction's end instead of at logout.
+/// </summary>
+internal sealed record ServerCloseNeeded
+{
+    public static readonly ServerCloseNeeded Instance = new();
+}
+
 /// <summary>Host to registry, registry to pools: new settings are in force (RELOAD, SIGHUP, SET); pools take their new sizes.</summary>
 internal sealed record SettingsChanged(Configuration.PoolerSettings Settings);

@@ -49,6 +49,7 @@ internal sealed partial class PoolSupervisorActor
                 _reconnectBefore = DateTime.UtcNow;
                 CloseIdle("RECONNECT asked for new server connections");
                 AskParkedSessionsBack();
+                TellSessionsCloseNeeded();
                 Sender.Tell(PoolsCommanded.Instance, Self);
                 AnswerCommandsDone();
                 ProvideForWaiters();
@@ -80,6 +81,24 @@ internal sealed partial class PoolSupervisorActor
                 _idle.Remove(backend);
                 Retire(backend, _backends[backend], reason);
             }
+        }
+    }
+
+    /// <summary>
+    /// server_fast_close, session mode: the sessions holding connections that must be replaced end
+    /// at their transaction's end, so the replacement does not wait for them to log out.
+    /// (In the pooled modes connections come back at every transaction's end anyway.)
+    /// </summary>
+    private void TellSessionsCloseNeeded()
+    {
+        if (!_services.Settings.ServerFastClose || _definition.Mode != Configuration.PoolMode.Session)
+        {
+            return;
+        }
+
+        foreach (var slot in _backends.Values.Where(slot => slot.State == SlotState.Lent && slot.Session is not null && MustReconnect(slot)))
+        {
+            slot.Session!.Tell(ServerCloseNeeded.Instance, Self);
         }
     }
 
@@ -161,6 +180,7 @@ internal sealed partial class PoolSupervisorActor
             _reconnectBefore = DateTime.UtcNow;
             CloseIdle("the database's server changed in the configuration");
             AskParkedSessionsBack();
+            TellSessionsCloseNeeded();
             AnswerCommandsDone();
         }
 

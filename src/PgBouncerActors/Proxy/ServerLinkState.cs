@@ -83,10 +83,11 @@ internal sealed class ServerLinkState
             : TimeSpan.Zero;
 
     /// <summary>How long the client has sent nothing while idle outside a transaction with nothing owed; zero otherwise.</summary>
-    public TimeSpan IdleOutsideTransaction(long nowTick) =>
-        Tracker.Status == TransactionStatus.Idle && Tracker.Awaiting == 0 && !Tracker.InCopy && !Tracker.ExtendedOpen
-            ? SinceClientActive(nowTick)
-            : TimeSpan.Zero;
+    public TimeSpan IdleOutsideTransaction(long nowTick) => OutsideTransaction ? SinceClientActive(nowTick) : TimeSpan.Zero;
+
+    /// <summary>Nothing owed either way and no transaction, COPY or unfinished batch open: the client could be cut here without losing anything.</summary>
+    public bool OutsideTransaction =>
+        Tracker.Status == TransactionStatus.Idle && Tracker.Awaiting == 0 && !Tracker.InCopy && !Tracker.ExtendedOpen;
 
     /// <summary>How long the server has owed the client an answer; zero when it owes nothing.</summary>
     public TimeSpan Busy() =>

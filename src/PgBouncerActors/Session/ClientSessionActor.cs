@@ -92,6 +92,11 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
         Receive<SessionFinished>(OnFinished);
         Receive<KillSession>(kill => Finish(kill.Reason, kill.Error));
         Receive<ClientWatchTick>(_ => WatchClient());
+        Receive<ServerCloseNeeded>(_ =>
+        {
+            _serverCloseNeeded = true;
+            Timers.StartPeriodicTimer("fast-close", ClientWatchTick.Instance, FastCloseCheck);
+        });
     }
 
     /// <summary>
@@ -185,7 +190,12 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
         }
 
         var now = Environment.TickCount64;
-        if (Settings.IdleTransactionTimeout is var idleInTransaction && idleInTransaction > TimeSpan.Zero &&
+        if (_serverCloseNeeded && link.OutsideTransaction)
+        {
+            Finish("server_fast_close", PgError.FatalError(SqlStates.AdminShutdown,
+                "server connection closed at the end of the transaction: RECONNECT or a reload asked for a new one (server_fast_close)"));
+        }
+        else if (Settings.IdleTransactionTimeout is var idleInTransaction && idleInTransaction > TimeSpan.Zero &&
             link.IdleInTransaction(now) > idleInTransaction)
         {
             Finish("idle_transaction_timeout", PgError.FatalError(SqlStates.IdleInTransactionSessionTimeout,
@@ -233,6 +243,11 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
     }
 
     private sealed record SessionFinished(ForwardEnd? ServerEnd);
+
+    /// <summary>How often a session told <see cref="ServerCloseNeeded"/> looks whether its transaction has ended.</summary>
+    private static readonly TimeSpan FastCloseCheck = TimeSpan.FromMilliseconds(50);
+
+    private bool _serverCloseNeeded;
 
     private sealed record ClientWatchTick
     {

@@ -111,13 +111,11 @@ public sealed class LimitsSpec(PostgresFixture postgres)
         await transaction.CommitAsync();
     }
 
-    [Theory]
-    [InlineData(false, 1)]
-    [InlineData(true, 2)]
-    public async Task Server_round_robin_spreads_session_clients_over_every_idle_connection_instead_of_the_warmest(bool roundRobin, int serversSeen)
+    [Fact]
+    public async Task Server_round_robin_lends_the_idle_connection_that_waited_longest_so_session_clients_take_turns_over_both()
     {
         await using var pooler = postgres.StartPooler(
-            $"auth_type = trust, stats_users = {PostgresFixture.Md5User}, default_pool_size = 2, server_round_robin = {(roundRobin ? 1 : 0)}",
+            $"auth_type = trust, stats_users = {PostgresFixture.Md5User}, default_pool_size = 2, server_round_robin = 1",
             databases: Database("spread"));
         await using var console = await ConsoleClient.ConnectAsync(pooler.Port, PostgresFixture.Md5User);
         await using (var a = await OpenAsync(pooler, "spread"))
@@ -126,7 +124,8 @@ public sealed class LimitsSpec(PostgresFixture postgres)
             Assert.NotEqual(await ScalarAsync(a, "select pg_backend_pid()"), await ScalarAsync(b, "select pg_backend_pid()")); // two open now
         }
 
-        var pids = new HashSet<int>();
+        await BothIdleAsync(console);
+        var pids = new List<int>();
         for (var i = 0; i < 4; i++)
         {
             await using var client = await OpenAsync(pooler, "spread");
@@ -135,7 +134,53 @@ public sealed class LimitsSpec(PostgresFixture postgres)
             await BothIdleAsync(console); // the reset query ran: both are idle again before the next client
         }
 
-        Assert.Equal(serversSeen, pids.Count);
+        // Oldest first: each client gets the connection the previous one did not use (most recently used first would repeat one).
+        Assert.All(pids.Zip(pids.Skip(1)), pair => Assert.NotEqual(pair.First, pair.Second));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Server_fast_close_ends_a_session_client_after_its_transaction_once_RECONNECT_wants_its_server_connection_replaced(bool fastClose)
+    {
+        await using var pooler = postgres.StartPooler(
+            $"auth_type = trust, admin_users = {PostgresFixture.Md5User}, server_fast_close = {(fastClose ? 1 : 0)}", databases: Database("sessions"));
+        await using var console = await ConsoleClient.ConnectAsync(pooler.Port, PostgresFixture.Md5User);
+        await using var client = await OpenAsync(pooler, "sessions");
+        await using (var transaction = await client.BeginTransactionAsync())
+        {
+            Assert.Equal(1, await ScalarAsync(client, "select 1"));
+            await console.ShowAsync("RECONNECT sessions");
+            await Task.Delay(200);
+            Assert.Equal(2, await ScalarAsync(client, "select 2")); // its transaction is not cut
+            await transaction.CommitAsync();
+        }
+
+        var deadline = DateTime.UtcNow.AddSeconds(3);
+        Exception? ended = null;
+        while (ended is null && DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                await ScalarAsync(client, "select 3");
+                await Task.Delay(20);
+            }
+            catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+            {
+                ended = e;
+            }
+        }
+
+        if (fastClose)
+        {
+            var fatal = Assert.IsType<PostgresException>(ended);
+            Assert.Equal("57P01", fatal.SqlState);
+            Assert.Contains("server_fast_close", fatal.MessageText);
+        }
+        else
+        {
+            Assert.Null(ended); // it keeps its connection until it leaves, as PgBouncer does without the setting
+        }
     }
 
     [Fact]
