@@ -17,6 +17,7 @@ internal static class DemoCommand
             pgbouncer { listen_addr = 127.0.0.1, listen_port = {{port}}, auth_type = trust, pool_mode = session, default_pool_size = 10,
                         admin_users = {{ScratchCluster.Superuser}} }
             databases { "*" { host = 127.0.0.1, port = {{cluster.Port}} } }
+            pgbouncer-actors { metrics { port = {{ScratchCluster.FreePort()}} } }
             """, "demo");
         using var log = Logging.Create(settings);
         var host = PoolerHost.Start(settings, log.Logger);
@@ -26,6 +27,8 @@ internal static class DemoCommand
         Console.WriteLine($"    psql -h 127.0.0.1 -p {host.Port} -U {ScratchCluster.Superuser} postgres");
         Console.WriteLine($"and watch it on its admin console:");
         Console.WriteLine($"    psql -h 127.0.0.1 -p {host.Port} -U {ScratchCluster.Superuser} pgbouncer -c 'SHOW POOLS'");
+        Console.WriteLine($"and on its dashboard (Prometheus's /metrics on the same port):");
+        Console.WriteLine($"    http://127.0.0.1:{host.MetricsPort}/");
         Console.WriteLine("demo: Ctrl-C stops the pooler and the scratch cluster.");
         Console.WriteLine();
         await signals.StopRequested.ConfigureAwait(false);
