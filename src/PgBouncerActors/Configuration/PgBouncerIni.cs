@@ -100,9 +100,10 @@ internal static class PgBouncerIni
                 {
                     section = line.EndsWith(']') ? line[1..^1].Trim().ToLowerInvariant()
                         : throw new ConfigurationException($"{where}: a section header must end with ']': {line}");
-                    if (section is not ("pgbouncer" or "databases" or "users" or "peers"))
+                    if (section is not ("pgbouncer" or "databases" or "users" or "peers" or "pgbouncer-actors"))
                     {
-                        throw new ConfigurationException($"{where}: unknown section [{section}], expected [pgbouncer], [databases] or [users]");
+                        throw new ConfigurationException(
+                            $"{where}: unknown section [{section}], expected [pgbouncer], [databases], [users] or [pgbouncer-actors]");
                     }
 
                     if (section == "peers")
@@ -159,6 +160,9 @@ internal static class PgBouncerIni
                     return $"users.{Quote(key)} {{ {Fields(ConnectionString(value, where), UserKeys, UnsupportedUserKeys, $"user '{key}'", where)} }}";
                 case "peers":
                     return "";
+                case "pgbouncer-actors":
+                    // This pooler's own settings (log_level, metrics.port...), checked as in a HOCON file.
+                    return $"pgbouncer-actors.{key} = {Quote(value)}";
                 default:
                     throw new ConfigurationException($"{where}: '{key}' is outside any section; put it under [pgbouncer]");
             }

@@ -47,6 +47,10 @@ public sealed class PgBouncerIniSpec : IDisposable
             server_idle_timeout = 120.5
             # a comment
             ignore_startup_parameters = extra_float_digits,search_path
+
+            [pgbouncer-actors]
+            log_level = warning
+            metrics.port = 9127
             """);
 
         var settings = SettingsLoader.LoadFile(ini);
@@ -63,6 +67,7 @@ public sealed class PgBouncerIniSpec : IDisposable
         Assert.Equal("app", settings.Databases["quoted"].User);
         Assert.Equal("other", settings.FindDatabase("other")!.ServerDatabase);
         Assert.Equal(PoolMode.Session, settings.Users["alice"].PoolMode);
+        Assert.Equal(("warning", 9127), (settings.LogLevel, settings.Metrics.Port)); // this pooler's own section
         Assert.Empty(settings.Warnings);
     }
 
@@ -90,6 +95,7 @@ public sealed class PgBouncerIniSpec : IDisposable
     [InlineData("[databases]\napp = host=x colour=blue\n", "pgbouncer.ini:2: unknown parameter 'colour' for database 'app'")]
     [InlineData("[pgbouncer]\nlisten_port\n", "pgbouncer.ini:2: expected 'key = value'")]
     [InlineData("[elsewhere]\n", "pgbouncer.ini:1: unknown section [elsewhere]")]
+    [InlineData("[pgbouncer-actors]\nlog_levle = debug\n", "pgbouncer.ini:2:")]
     [InlineData("[databases]\napp = host='x\n", "pgbouncer.ini:2: unterminated quoted value for 'host'")]
     public void A_line_PgBouncer_would_refuse_stops_startup_naming_the_file_and_line(string text, string expected)
     {
