@@ -133,14 +133,15 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
                 return;
         }
 
-        var snapshot = await DescribeAsync(cancellationToken).ConfigureAwait(false);
+        var described = await DescribeAsync(cancellationToken).ConfigureAwait(false);
+        var snapshot = described.Pools;
         var table = what switch
         {
             "POOLS" => ShowTables.Pools(services, snapshot),
             "CLIENTS" => ShowTables.Clients(services, snapshot),
             "SERVERS" => ShowTables.Servers(services, snapshot),
             "DATABASES" => ShowTables.Databases(services, snapshot),
-            "STATE" => ShowTables.State(snapshot),
+            "STATE" => ShowTables.State(described),
             "LISTS" => ShowTables.Lists(services, snapshot,
                 await sessions.Ask<int>(CountSessions.Instance, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false)),
             _ => throw Invalid(command.Text),
@@ -148,8 +149,8 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
         table.WriteTo(answer);
     }
 
-    private async Task<IReadOnlyList<PoolSnapshot>> DescribeAsync(CancellationToken cancellationToken) =>
-        (await pools.Ask<PoolsDescribed>(DescribePools.Instance, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false)).Pools;
+    private Task<PoolsDescribed> DescribeAsync(CancellationToken cancellationToken) =>
+        pools.Ask<PoolsDescribed>(DescribePools.Instance, TimeSpan.FromSeconds(10), cancellationToken);
 
     /// <summary>PAUSE, RESUME, RECONNECT, KILL, WAIT_CLOSE go to the pools; DISABLE and ENABLE only change who may log in.</summary>
     private async Task CommandPoolsAsync(string verb, string? database, CancellationToken cancellationToken)

@@ -191,11 +191,15 @@ internal static class ShowTables
             .Row("dns_names", 0).Row("dns_zones", 0).Row("dns_queries", 0).Row("dns_pending", 0);
     }
 
-    public static ResultTable State(IReadOnlyList<PoolSnapshot> pools) =>
-        new ResultTable("key", "value")
-            .Row("active", pools.Any(pool => pool.Paused) && pools.All(pool => pool.Paused) ? "no" : "yes")
-            .Row("paused", pools.Count > 0 && pools.All(pool => pool.Paused) ? "yes" : "no")
+    /// <summary>Paused: a PAUSE of everything is in force, or every pool there is was paused one by one.</summary>
+    public static ResultTable State(PoolsDescribed described)
+    {
+        var paused = described.PausedAll || (described.Pools.Count > 0 && described.Pools.All(pool => pool.Paused));
+        return new ResultTable("key", "value")
+            .Row("active", paused ? "no" : "yes")
+            .Row("paused", paused ? "yes" : "no")
             .Row("suspended", "no");
+    }
 
     public static ResultTable Version() => new ResultTable("version").Row(VersionText);
 

@@ -91,7 +91,8 @@ internal sealed record DescribePools
     public static readonly DescribePools Instance = new();
 }
 
-internal sealed record PoolsDescribed(IReadOnlyList<PoolSnapshot> Pools);
+/// <param name="PausedAll">A PAUSE of everything is in force (pools made later start paused too, so it holds with no pool yet).</param>
+internal sealed record PoolsDescribed(IReadOnlyList<PoolSnapshot> Pools, bool PausedAll = false);
 
 /// <summary>A pool's server connections as they are now, and how long its oldest waiter has waited.</summary>
 internal sealed record PoolSnapshot(PoolKey Key, Configuration.PoolMode Mode, int PoolSize, int MinPoolSize, TimeSpan MaxWait,

@@ -31,8 +31,12 @@ internal sealed class PoolRegistryActor : ReceiveActor
 
             Sender.Tell(new PoolFound(pool.Pool, key, pool.Demand), Self);
         });
-        Receive<DescribePools>(_ => Gather<PoolSnapshot>(_pools.Values.Select(pool => pool.Pool), DescribePools.Instance)
-            .PipeTo(Sender, Self, snapshots => new PoolsDescribed(snapshots)));
+        Receive<DescribePools>(_ =>
+        {
+            var pausedAll = _pausedAll;
+            Gather<PoolSnapshot>(_pools.Values.Select(pool => pool.Pool), DescribePools.Instance)
+                .PipeTo(Sender, Self, snapshots => new PoolsDescribed(snapshots, pausedAll));
+        });
         Receive<CommandPools>(OnCommand);
         Receive<SettingsChanged>(changed =>
         {

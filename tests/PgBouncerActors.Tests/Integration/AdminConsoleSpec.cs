@@ -114,6 +114,23 @@ public sealed class AdminConsoleSpec(PostgresFixture postgres)
     }
 
     [Fact]
+    public async Task SHOW_STATE_says_paused_after_a_PAUSE_of_everything_even_before_any_pool_exists_and_active_again_after_RESUME()
+    {
+        await using var pooler = StartPooler();
+        await using var console = await ConsoleClient.ConnectAsync(pooler.Port, Admin);
+        string State(ConsoleAnswer answer, string key) => answer.Rows.Single(row => row[0] == key)[1]!;
+
+        var before = await console.ShowAsync("SHOW STATE");
+        Assert.Equal(("yes", "no"), (State(before, "active"), State(before, "paused")));
+        Assert.Equal(["PAUSE"], (await console.ShowAsync("PAUSE")).Tags); // no pool yet: nothing to wait for
+        var paused = await console.ShowAsync("SHOW STATE");
+        Assert.Equal(("no", "yes"), (State(paused, "active"), State(paused, "paused")));
+        Assert.Equal(["RESUME"], (await console.ShowAsync("RESUME")).Tags);
+        var resumed = await console.ShowAsync("SHOW STATE");
+        Assert.Equal(("yes", "no"), (State(resumed, "active"), State(resumed, "paused")));
+    }
+
+    [Fact]
     public async Task PAUSE_waits_for_the_open_transaction_then_holds_new_ones_and_RESUME_lets_them_run_with_nothing_lost()
     {
         await using var pooler = StartPooler();
