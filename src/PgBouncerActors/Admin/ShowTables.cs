@@ -48,7 +48,7 @@ internal static class ShowTables
             var (localHost, localPort) = Split(client.LocalAddress);
             table.Row("C", client.User, client.Database, state, host, port, localHost, localPort, client.ConnectedAt,
                 LastRequest(client), (int)wait.TotalSeconds, MicrosWithinSecond(wait), 0, Pointer(client.Id),
-                server is null ? "" : Pointer(server.Id), 0, "", client.ApplicationName);
+                server is null ? "" : Pointer(server.Id), 0, client.Tls, client.ApplicationName);
         }
 
         return table;

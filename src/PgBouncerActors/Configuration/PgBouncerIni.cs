@@ -16,9 +16,8 @@ internal static class PgBouncerIni
     /// <summary>[pgbouncer] settings of PgBouncer (1.18 to 1.24) that this pooler does not implement: accepted with a warning.</summary>
     private static readonly HashSet<string> UnsupportedSettings = new(StringComparer.Ordinal)
     {
-        "auth_hba_file", "auth_query", "auth_user", "auth_dbname", "autodb_idle_timeout", "client_tls_ca_file", "client_tls_cert_file",
-        "client_tls_ciphers", "client_tls_dheparams", "client_tls_ecdhcurve", "client_tls_key_file", "client_tls_protocols",
-        "client_tls_sslmode", "client_tls13_ciphers", "conffile", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period", "job_name",
+        "auth_hba_file", "auth_query", "auth_user", "auth_dbname", "autodb_idle_timeout", "client_tls_ca_file",
+        "client_tls_ciphers", "client_tls_dheparams", "client_tls_ecdhcurve", "client_tls_protocols", "client_tls13_ciphers", "conffile", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period", "job_name",
         "listen_backlog", "log_stats", "max_packet_size", "peer_id", "pidfile", "pkt_buf", "query_wait_notify", "resolv_conf",
         "sbuf_loopcnt", "server_login_retry", "server_reset_query_always", "server_tls_ca_file", "server_tls_cert_file",
         "server_tls_ciphers", "server_tls_key_file", "server_tls_protocols", "server_tls_sslmode", "server_tls13_ciphers",

@@ -7,6 +7,15 @@ public enum PoolMode
     Statement,
 }
 
+/// <summary>client_tls_sslmode: PgBouncer's modes this pooler offers so far (verify-ca and verify-full need client certificates).</summary>
+public enum ClientTlsMode
+{
+    Disable,
+    Allow,
+    Prefer,
+    Require,
+}
+
 public enum AuthType
 {
     Trust,
@@ -123,6 +132,13 @@ public sealed record PoolerSettings
 
     /// <summary>Group of the socket file; empty: the pooler's.</summary>
     public string UnixSocketGroup { get; init; } = "";
+
+    public ClientTlsMode ClientTlsMode { get; init; }
+
+    /// <summary>PEM certificate (chain) and key the pooler shows clients; required unless client_tls_sslmode is disable.</summary>
+    public string? ClientTlsCertFile { get; init; }
+
+    public string? ClientTlsKeyFile { get; init; }
 
     /// <summary>What the file asked for that this pooler ignores (PgBouncer settings it lacks): logged once at startup.</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];

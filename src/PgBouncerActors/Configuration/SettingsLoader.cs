@@ -145,6 +145,9 @@ public static class SettingsLoader
         {
             ListenAddress = bouncer.GetString("listen_addr"),
             ListenPort = Ranged(bouncer, "pgbouncer", "listen_port", 0, 65535), // 0: any free port (tests)
+            ClientTlsMode = ReadClientTlsMode(bouncer),
+            ClientTlsCertFile = OptionalPath(bouncer, "client_tls_cert_file"),
+            ClientTlsKeyFile = OptionalPath(bouncer, "client_tls_key_file"),
             UnixSocketDirectory = bouncer.GetString("unix_socket_dir"),
             UnixSocketMode = ReadMode(bouncer, "unix_socket_mode"),
             UnixSocketGroup = bouncer.GetString("unix_socket_group"),
@@ -289,6 +292,32 @@ public static class SettingsLoader
         var duration = config.GetTimeSpan(key);
         return duration >= TimeSpan.Zero ? duration : throw new HoconException(value!.Location, $"'{section}.{key}': expected a duration of zero or more");
     }
+
+    private static ClientTlsMode ReadClientTlsMode(Config bouncer)
+    {
+        var text = bouncer.GetString("client_tls_sslmode").ToLowerInvariant();
+        var location = bouncer.GetValue("client_tls_sslmode")!.Location;
+        var mode = text switch
+        {
+            "disable" => ClientTlsMode.Disable,
+            "allow" => ClientTlsMode.Allow,
+            "prefer" => ClientTlsMode.Prefer,
+            "require" => ClientTlsMode.Require,
+            "verify-ca" or "verify-full" => throw new HoconException(location,
+                $"'pgbouncer.client_tls_sslmode': {text} (client certificates) is not supported yet; use require"),
+            _ => throw new HoconException(location, $"'pgbouncer.client_tls_sslmode': expected disable, allow, prefer or require, got '{text}'"),
+        };
+        if (mode != ClientTlsMode.Disable && (bouncer.GetString("client_tls_cert_file").Length == 0 || bouncer.GetString("client_tls_key_file").Length == 0))
+        {
+            throw new HoconException(location, $"'pgbouncer.client_tls_sslmode' is {text}: client_tls_cert_file and client_tls_key_file must be set");
+        }
+
+        return mode;
+    }
+
+    /// <summary>A file path setting, relative to the configuration file; null when empty.</summary>
+    private static string? OptionalPath(Config config, string key) =>
+        config.GetString(key) is { Length: > 0 } path ? ResolveRelative(path, config.GetValue(key)!.Location) : null;
 
     /// <summary>A switch: PgBouncer's 1 and 0, or HOCON's true and false (on/off, yes/no too).</summary>
     private static bool Flag(Config config, string key)

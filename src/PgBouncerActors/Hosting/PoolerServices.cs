@@ -47,6 +47,9 @@ internal sealed class PoolerServices(PoolerSettings settings, ILogger log, Actor
 
     public CancelKeyRegistry CancelKeys { get; } = new();
 
+    /// <summary>TLS towards clients; null when client_tls_sslmode is disable.</summary>
+    public Net.ClientTls? ClientTls { get; } = Net.ClientTls.Load(settings);
+
     /// <summary>Logged-in clients per database and per user (max_db_client_connections, max_user_client_connections).</summary>
     public Session.ClientLimits ClientLimits { get; } = new();
 

@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using System.Net.Security;
 using System.Net;
 using System.Net.Sockets;
 using PgBouncerActors.Protocol.Messages;
@@ -14,6 +15,8 @@ internal sealed class PgSocket : IAsyncDisposable
 {
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
+    private readonly bool _zeroByteReads;
+    private SslStream? _tls;
     private int _closed;
     private int _lingering;
 
@@ -32,16 +35,55 @@ internal sealed class PgSocket : IAsyncDisposable
         }
 
         _stream = new NetworkStream(socket, ownsSocket: true);
-        Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true,
-            useZeroByteReads: zeroByteReads));
-        Output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true));
+        _zeroByteReads = zeroByteReads;
+        (Input, Output) = Pipes(_stream, zeroByteReads);
         // A Unix socket's peer has no address: PgBouncer shows "unix" and the port of the socket's name.
         RemoteAddress = Describe(socket.AddressFamily == AddressFamily.Unix ? socket.LocalEndPoint : socket.RemoteEndPoint);
     }
 
-    public PipeReader Input { get; }
+    /// <summary>Reads from the peer: from the socket, or from the TLS stream once <see cref="StartTlsAsync"/> ran.</summary>
+    public PipeReader Input { get; private set; }
 
-    public PipeWriter Output { get; }
+    public PipeWriter Output { get; private set; }
+
+    /// <summary>The TLS protocol and cipher once the handshake is done ("TLSv1.3/TLS_AES_256_GCM_SHA384"); empty without TLS.</summary>
+    public string TlsDescription => _tls is { } tls ? $"{TlsName(tls.SslProtocol)}/{tls.NegotiatedCipherSuite}" : "";
+
+    private static (PipeReader, PipeWriter) Pipes(Stream stream, bool zeroByteReads) =>
+        (PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true,
+            useZeroByteReads: zeroByteReads)),
+         PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true)));
+
+    /// <summary>
+    /// The TLS handshake as the server (after the 'S' answer to an SSLRequest); then the pipes
+    /// carry the decrypted bytes and everything above them works as over plaintext. Nothing may
+    /// be buffered in the plaintext pipe (the handshake checks that first: CVE-2021-23222).
+    /// </summary>
+    public async Task StartTlsAsync(SslServerAuthenticationOptions options, CancellationToken cancellationToken)
+    {
+        await Input.CompleteAsync().ConfigureAwait(false);
+        await Output.CompleteAsync().ConfigureAwait(false);
+        var tls = new SslStream(_stream, leaveInnerStreamOpen: true);
+        try
+        {
+            await tls.AuthenticateAsServerAsync(options, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await tls.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        _tls = tls;
+        (Input, Output) = Pipes(tls, _zeroByteReads);
+    }
+
+    private static string TlsName(System.Security.Authentication.SslProtocols protocol) => protocol switch
+    {
+        System.Security.Authentication.SslProtocols.Tls13 => "TLSv1.3",
+        System.Security.Authentication.SslProtocols.Tls12 => "TLSv1.2",
+        _ => protocol.ToString(),
+    };
 
     public string RemoteAddress { get; }
 
@@ -231,6 +273,7 @@ internal sealed class PgSocket : IAsyncDisposable
                 // already closed
             }
 
+            _tls?.Dispose();
             _stream.Dispose();
         }
     }

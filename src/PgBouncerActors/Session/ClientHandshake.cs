@@ -9,7 +9,8 @@ namespace PgBouncerActors.Session;
 /// <summary>What the first packets of a connection turned out to be.</summary>
 internal abstract record HandshakeResult
 {
-    public sealed record Startup(IReadOnlyList<KeyValuePair<string, string>> Parameters) : HandshakeResult;
+    /// <param name="Frames">The conversation authentication goes on in (a new one over TLS when the client asked for it).</param>
+    public sealed record Startup(IReadOnlyList<KeyValuePair<string, string>> Parameters, FrameConversation Frames) : HandshakeResult;
 
     public sealed record Cancel(int ProcessId, int SecretKey) : HandshakeResult;
 
@@ -17,11 +18,16 @@ internal abstract record HandshakeResult
     public sealed record Closed : HandshakeResult;
 
     /// <summary>The client broke the protocol; it gets this error and the connection closes.</summary>
-    public sealed record Refused(PgError Error) : HandshakeResult;
+    public sealed record Refused(PgError Error) : HandshakeResult
+    {
+        /// <summary>The connection is in no state to carry the error (a failed TLS handshake): it is only logged.</summary>
+        public bool Unsendable { get; init; }
+    }
 }
 
 /// <summary>
-/// Reads the untyped first packets: answers SSLRequest and GSSENCRequest with 'N' (no TLS yet),
+/// Reads the untyped first packets: answers SSLRequest with 'S' and runs the TLS handshake when
+/// client_tls_sslmode offers TLS (then reads on over TLS), else 'N'; GSSENCRequest with 'N';
 /// refuses protocol 2, negotiates newer 3.x minors and unknown _pq_ options down to 3.0. As
 /// PostgreSQL: each encryption request is answered once per connection, and a Terminate before
 /// the startup packet (node-postgres' <c>connect(); end()</c>) is a quiet goodbye.
@@ -30,14 +36,19 @@ internal static class ClientHandshake
 {
     private const string ProtocolOptionPrefix = "_pq_.";
     private static readonly byte[] NoEncryption = [(byte)'N'];
+    private static readonly byte[] TlsAccepted = [(byte)'S'];
 
     /// <summary>The first four bytes of a Terminate ('X', then a length of 4), read as a startup packet's length.</summary>
     private const long TerminateAsStartupLength = 0x58000000;
 
     /// <param name="frames">The client's conversation; left open, because authentication goes on in it.</param>
-    public static async Task<HandshakeResult> RunAsync(PgSocket client, FrameConversation frames, CancellationToken cancellationToken)
+    /// <param name="tls">TLS towards clients, or null (client_tls_sslmode = disable).</param>
+    /// <param name="reopen">A new conversation on the client's pipes, after they moved onto TLS.</param>
+    /// <returns>What the packets were, and the conversation in use at the end (to dispose unless authentication goes on in it).</returns>
+    public static async Task<(HandshakeResult Result, FrameConversation Frames)> RunAsync(PgSocket client, FrameConversation frames, ClientTls? tls,
+        Func<FrameConversation> reopen, CancellationToken cancellationToken)
     {
-        bool sslAnswered = false, gssAnswered = false;
+        bool sslAnswered = false, gssAnswered = false, encrypted = false;
         while (true)
         {
             PgMessage? packet;
@@ -47,16 +58,16 @@ internal static class ClientHandshake
             }
             catch (FrameTooLargeException e) when (e.Length == TerminateAsStartupLength)
             {
-                return new HandshakeResult.Closed(); // a Terminate where the startup packet should be
+                return (new HandshakeResult.Closed(), frames); // a Terminate where the startup packet should be
             }
             catch (FramingException e)
             {
-                return new HandshakeResult.Refused(PgError.FatalError(SqlStates.ProtocolViolation, $"invalid startup packet: {e.Message}"));
+                return (new HandshakeResult.Refused(PgError.FatalError(SqlStates.ProtocolViolation, $"invalid startup packet: {e.Message}")), frames);
             }
 
             if (packet is null)
             {
-                return new HandshakeResult.Closed();
+                return (new HandshakeResult.Closed(), frames);
             }
 
             StartupPacket startup;
@@ -66,7 +77,7 @@ internal static class ClientHandshake
             }
             catch (FormatException e)
             {
-                return new HandshakeResult.Refused(PgError.FatalError(SqlStates.ProtocolViolation, $"invalid startup packet: {e.Message}"));
+                return (new HandshakeResult.Refused(PgError.FatalError(SqlStates.ProtocolViolation, $"invalid startup packet: {e.Message}")), frames);
             }
 
             var again = startup.Kind switch
@@ -78,7 +89,7 @@ internal static class ClientHandshake
             if (again)
             {
                 // PostgreSQL reads a second request as a startup packet of protocol 1234.5679 (or .5680).
-                return new HandshakeResult.Refused(Unsupported(startup));
+                return (new HandshakeResult.Refused(Unsupported(startup)), frames);
             }
 
             sslAnswered |= startup.Kind == StartupPacketKind.SslRequest;
@@ -95,20 +106,46 @@ internal static class ClientHandshake
                         {
                             // Bytes sent before the answer would be read as if they had come over
                             // the negotiated channel: a known injection attack (CVE-2021-23222).
-                            return new HandshakeResult.Refused(PgError.FatalError(SqlStates.ProtocolViolation,
-                                "received unencrypted data after an SSL or GSS encryption request"));
+                            return (new HandshakeResult.Refused(PgError.FatalError(SqlStates.ProtocolViolation,
+                                "received unencrypted data after an SSL or GSS encryption request")), frames);
                         }
+                    }
+
+                    if (startup.Kind == StartupPacketKind.SslRequest && tls is not null)
+                    {
+                        await frames.SendAsync(TlsAccepted, cancellationToken).ConfigureAwait(false);
+                        await frames.DisposeAsync().ConfigureAwait(false); // the pipes move onto TLS; a new conversation reads from there
+                        try
+                        {
+                            await client.StartTlsAsync(tls.Options, cancellationToken).ConfigureAwait(false);
+                        }
+                        catch (Exception e) when (e is System.Security.Authentication.AuthenticationException or IOException)
+                        {
+                            // No plaintext error can reach a client that is mid-handshake: it sees the close.
+                            return (new HandshakeResult.Refused(PgError.FatalError(SqlStates.ProtocolViolation, $"TLS handshake failed: {e.Message}"))
+                                { Unsendable = true }, frames);
+                        }
+
+                        encrypted = true;
+                        frames = reopen();
+                        continue;
                     }
 
                     await frames.SendAsync(NoEncryption, cancellationToken).ConfigureAwait(false);
                     continue;
                 case StartupPacketKind.CancelRequest:
-                    return new HandshakeResult.Cancel(startup.CancelProcessId, startup.CancelSecretKey);
+                    return (new HandshakeResult.Cancel(startup.CancelProcessId, startup.CancelSecretKey), frames);
             }
 
             if (startup.MajorVersion != 3)
             {
-                return new HandshakeResult.Refused(Unsupported(startup));
+                return (new HandshakeResult.Refused(Unsupported(startup)), frames);
+            }
+
+            if (tls is { Required: true } && !encrypted)
+            {
+                // client_tls_sslmode = require: as PgBouncer, before any authentication.
+                return (new HandshakeResult.Refused(PgError.FatalError(SqlStates.InvalidAuthorization, "SSL required")), frames);
             }
 
             var unknownOptions = startup.Parameters.Where(p => p.Key.StartsWith(ProtocolOptionPrefix, StringComparison.Ordinal))
@@ -119,8 +156,8 @@ internal static class ClientHandshake
                     .ConfigureAwait(false);
             }
 
-            return new HandshakeResult.Startup(startup.Parameters
-                .Where(p => !p.Key.StartsWith(ProtocolOptionPrefix, StringComparison.Ordinal)).ToArray());
+            return (new HandshakeResult.Startup(startup.Parameters
+                .Where(p => !p.Key.StartsWith(ProtocolOptionPrefix, StringComparison.Ordinal)).ToArray(), frames), frames);
         }
     }
 

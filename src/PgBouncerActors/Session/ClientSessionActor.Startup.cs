@@ -21,7 +21,7 @@ internal sealed partial class ClientSessionActor
                 Finish("closed before startup", null);
             }
         });
-        Receive<HandshakeResult.Refused>(refused => Finish(refused.Error.Message, refused.Error));
+        Receive<HandshakeResult.Refused>(refused => Finish(refused.Error.Message, refused.Unsendable ? null : refused.Error));
         Receive<HandshakeResult.Cancel>(OnCancelRequest);
         Receive<HandshakeResult.Startup>(OnStartup);
     }
@@ -33,6 +33,7 @@ internal sealed partial class ClientSessionActor
             return;
         }
 
+        _frames = startup.Frames; // over TLS, not the one the handshake began on
         var parameters = startup.Parameters;
         _user = parameters.FirstOrDefault(p => p.Key == "user").Value ?? "";
         _database = parameters.FirstOrDefault(p => p.Key == "database").Value is { Length: > 0 } database ? database : _user;

@@ -18,7 +18,7 @@ internal sealed partial class ClientSessionActor
 
         _statistics = _services.Statistics.For(pool);
         _entry = new ClientEntry(_services.Statistics.NextClientId(), Self, _database, _user, Address, _client.LocalAddress,
-            _startupSettings.GetValueOrDefault("application_name") ?? "", _services.Metrics?.HistogramsFor(pool));
+            _startupSettings.GetValueOrDefault("application_name") ?? "", _client.TlsDescription, _services.Metrics?.HistogramsFor(pool));
         _statistics.Joined(_entry);
     }
 

@@ -73,10 +73,13 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
     /// <summary>The first packets; the conversation goes on into authentication only after a startup packet.</summary>
     private async Task<HandshakeResult> RunHandshakeAsync(FrameConversation frames, CancellationToken cancellationToken)
     {
-        var result = await ClientHandshake.RunAsync(_client, frames, cancellationToken).ConfigureAwait(false);
+        var client = _client;
+        var streams = _services.Streams;
+        var (result, current) = await ClientHandshake.RunAsync(client, frames, _services.ClientTls, () => FrameConversation.Open(client, streams),
+            cancellationToken).ConfigureAwait(false);
         if (result is not HandshakeResult.Startup)
         {
-            await frames.DisposeAsync().ConfigureAwait(false);
+            await current.DisposeAsync().ConfigureAwait(false);
         }
 
         return result;

@@ -10,7 +10,7 @@ namespace PgBouncerActors.Stats;
 /// whoever asks.
 /// </summary>
 internal sealed class ClientEntry(long id, IActorRef session, string database, string user, string remoteAddress, string localAddress,
-    string applicationName, Metrics.PoolHistograms? histograms = null)
+    string applicationName, string tls = "", Metrics.PoolHistograms? histograms = null)
 {
     private volatile ServerLinkState? _link;
     private long _waitingSince; // Stopwatch timestamp; 0: not waiting
@@ -31,6 +31,9 @@ internal sealed class ClientEntry(long id, IActorRef session, string database, s
     public string LocalAddress { get; } = localAddress;
 
     public string ApplicationName { get; } = applicationName;
+
+    /// <summary>The TLS protocol and cipher of its connection (SHOW CLIENTS tls); empty over plaintext.</summary>
+    public string Tls { get; } = tls;
 
     public DateTime ConnectedAt { get; } = DateTime.UtcNow;
 
