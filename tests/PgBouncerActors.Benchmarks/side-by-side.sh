@@ -88,6 +88,12 @@ export PGPASSWORD=bench
 printf '"bench" "bench"\n' >"$work/userlist.txt"
 chmod 644 "$work/userlist.txt"
 
+# Both poolers offer TLS to clients (client_tls_sslmode = prefer) with one self-signed certificate;
+# only the TLS row asks for it (PGSSLMODE=require), every other row runs in plaintext.
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -keyout "$work/tls.key" -out "$work/tls.crt" >/dev/null 2>&1
+chmod 644 "$work/tls.key" "$work/tls.crt"
+export PGSSLMODE=disable
+
 # --- PgBouncer and PgBouncerActors, the same settings --------------------------------------------
 free_port bouncer_port
 cat >"$work/pgbouncer.ini" <<EOF
@@ -97,6 +103,9 @@ bench_session = host=127.0.0.1 port=$pg_port dbname=bench pool_mode=session
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = $bouncer_port
+client_tls_sslmode = prefer
+client_tls_cert_file = $work/tls.crt
+client_tls_key_file = $work/tls.key
 unix_socket_dir =
 auth_type = scram-sha-256
 auth_file = $work/userlist.txt
@@ -121,6 +130,8 @@ cat >"$work/actors.conf" <<EOF
 pgbouncer {
   listen_addr = 127.0.0.1, listen_port = $actors_port, auth_type = scram-sha-256, auth_file = "$work/userlist.txt"
   default_pool_size = $pool_size, max_client_conn = $((idle_clients + 2000))
+  client_tls_sslmode = prefer, client_tls_cert_file = "$work/tls.crt", client_tls_key_file = "$work/tls.key"
+  unix_socket_dir = "" # as the PgBouncer above
 }
 databases {
   bench_tx { host = 127.0.0.1, port = $pg_port, dbname = bench, pool_mode = transaction }
@@ -185,7 +196,7 @@ idle_run() {
   rm -f "$ready" "$json"
   local before; before=$(rss_kb "${pid_of[$pooler]}")
   "$load_exe" idle --quiet --connections "$idle_clients" --parallel-opens 64 --hold 5 --ready-file "$ready" --json "$json" \
-    -c "Host=127.0.0.1;Port=${port_of[$pooler]};Username=bench;Password=bench;Database=bench_tx;Timeout=120" >"$work/idle.out" 2>&1 &
+    -c "Host=127.0.0.1;Port=${port_of[$pooler]};Username=bench;Password=bench;Database=bench_tx;Timeout=120;SSL Mode=Disable" >"$work/idle.out" 2>&1 &
   local tester=$!
   while [ ! -f "$ready" ] && kill -0 "$tester" 2>/dev/null; do sleep 0.5; done
   sleep 2 # let the last logins settle
@@ -214,6 +225,7 @@ for round in $(seq 1 "$rounds"); do
     pgbench_run "$pooler" "-S 10 clients simple (transaction)" bench_tx "$run_seconds" -c 10 -M simple
     pgbench_run "$pooler" "-S 10 clients extended (transaction)" bench_tx "$run_seconds" -c 10 -M extended
     pgbench_run "$pooler" "-S 10 clients prepared (session)" bench_session "$run_seconds" -c 10 -M prepared
+    PGSSLMODE=require pgbench_run "$pooler" "-S 10 clients TLS (transaction)" bench_tx "$run_seconds" -c 10 -M simple
     # PgBouncer 1.18 (Debian's) has no prepared statements in transaction mode: this row is ours alone,
     # compared below with our own extended (transaction) and prepared (session) rows.
     if [ "$pooler" = actors ]; then
@@ -222,6 +234,7 @@ for round in $(seq 1 "$rounds"); do
     # pgbench's clock runs while its 1000 clients log in (SCRAM, a few seconds): 10 s more for them.
     pgbench_run "$pooler" "-S 1000 clients, pool 20 (transaction)" bench_tx "$((run_seconds + 10))" -c 1000 -M simple
     pgbench_run "$pooler" "-S -C 10 clients, SCRAM (transaction)" bench_tx "$run_seconds" -c 10 -C -M simple
+    PGSSLMODE=require pgbench_run "$pooler" "-S -C 10 clients TLS, SCRAM (transaction)" bench_tx "$run_seconds" -c 10 -C -M simple
   done
 done
 
