@@ -77,6 +77,13 @@ internal static class ConfigView
         new("client_tls_sslmode", "pgbouncer", s => s.ClientTlsMode.ToString().ToLowerInvariant(), null),
         new("client_tls_cert_file", "pgbouncer", s => s.ClientTlsCertFile ?? "", null),
         new("client_tls_key_file", "pgbouncer", s => s.ClientTlsKeyFile ?? "", null),
+        new("server_tls_sslmode", "pgbouncer", s => s.ServerTlsMode switch
+        {
+            ServerTlsMode.VerifyCa => "verify-ca",
+            ServerTlsMode.VerifyFull => "verify-full",
+            var mode => mode.ToString().ToLowerInvariant(),
+        }, null),
+        new("server_tls_ca_file", "pgbouncer", s => s.ServerTlsCaFile ?? "", null),
         new("unix_socket_dir", "pgbouncer", s => s.UnixSocketDirectory, null),
         new("unix_socket_mode", "pgbouncer", s => "0" + Convert.ToString(s.UnixSocketMode, 8), null),
         new("unix_socket_group", "pgbouncer", s => s.UnixSocketGroup, null),

@@ -46,7 +46,8 @@ internal sealed class BackendConnectionActor : ReceiveActor
     {
         var settings = _services.Settings;
         _services.Stats.ServerLoginAttempted();
-        ServerLogin.ConnectAsync(_pool.Endpoint, CurrentCredentials(), settings.MaxFrameLength, settings.ServerConnectTimeout, _services.Streams)
+        ServerLogin.ConnectAsync(_pool.Endpoint, CurrentCredentials(), settings.MaxFrameLength, settings.ServerConnectTimeout, _services.Streams,
+                _services.ServerTls)
             .PipeTo(Self, Self, connection => new Connected(connection), cause => new ConnectFailed(
                 cause is ServerLoginException login ? login.Error : PgError.FatalError(SqlStates.UnableToConnect, cause.Message)));
     }

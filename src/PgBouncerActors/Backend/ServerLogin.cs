@@ -19,8 +19,9 @@ internal sealed class ServerLoginException(PgError error, Exception? inner = nul
 /// <summary>The pooler in the client's role: connect, StartupMessage, answer authentication, collect the parameters.</summary>
 internal static class ServerLogin
 {
+    /// <param name="tls">TLS towards the server (server_tls_sslmode), or null: plaintext.</param>
     public static async Task<ServerConnection> ConnectAsync(ServerEndpoint endpoint, ServerCredentials credentials,
-        long maxFrameLength, TimeSpan timeout, IMaterializer streams, CancellationToken cancellationToken = default)
+        long maxFrameLength, TimeSpan timeout, IMaterializer streams, Net.ServerTls? tls = null, CancellationToken cancellationToken = default)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
@@ -42,6 +43,11 @@ internal static class ServerLogin
 
         try
         {
+            if (tls is not null)
+            {
+                await NegotiateTlsAsync(socket, endpoint, tls, deadline.Token).ConfigureAwait(false);
+            }
+
             var connection = new ServerConnection(socket, endpoint, credentials.User, maxFrameLength);
             await using (var frames = FrameConversation.Open(socket, streams))
             {
@@ -62,6 +68,49 @@ internal static class ServerLogin
                 _ => new ServerLoginException(PgError.FatalError(SqlStates.ConnectionFailure, $"login to server {endpoint} failed: {e.Message}"), e),
             };
         }
+    }
+
+    /// <summary>
+    /// SSLRequest before the startup packet. 'S': the TLS handshake, checked as the mode says. 'N':
+    /// plaintext when the mode allows it, else the login fails. The answer must be one byte alone:
+    /// anything after it would be read as if it had come over TLS (CVE-2021-23222, the server side).
+    /// </summary>
+    private static async Task NegotiateTlsAsync(PgSocket socket, ServerEndpoint endpoint, Net.ServerTls tls, CancellationToken cancellationToken)
+    {
+        await socket.SendAsync(new MessageBuilder().SslRequest(), cancellationToken).ConfigureAwait(false);
+        var read = await socket.Input.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var buffer = read.Buffer;
+        if (buffer.IsEmpty)
+        {
+            throw new ServerLoginException(PgError.FatalError(SqlStates.ConnectionFailure, $"server {endpoint} closed the connection at the SSLRequest"));
+        }
+
+        var answer = buffer.FirstSpan[0];
+        var more = buffer.Length > 1;
+        socket.Input.AdvanceTo(buffer.GetPosition(1));
+        if (answer == (byte)'S' && !more)
+        {
+            try
+            {
+                await socket.StartTlsClientAsync(tls.Options(endpoint.Host), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is System.Security.Authentication.AuthenticationException or IOException)
+            {
+                throw new ServerLoginException(PgError.FatalError(SqlStates.ConnectionFailure,
+                    $"TLS towards server {endpoint} failed (server_tls_sslmode = {tls.Mode}): {e.Message}"), e);
+            }
+
+            return;
+        }
+
+        if (answer == (byte)'N' && !more && !tls.Required)
+        {
+            return; // allow, prefer: plaintext, as the server offers nothing else
+        }
+
+        throw new ServerLoginException(PgError.FatalError(SqlStates.ConnectionFailure, answer == (byte)'N'
+            ? $"server {endpoint} does not offer TLS, and server_tls_sslmode is {tls.Mode}"
+            : $"server {endpoint} answered the SSLRequest with '{(char)answer}'{(more ? " and more bytes" : "")}"));
     }
 
     private static async Task LoginAsync(FrameConversation socket, ServerConnection connection, ServerCredentials credentials,

@@ -19,8 +19,8 @@ internal static class PgBouncerIni
         "auth_hba_file", "auth_query", "auth_user", "auth_dbname", "autodb_idle_timeout", "client_tls_ca_file",
         "client_tls_ciphers", "client_tls_dheparams", "client_tls_ecdhcurve", "client_tls_protocols", "client_tls13_ciphers", "conffile", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period", "job_name",
         "listen_backlog", "log_stats", "max_packet_size", "peer_id", "pidfile", "pkt_buf", "query_wait_notify", "resolv_conf",
-        "sbuf_loopcnt", "server_login_retry", "server_reset_query_always", "server_tls_ca_file", "server_tls_cert_file",
-        "server_tls_ciphers", "server_tls_key_file", "server_tls_protocols", "server_tls_sslmode", "server_tls13_ciphers",
+        "sbuf_loopcnt", "server_login_retry", "server_reset_query_always", "server_tls_cert_file",
+        "server_tls_ciphers", "server_tls_key_file", "server_tls_protocols", "server_tls13_ciphers",
         "so_reuseport", "suspend_timeout", "syslog", "syslog_facility", "syslog_ident", "tcp_defer_accept", "tcp_keepalive",
         "tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl", "tcp_socket_buffer", "tcp_user_timeout", "user", "transaction_timeout",
     };

@@ -16,6 +16,17 @@ public enum ClientTlsMode
     Require,
 }
 
+/// <summary>server_tls_sslmode, libpq's modes, in rising strictness.</summary>
+public enum ServerTlsMode
+{
+    Disable,
+    Allow,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
 public enum AuthType
 {
     Trust,
@@ -139,6 +150,11 @@ public sealed record PoolerSettings
     public string? ClientTlsCertFile { get; init; }
 
     public string? ClientTlsKeyFile { get; init; }
+
+    public ServerTlsMode ServerTlsMode { get; init; }
+
+    /// <summary>PEM CA certificates that server certificates must chain to (verify-ca, verify-full); null: the system's roots.</summary>
+    public string? ServerTlsCaFile { get; init; }
 
     /// <summary>What the file asked for that this pooler ignores (PgBouncer settings it lacks): logged once at startup.</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];

@@ -148,6 +148,8 @@ public static class SettingsLoader
             ClientTlsMode = ReadClientTlsMode(bouncer),
             ClientTlsCertFile = OptionalPath(bouncer, "client_tls_cert_file"),
             ClientTlsKeyFile = OptionalPath(bouncer, "client_tls_key_file"),
+            ServerTlsMode = Enum(bouncer, "pgbouncer.server_tls_sslmode", ParseServerTlsMode),
+            ServerTlsCaFile = OptionalPath(bouncer, "server_tls_ca_file"),
             UnixSocketDirectory = bouncer.GetString("unix_socket_dir"),
             UnixSocketMode = ReadMode(bouncer, "unix_socket_mode"),
             UnixSocketGroup = bouncer.GetString("unix_socket_group"),
@@ -374,6 +376,7 @@ public static class SettingsLoader
     }
 
     private static string Expected<T>() => typeof(T) == typeof(PoolMode) ? "session, transaction or statement"
+        : typeof(T) == typeof(ServerTlsMode) ? "disable, allow, prefer, require, verify-ca or verify-full"
         : typeof(T) == typeof(AuthType) ? "trust, any, plain, md5 or scram-sha-256"
         : "verbose, debug, information, warning, error or fatal";
 
@@ -382,6 +385,17 @@ public static class SettingsLoader
         "session" => PoolMode.Session,
         "transaction" => PoolMode.Transaction,
         "statement" => PoolMode.Statement,
+        _ => null,
+    };
+
+    private static ServerTlsMode? ParseServerTlsMode(string text) => text switch
+    {
+        "disable" => ServerTlsMode.Disable,
+        "allow" => ServerTlsMode.Allow,
+        "prefer" => ServerTlsMode.Prefer,
+        "require" => ServerTlsMode.Require,
+        "verify-ca" => ServerTlsMode.VerifyCa,
+        "verify-full" => ServerTlsMode.VerifyFull,
         _ => null,
     };
 

@@ -50,6 +50,9 @@ internal sealed class PoolerServices(PoolerSettings settings, ILogger log, Actor
     /// <summary>TLS towards clients; null when client_tls_sslmode is disable.</summary>
     public Net.ClientTls? ClientTls { get; } = Net.ClientTls.Load(settings);
 
+    /// <summary>TLS towards servers; null when server_tls_sslmode is disable.</summary>
+    public Net.ServerTls? ServerTls { get; } = Net.ServerTls.Load(settings);
+
     /// <summary>Logged-in clients per database and per user (max_db_client_connections, max_user_client_connections).</summary>
     public Session.ClientLimits ClientLimits { get; } = new();
 

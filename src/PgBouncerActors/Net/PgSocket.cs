@@ -59,14 +59,21 @@ internal sealed class PgSocket : IAsyncDisposable
     /// carry the decrypted bytes and everything above them works as over plaintext. Nothing may
     /// be buffered in the plaintext pipe (the handshake checks that first: CVE-2021-23222).
     /// </summary>
-    public async Task StartTlsAsync(SslServerAuthenticationOptions options, CancellationToken cancellationToken)
+    public Task StartTlsAsync(SslServerAuthenticationOptions options, CancellationToken cancellationToken) =>
+        StartTlsAsync((tls, token) => tls.AuthenticateAsServerAsync(options, token), cancellationToken);
+
+    /// <summary>The TLS handshake as the client (towards a server that answered 'S' to the pooler's SSLRequest).</summary>
+    public Task StartTlsClientAsync(SslClientAuthenticationOptions options, CancellationToken cancellationToken) =>
+        StartTlsAsync((tls, token) => tls.AuthenticateAsClientAsync(options, token), cancellationToken);
+
+    private async Task StartTlsAsync(Func<SslStream, CancellationToken, Task> authenticate, CancellationToken cancellationToken)
     {
         await Input.CompleteAsync().ConfigureAwait(false);
         await Output.CompleteAsync().ConfigureAwait(false);
         var tls = new SslStream(_stream, leaveInnerStreamOpen: true);
         try
         {
-            await tls.AuthenticateAsServerAsync(options, cancellationToken).ConfigureAwait(false);
+            await authenticate(tls, cancellationToken).ConfigureAwait(false);
         }
         catch
         {

@@ -1,0 +1,93 @@
+using Npgsql;
+using PgBouncerActors.Demo;
+using Xunit;
+
+namespace PgBouncerActors.Tests.Integration;
+
+/// <summary>
+/// TLS from the pooler to PostgreSQL: the fixture's cluster is given ssl = on with a certificate
+/// made by openssl for this run (and back to plaintext after), and the pooler checks it as
+/// server_tls_sslmode says.
+/// </summary>
+[Collection(PostgresCollection.Name)]
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+public sealed class ServerTlsSpec(PostgresFixture postgres) : IAsyncLifetime
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("pgba-server-tls-").FullName;
+
+    private string Certificate => Path.Combine(_folder, "server.crt");
+
+    private string OtherCa => Path.Combine(_folder, "other.crt");
+
+    public async Task InitializeAsync()
+    {
+        var key = Path.Combine(_folder, "server.key");
+        await MakeCertificateAsync(key, Certificate);
+        await MakeCertificateAsync(Path.Combine(_folder, "other.key"), OtherCa);
+        // PostgreSQL (running as postgres when the tests run as root) reads them and wants its key private.
+        File.SetUnixFileMode(_folder, (UnixFileMode)Convert.ToInt32("755", 8));
+        if (Environment.UserName == "root")
+        {
+            await ScratchCluster.RunAsync("chown", ["postgres", key, Certificate]);
+        }
+
+        File.SetUnixFileMode(key, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        await postgres.Cluster.RunSqlAsync(
+            $"ALTER SYSTEM SET ssl_cert_file = '{Certificate}'; ALTER SYSTEM SET ssl_key_file = '{key}'; ALTER SYSTEM SET ssl = on;");
+        await postgres.Cluster.RunSqlAsync("SELECT pg_reload_conf();");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await postgres.Cluster.RunSqlAsync("ALTER SYSTEM RESET ssl; ALTER SYSTEM RESET ssl_cert_file; ALTER SYSTEM RESET ssl_key_file;");
+        await postgres.Cluster.RunSqlAsync("SELECT pg_reload_conf();");
+        Directory.Delete(_folder, recursive: true);
+    }
+
+    private static Task MakeCertificateAsync(string key, string certificate) => ScratchCluster.RunAsync("openssl",
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", certificate]);
+
+    private async Task<object?> ServerSslAsync(string pgbouncer)
+    {
+        await using var pooler = postgres.StartPooler($"pool_mode = transaction, {pgbouncer}");
+        await using var client = new NpgsqlConnection(PostgresFixture.ConnectionString(pooler.Port));
+        await client.OpenAsync();
+        await using var ssl = new NpgsqlCommand("select ssl from pg_stat_ssl where pid = pg_backend_pid()", client);
+        return await ssl.ExecuteScalarAsync();
+    }
+
+    [Fact]
+    public async Task Verify_full_checks_the_servers_certificate_against_the_CA_file_and_the_server_sees_TLS()
+    {
+        Assert.Equal(true, await ServerSslAsync($"server_tls_sslmode = verify-full, server_tls_ca_file = \"{Certificate}\""));
+    }
+
+    [Fact]
+    public async Task Pgbench_through_pooled_TLS_server_connections_parked_and_handed_over_loses_no_transaction()
+    {
+        await postgres.EnsurePgbenchInitializedAsync();
+        await using var pooler = postgres.StartPooler(
+            $"pool_mode = transaction, default_pool_size = 2, server_tls_sslmode = verify-full, server_tls_ca_file = \"{Certificate}\"");
+        var output = await postgres.RunToolAsync("pgbench", ["-n", "-c", "6", "-j", "2", "-t", "200", "-h", "127.0.0.1", "-p", pooler.Port.ToString(),
+            "-U", PostgresFixture.ScramUser, "bench"]);
+        Assert.Equal("0", PostgresFixture.FailedTransactions(output));
+        Assert.Contains("number of transactions actually processed: 1200/1200", output);
+    }
+
+    [Fact]
+    public async Task Without_TLS_the_server_sees_plaintext_and_prefer_takes_TLS_when_offered()
+    {
+        Assert.Equal(false, await ServerSslAsync("server_tls_sslmode = disable"));
+        Assert.Equal(true, await ServerSslAsync("server_tls_sslmode = prefer"));
+    }
+
+    [Fact]
+    public async Task A_certificate_that_does_not_chain_to_the_CA_file_fails_the_server_login_and_the_client_is_told_why()
+    {
+        var refused = await Assert.ThrowsAsync<PostgresException>(() =>
+            ServerSslAsync($"server_tls_sslmode = verify-ca, server_tls_ca_file = \"{OtherCa}\", server_connect_timeout = 5"));
+        Assert.StartsWith("08", refused.SqlState);
+        Assert.Contains("TLS towards server", refused.MessageText);
+    }
+}
