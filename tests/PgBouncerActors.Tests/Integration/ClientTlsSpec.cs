@@ -1,5 +1,4 @@
 using Npgsql;
-using PgBouncerActors.Demo;
 using PgBouncerActors.Hosting;
 using Xunit;
 
@@ -19,10 +18,7 @@ public sealed class ClientTlsSpec(PostgresFixture postgres) : IAsyncLifetime
 
     private string Key => Path.Combine(_folder, "server.key");
 
-    public async Task InitializeAsync() =>
-        // Self-signed, for localhost and 127.0.0.1: it is its own root for verify-full.
-        await ScratchCluster.RunAsync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", Key, "-out", Certificate]);
+    public Task InitializeAsync() => TestCertificates.MakeSelfSignedAsync(Key, Certificate);
 
     public Task DisposeAsync()
     {

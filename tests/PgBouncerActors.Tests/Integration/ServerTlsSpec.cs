@@ -22,8 +22,8 @@ public sealed class ServerTlsSpec(PostgresFixture postgres) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var key = Path.Combine(_folder, "server.key");
-        await MakeCertificateAsync(key, Certificate);
-        await MakeCertificateAsync(Path.Combine(_folder, "other.key"), OtherCa);
+        await TestCertificates.MakeSelfSignedAsync(key, Certificate);
+        await TestCertificates.MakeSelfSignedAsync(Path.Combine(_folder, "other.key"), OtherCa);
         // PostgreSQL (running as postgres when the tests run as root) reads them and wants its key private.
         File.SetUnixFileMode(_folder, (UnixFileMode)Convert.ToInt32("755", 8));
         if (Environment.UserName == "root")
@@ -43,10 +43,6 @@ public sealed class ServerTlsSpec(PostgresFixture postgres) : IAsyncLifetime
         await postgres.Cluster.RunSqlAsync("SELECT pg_reload_conf();");
         Directory.Delete(_folder, recursive: true);
     }
-
-    private static Task MakeCertificateAsync(string key, string certificate) => ScratchCluster.RunAsync("openssl",
-        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", certificate]);
 
     private async Task<object?> ServerSslAsync(string pgbouncer)
     {
