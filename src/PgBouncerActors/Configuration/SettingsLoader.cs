@@ -25,16 +25,19 @@ public static class SettingsLoader
         if (path.EndsWith(".ini", StringComparison.OrdinalIgnoreCase))
         {
             IReadOnlyList<string> warnings = [];
-            var pooled = Reference().GetConfig("pgbouncer").Keys.ToHashSet(StringComparer.Ordinal);
             return Load(() =>
             {
-                (var config, warnings) = PgBouncerIni.Read(path, pooled);
+                (var config, warnings) = PgBouncerIni.Read(path, PooledSettingNames.Value);
                 return config;
             }) with { ConfigFile = Path.GetFullPath(path), Warnings = warnings };
         }
 
         return Load(() => ConfigFactory.ParseFile(path, environment)) with { ConfigFile = Path.GetFullPath(path) };
     }
+
+    /// <summary>The [pgbouncer] settings this pooler has (reference.conf's), which an ini may set; read once.</summary>
+    private static readonly Lazy<IReadOnlySet<string>> PooledSettingNames =
+        new(() => Reference().GetConfig("pgbouncer").Keys.ToHashSet(StringComparer.Ordinal));
 
     public static PoolerSettings LoadString(string text, string origin = "(string)", string? baseDirectory = null) =>
         Load(() => ConfigFactory.ParseString(text, origin, baseDirectory));

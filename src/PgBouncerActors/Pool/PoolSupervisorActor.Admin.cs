@@ -46,13 +46,8 @@ internal sealed partial class PoolSupervisorActor
                 ProvideForWaiters();
                 break;
             case PoolCommand.Reconnect:
-                _reconnectBefore = DateTime.UtcNow;
-                CloseIdle("RECONNECT asked for new server connections");
-                AskParkedSessionsBack();
-                TellSessionsCloseNeeded();
                 Sender.Tell(PoolsCommanded.Instance, Self);
-                AnswerCommandsDone();
-                ProvideForWaiters();
+                ReplaceConnections("RECONNECT asked for new server connections");
                 break;
             case PoolCommand.Kill:
                 _paused = true;
@@ -70,6 +65,21 @@ internal sealed partial class PoolSupervisorActor
                 AnswerCommandsDone();
                 break;
         }
+    }
+
+    /// <summary>
+    /// RECONNECT, and a reload that removed or moved the database: every connection open now is
+    /// closed as soon as it is free (idle ones at once, parked ones asked back, session-mode ones at
+    /// their transaction's end with server_fast_close), and new ones open as needed.
+    /// </summary>
+    private void ReplaceConnections(string reason)
+    {
+        _reconnectBefore = DateTime.UtcNow;
+        CloseIdle(reason);
+        AskParkedSessionsBack();
+        TellSessionsCloseNeeded();
+        AnswerCommandsDone();
+        ProvideForWaiters();
     }
 
     private void CloseIdle(string reason)
@@ -156,10 +166,7 @@ internal sealed partial class PoolSupervisorActor
                     _definition.Key, _definition.Key.Database);
                 _removed = PgError.FatalError(SqlStates.UnknownDatabase,
                     $"database \"{_definition.Key.Database}\" was removed from the pooler's configuration (RELOAD)");
-                _reconnectBefore = DateTime.UtcNow;
-                CloseIdle("the database was removed from the configuration");
-                AskParkedSessionsBack();
-                ProvideForWaiters();
+                ReplaceConnections("the database was removed from the configuration");
             }
 
             return;
@@ -177,11 +184,7 @@ internal sealed partial class PoolSupervisorActor
             _services.Log.Information("pool {Pool}: server {Old} -> {New}; connections are replaced as they come free",
                 _definition.Key, _definition.Endpoint, endpoint);
             _definition = _definition with { Endpoint = endpoint };
-            _reconnectBefore = DateTime.UtcNow;
-            CloseIdle("the database's server changed in the configuration");
-            AskParkedSessionsBack();
-            TellSessionsCloseNeeded();
-            AnswerCommandsDone();
+            ReplaceConnections("the database's server changed in the configuration");
         }
 
         Resize(settings);
