@@ -74,16 +74,23 @@ internal static class ConfigView
             (running, read) => running with { ServerLifetime = read.ServerLifetime }),
         new("server_reset_query", "pgbouncer", s => s.ServerResetQuery,
             (running, read) => running with { ServerResetQuery = read.ServerResetQuery }),
-        new("client_tls_sslmode", "pgbouncer", s => s.ClientTlsMode.ToString().ToLowerInvariant(), null),
-        new("client_tls_cert_file", "pgbouncer", s => s.ClientTlsCertFile ?? "", null),
-        new("client_tls_key_file", "pgbouncer", s => s.ClientTlsKeyFile ?? "", null),
-        new("server_tls_sslmode", "pgbouncer", s => s.ServerTlsMode switch
-        {
-            ServerTlsMode.VerifyCa => "verify-ca",
-            ServerTlsMode.VerifyFull => "verify-full",
-            var mode => mode.ToString().ToLowerInvariant(),
-        }, null),
-        new("server_tls_ca_file", "pgbouncer", s => s.ServerTlsCaFile ?? "", null),
+        // TLS: RELOAD and SET load the files again (a certificate rotates without a restart); new connections use them.
+        new("client_tls_sslmode", "pgbouncer", s => Hyphenated(s.ClientTlsMode), (running, read) => running with { ClientTlsMode = read.ClientTlsMode }),
+        new("client_tls_cert_file", "pgbouncer", s => s.ClientTlsCertFile ?? "", (running, read) => running with { ClientTlsCertFile = read.ClientTlsCertFile }),
+        new("client_tls_key_file", "pgbouncer", s => s.ClientTlsKeyFile ?? "", (running, read) => running with { ClientTlsKeyFile = read.ClientTlsKeyFile }),
+        new("client_tls_ca_file", "pgbouncer", s => s.ClientTlsCaFile ?? "", (running, read) => running with { ClientTlsCaFile = read.ClientTlsCaFile }),
+        new("client_tls_protocols", "pgbouncer", s => s.ClientTlsProtocols, (running, read) => running with { ClientTlsProtocols = read.ClientTlsProtocols }),
+        new("client_tls_ciphers", "pgbouncer", s => s.ClientTlsCiphers, (running, read) => running with { ClientTlsCiphers = read.ClientTlsCiphers }),
+        new("server_tls_sslmode", "pgbouncer", s => Hyphenated(s.ServerTlsMode), (running, read) => running with { ServerTlsMode = read.ServerTlsMode }),
+        new("server_tls_ca_file", "pgbouncer", s => s.ServerTlsCaFile ?? "", (running, read) => running with { ServerTlsCaFile = read.ServerTlsCaFile }),
+        new("server_tls_cert_file", "pgbouncer", s => s.ServerTlsCertFile ?? "", (running, read) => running with { ServerTlsCertFile = read.ServerTlsCertFile }),
+        new("server_tls_key_file", "pgbouncer", s => s.ServerTlsKeyFile ?? "", (running, read) => running with { ServerTlsKeyFile = read.ServerTlsKeyFile }),
+        new("server_tls_protocols", "pgbouncer", s => s.ServerTlsProtocols, (running, read) => running with { ServerTlsProtocols = read.ServerTlsProtocols }),
+        new("server_tls_ciphers", "pgbouncer", s => s.ServerTlsCiphers, (running, read) => running with { ServerTlsCiphers = read.ServerTlsCiphers }),
+        new("auth_hba_file", "pgbouncer", s => s.AuthHbaFile ?? "", (running, read) => running with { AuthHbaFile = read.AuthHbaFile, HbaRules = read.HbaRules }),
+        new("auth_user", "pgbouncer", s => s.AuthUser, (running, read) => running with { AuthUser = read.AuthUser }),
+        new("auth_query", "pgbouncer", s => s.AuthQuery, (running, read) => running with { AuthQuery = read.AuthQuery }),
+        new("auth_dbname", "pgbouncer", s => s.AuthDbName, (running, read) => running with { AuthDbName = read.AuthDbName }),
         new("unix_socket_dir", "pgbouncer", s => s.UnixSocketDirectory, null),
         new("unix_socket_mode", "pgbouncer", s => "0" + Convert.ToString(s.UnixSocketMode, 8), null),
         new("unix_socket_group", "pgbouncer", s => s.UnixSocketGroup, null),
@@ -146,6 +153,10 @@ internal static class ConfigView
     private static string Number(long value) => value.ToString(CultureInfo.InvariantCulture);
 
     private static string AuthTypeName(AuthType type) => type == AuthType.ScramSha256 ? "scram-sha-256" : type.ToString().ToLowerInvariant();
+
+    /// <summary>An sslmode as libpq and PgBouncer spell it (VerifyCa: verify-ca).</summary>
+    private static string Hyphenated<T>(T mode) where T : struct, Enum =>
+        string.Concat(mode.ToString().Select((c, i) => char.IsUpper(c) && i > 0 ? "-" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
 
     /// <param name="Section">Where it lives in the HOCON file (SET reads its value as if the file said it there).</param>
     /// <param name="Copy">For a setting that changes at run time: the running settings with this one taken from newly read ones.</param>

@@ -19,23 +19,35 @@ internal sealed record AuthOutcome(PgError? Error, string LogReason, byte[]? Scr
 }
 
 /// <summary>
-/// The pooler in the server's role, checking a client against the user list with PgBouncer's
-/// auth_type semantics. An unknown user goes through the same exchange as a known one and gets
-/// the same 28P01, so the pooler does not reveal which users exist.
+/// The pooler in the server's role, checking a client's proof against the user's secret (from the
+/// user list or auth_query) with PgBouncer's auth_type semantics. An unknown user goes through the
+/// same exchange as a known one and gets the same 28P01, so the pooler does not reveal which users
+/// exist. Secrets are compared in constant time.
 /// </summary>
-internal sealed class ClientAuthenticator(FrameConversation client, string user, AuthType authType, UserList userList, ScramVerifierCache verifiers)
+/// <param name="secret">The user's secret; null for a user nobody knows.</param>
+/// <param name="knownUsersOnly">An auth_file is configured: trust admits only the users it (or auth_query) knows.</param>
+/// <param name="certificateName">auth_type cert: the common name of the client's TLS certificate, null when it showed none.</param>
+internal sealed class ClientAuthenticator(FrameConversation client, string user, AuthType authType, string? secret, bool knownUsersOnly,
+    ScramVerifierCache verifiers, string? certificateName = null)
 {
     private readonly MessageBuilder _builder = new();
 
     public async Task<AuthOutcome> AuthenticateAsync(CancellationToken cancellationToken)
     {
-        var secret = userList.SecretOf(user);
         switch (authType)
         {
             case AuthType.Any:
                 return AuthOutcome.Success("any");
+            case AuthType.Cert when certificateName is null:
+                return new AuthOutcome(PgError.FatalError(SqlStates.InvalidAuthorization, "connection requires a valid client certificate"), "no client certificate");
+            case AuthType.Cert:
+                // As PostgreSQL's cert method: the certificate's common name must be the user asked for.
+                return FixedTimeEquals(certificateName, user)
+                    ? AuthOutcome.Success("cert")
+                    : new AuthOutcome(PgError.FatalError(SqlStates.InvalidAuthorization, $"certificate authentication failed for user \"{user}\""),
+                        $"certificate common name \"{certificateName}\" is not the user name");
             case AuthType.Trust:
-                return !userList.IsConfigured || secret is not null
+                return !knownUsersOnly || secret is not null
                     ? AuthOutcome.Success("trust")
                     : new AuthOutcome(PgError.FatalError(SqlStates.InvalidAuthorization, $"no such user: \"{user}\" is not in auth_file"), "unknown user");
             case AuthType.Plain:
@@ -58,6 +70,9 @@ internal sealed class ClientAuthenticator(FrameConversation client, string user,
         var password = ReadCString((await ReadPasswordMessageAsync(cancellationToken).ConfigureAwait(false)).Payload);
         if (secret is null)
         {
+            // The key derivation a SCRAM secret would have cost: an unknown user fails after the same delay.
+            var mock = verifiers.Mock(user);
+            ScramSecret.FromPassword(password, mock.Salt, mock.Iterations);
             return Failed("unknown user");
         }
 

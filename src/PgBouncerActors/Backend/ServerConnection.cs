@@ -109,6 +109,65 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
     }
 
     /// <summary>
+    /// Runs one parameterized query with the extended protocol (unnamed statement and portal, so no
+    /// client's prepared statements are touched) and returns its first row in text.
+    /// </summary>
+    /// <returns>The first row (null when there was none), or the server's error.</returns>
+    public async Task<(string?[]? Row, PgError? Error)> QueryFirstRowAsync(string sql, IReadOnlyList<string?> parameters, CancellationToken cancellationToken)
+    {
+        await Socket.SendAsync(new MessageBuilder().Parse("", sql).Bind("", "", parameters).Execute("").Sync(), cancellationToken).ConfigureAwait(false);
+        string?[]? row = null;
+        PgError? error = null;
+        while (true)
+        {
+            var message = await Socket.Input.ReadMessageAsync(MaxFrameLength, cancellationToken).ConfigureAwait(false)
+                ?? throw new IOException("the server closed the connection");
+            switch ((BackendMessageCode)message.Code)
+            {
+                case BackendMessageCode.DataRow when row is null:
+                    row = ReadDataRow(message.Payload);
+                    break;
+                case BackendMessageCode.ErrorResponse:
+                    error = PgError.Parse(message.Payload);
+                    if (error.IsFatal)
+                    {
+                        throw new IOException($"the server ended the connection: {error}");
+                    }
+
+                    break;
+                case BackendMessageCode.ParameterStatus:
+                    Proxy.ParameterStatusReader.Apply(new(message.Payload), Parameters);
+                    break;
+                case BackendMessageCode.CopyInResponse or BackendMessageCode.CopyOutResponse or BackendMessageCode.CopyBothResponse:
+                    throw new IOException("the query started COPY");
+                case BackendMessageCode.ReadyForQuery:
+                    return message.Payload is [TransactionStatus.Idle] || error is not null
+                        ? (error is null ? row : null, error)
+                        : (null, PgError.Error(SqlStates.InternalError, "the query left the server connection inside a transaction"));
+            }
+        }
+    }
+
+    private static string?[] ReadDataRow(byte[] payload)
+    {
+        var count = System.Buffers.Binary.BinaryPrimitives.ReadInt16BigEndian(payload);
+        var values = new string?[count];
+        var at = 2;
+        for (var column = 0; column < count; column++)
+        {
+            var length = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(payload.AsSpan(at));
+            at += 4;
+            if (length >= 0)
+            {
+                values[column] = System.Text.Encoding.UTF8.GetString(payload, at, length);
+                at += length;
+            }
+        }
+
+        return values;
+    }
+
+    /// <summary>
     /// While idle, a server connection is read so that its death (restart, pg_terminate_backend,
     /// idle timeout on the server) is noticed at once instead of by the next client.
     /// </summary>

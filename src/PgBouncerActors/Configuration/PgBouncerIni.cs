@@ -16,11 +16,11 @@ internal static class PgBouncerIni
     /// <summary>[pgbouncer] settings of PgBouncer (1.18 to 1.24) that this pooler does not implement: accepted with a warning.</summary>
     private static readonly HashSet<string> UnsupportedSettings = new(StringComparer.Ordinal)
     {
-        "auth_hba_file", "auth_query", "auth_user", "auth_dbname", "autodb_idle_timeout", "client_tls_ca_file",
-        "client_tls_ciphers", "client_tls_dheparams", "client_tls_ecdhcurve", "client_tls_protocols", "client_tls13_ciphers", "conffile", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period", "job_name",
+        "autodb_idle_timeout",
+        "client_tls_dheparams", "client_tls_ecdhcurve", "client_tls13_ciphers", "conffile", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period", "job_name",
         "listen_backlog", "log_stats", "max_packet_size", "peer_id", "pidfile", "pkt_buf", "query_wait_notify", "resolv_conf",
-        "sbuf_loopcnt", "server_login_retry", "server_reset_query_always", "server_tls_cert_file",
-        "server_tls_ciphers", "server_tls_key_file", "server_tls_protocols", "server_tls13_ciphers",
+        "sbuf_loopcnt", "server_login_retry", "server_reset_query_always",
+        "server_tls13_ciphers",
         "so_reuseport", "suspend_timeout", "syslog", "syslog_facility", "syslog_ident", "tcp_defer_accept", "tcp_keepalive",
         "tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl", "tcp_socket_buffer", "tcp_user_timeout", "user", "transaction_timeout",
     };
@@ -29,12 +29,12 @@ internal static class PgBouncerIni
     private static readonly HashSet<string> DatabaseKeys = new(StringComparer.Ordinal)
     {
         "host", "port", "dbname", "user", "password", "pool_size", "min_pool_size", "pool_mode", "max_db_connections",
-        "max_db_client_connections",
+        "max_db_client_connections", "auth_user", "auth_dbname", "auth_query",
     };
 
     private static readonly HashSet<string> UnsupportedDatabaseKeys = new(StringComparer.Ordinal)
     {
-        "auth_user", "auth_dbname", "auth_query", "reserve_pool", "reserve_pool_size", "connect_query", "client_encoding", "datestyle",
+        "reserve_pool", "reserve_pool_size", "connect_query", "client_encoding", "datestyle",
         "timezone", "application_name", "load_balance_hosts", "server_lifetime",
     };
 

@@ -7,13 +7,15 @@ public enum PoolMode
     Statement,
 }
 
-/// <summary>client_tls_sslmode: PgBouncer's modes this pooler offers so far (verify-ca and verify-full need client certificates).</summary>
+/// <summary>client_tls_sslmode, PgBouncer's modes in rising strictness (verify-ca and verify-full require a client certificate).</summary>
 public enum ClientTlsMode
 {
     Disable,
     Allow,
     Prefer,
     Require,
+    VerifyCa,
+    VerifyFull,
 }
 
 /// <summary>server_tls_sslmode, libpq's modes, in rising strictness.</summary>
@@ -34,6 +36,12 @@ public enum AuthType
     Plain,
     Md5,
     ScramSha256,
+
+    /// <summary>A TLS client certificate whose common name is the user name.</summary>
+    Cert,
+
+    /// <summary>Each connection's method from auth_hba_file.</summary>
+    Hba,
 }
 
 /// <summary>The validated configuration. Immutable: a reload builds a new one.</summary>
@@ -153,8 +161,43 @@ public sealed record PoolerSettings
 
     public ServerTlsMode ServerTlsMode { get; init; }
 
+    /// <summary>PEM CA certificates that client certificates must chain to; set, TLS clients are asked for one.</summary>
+    public string? ClientTlsCaFile { get; init; }
+
+    /// <summary>client_tls_protocols as written (secure, all, legacy, or a list of tlsv1.2 and tlsv1.3).</summary>
+    public string ClientTlsProtocols { get; init; } = "secure";
+
+    /// <summary>client_tls_ciphers as written (default, or IANA cipher suite names).</summary>
+    public string ClientTlsCiphers { get; init; } = "default";
+
     /// <summary>PEM CA certificates that server certificates must chain to (verify-ca, verify-full); null: the system's roots.</summary>
     public string? ServerTlsCaFile { get; init; }
+
+    /// <summary>A certificate and key shown to servers that ask for one; null: none.</summary>
+    public string? ServerTlsCertFile { get; init; }
+
+    public string? ServerTlsKeyFile { get; init; }
+
+    public string ServerTlsProtocols { get; init; } = "secure";
+
+    public string ServerTlsCiphers { get; init; } = "default";
+
+    /// <summary>auth_hba_file's path, or null.</summary>
+    public string? AuthHbaFile { get; init; }
+
+    /// <summary>auth_hba_file as last read (auth_type = hba); empty when none.</summary>
+    public HbaRules HbaRules { get; init; } = HbaRules.Empty;
+
+    /// <summary>The user auth_query runs as; empty: no auth_query (unless a database entry sets its own).</summary>
+    public string AuthUser { get; init; } = "";
+
+    public string AuthQuery { get; init; } = "";
+
+    /// <summary>The database entry auth_query runs in; empty: the one the client asked for.</summary>
+    public string AuthDbName { get; init; } = "";
+
+    /// <summary>How many auth_query answers are kept, and for how long (ttl 0: none).</summary>
+    public AuthQueryCacheSettings AuthQueryCache { get; init; } = new(10000, TimeSpan.FromSeconds(30));
 
     /// <summary>What the file asked for that this pooler ignores (PgBouncer settings it lacks): logged once at startup.</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
@@ -188,11 +231,21 @@ public sealed record DatabaseSettings(string Name)
     public int? MaxDbConnections { get; init; }
     public int? MaxDbClientConnections { get; init; }
 
+    /// <summary>This database's own auth_user, auth_query and auth_dbname (null: the pgbouncer section's).</summary>
+    public string? AuthUser { get; init; }
+
+    public string? AuthQuery { get; init; }
+
+    public string? AuthDbName { get; init; }
+
     public string ServerDatabase => DbName ?? Name;
 }
 
 /// <summary>How a pool retries a database that refuses it: min * 2^n, capped at max, plus up to random_factor of jitter.</summary>
 public sealed record BackoffSettings(TimeSpan Min, TimeSpan Max, double RandomFactor);
+
+/// <summary>The bound and lifetime of auth_query's cache.</summary>
+public sealed record AuthQueryCacheSettings(int Size, TimeSpan Ttl);
 
 /// <summary>The HTTP listener of /metrics and the dashboard; port 0 turns it off.</summary>
 public sealed record MetricsSettings(string ListenAddress, int Port);

@@ -12,7 +12,7 @@ public static class SettingsLoader
 {
     private static readonly string[] Sections = ["pgbouncer", "databases", "users", "pgbouncer-actors", "akka"];
     private static readonly string[] DatabaseKeys = ["host", "port", "dbname", "user", "password", "pool_size", "min_pool_size", "pool_mode", "max_db_connections",
-        "max_db_client_connections"];
+        "max_db_client_connections", "auth_user", "auth_query", "auth_dbname"];
     private static readonly string[] UserKeys = ["pool_mode", "max_user_connections", "max_user_client_connections"];
 
     public static PoolerSettings LoadFile(string path, Func<string, string?>? environment = null)
@@ -151,8 +151,22 @@ public static class SettingsLoader
             ClientTlsMode = ReadClientTlsMode(bouncer),
             ClientTlsCertFile = OptionalPath(bouncer, "client_tls_cert_file"),
             ClientTlsKeyFile = OptionalPath(bouncer, "client_tls_key_file"),
+            ClientTlsCaFile = OptionalPath(bouncer, "client_tls_ca_file"),
+            ClientTlsProtocols = bouncer.GetString("client_tls_protocols"),
+            ClientTlsCiphers = bouncer.GetString("client_tls_ciphers"),
             ServerTlsMode = Enum(bouncer, "pgbouncer.server_tls_sslmode", ParseServerTlsMode),
             ServerTlsCaFile = OptionalPath(bouncer, "server_tls_ca_file"),
+            ServerTlsCertFile = OptionalPath(bouncer, "server_tls_cert_file"),
+            ServerTlsKeyFile = OptionalPath(bouncer, "server_tls_key_file"),
+            ServerTlsProtocols = bouncer.GetString("server_tls_protocols"),
+            ServerTlsCiphers = bouncer.GetString("server_tls_ciphers"),
+            AuthHbaFile = OptionalPath(bouncer, "auth_hba_file"),
+            HbaRules = ReadHba(bouncer),
+            AuthUser = bouncer.GetString("auth_user"),
+            AuthQuery = bouncer.GetString("auth_query"),
+            AuthDbName = bouncer.GetString("auth_dbname"),
+            AuthQueryCache = new AuthQueryCacheSettings(NonNegative(own.GetConfig("auth_query_cache"), "pgbouncer-actors.auth_query_cache", "size"),
+                Seconds(own.GetConfig("auth_query_cache"), "pgbouncer-actors.auth_query_cache", "ttl")),
             UnixSocketDirectory = bouncer.GetString("unix_socket_dir"),
             UnixSocketMode = ReadMode(bouncer, "unix_socket_mode"),
             UnixSocketGroup = bouncer.GetString("unix_socket_group"),
@@ -228,6 +242,9 @@ public static class SettingsLoader
                 PoolMode = entry.HasPath("pool_mode") ? Enum(entry, $"{path}.pool_mode", ParsePoolMode) : null,
                 MaxDbConnections = entry.HasPath("max_db_connections") ? NonNegative(entry, path, "max_db_connections") : null,
                 MaxDbClientConnections = entry.HasPath("max_db_client_connections") ? NonNegative(entry, path, "max_db_client_connections") : null,
+                AuthUser = entry.HasPath("auth_user") ? entry.GetString("auth_user") : null,
+                AuthQuery = entry.HasPath("auth_query") ? entry.GetString("auth_query") : null,
+                AuthDbName = entry.HasPath("auth_dbname") ? entry.GetString("auth_dbname") : null,
             };
         }
 
@@ -308,16 +325,25 @@ public static class SettingsLoader
             "allow" => ClientTlsMode.Allow,
             "prefer" => ClientTlsMode.Prefer,
             "require" => ClientTlsMode.Require,
-            "verify-ca" or "verify-full" => throw new HoconException(location,
-                $"'pgbouncer.client_tls_sslmode': {text} (client certificates) is not supported yet; use require"),
-            _ => throw new HoconException(location, $"'pgbouncer.client_tls_sslmode': expected disable, allow, prefer or require, got '{text}'"),
+            "verify-ca" => ClientTlsMode.VerifyCa,
+            "verify-full" => ClientTlsMode.VerifyFull,
+            _ => throw new HoconException(location, $"'pgbouncer.client_tls_sslmode': expected disable, allow, prefer, require, verify-ca or verify-full, got '{text}'"),
         };
-        if (mode != ClientTlsMode.Disable && (bouncer.GetString("client_tls_cert_file").Length == 0 || bouncer.GetString("client_tls_key_file").Length == 0))
+        return mode; // the files it needs are checked as they load (Net.ClientTls), for SET and RELOAD too
+    }
+
+    /// <summary>auth_hba_file, read now (so a bad line stops startup or a reload); required by auth_type = hba.</summary>
+    private static HbaRules ReadHba(Config bouncer)
+    {
+        var path = OptionalPath(bouncer, "auth_hba_file");
+        if (path is null)
         {
-            throw new HoconException(location, $"'pgbouncer.client_tls_sslmode' is {text}: client_tls_cert_file and client_tls_key_file must be set");
+            return bouncer.GetString("auth_type").Equals("hba", StringComparison.OrdinalIgnoreCase)
+                ? throw new HoconException(bouncer.GetValue("auth_type")!.Location, "'pgbouncer.auth_type' is hba: auth_hba_file must be set")
+                : HbaRules.Empty;
         }
 
-        return mode;
+        return HbaRules.Load(path);
     }
 
     /// <summary>A file path setting, relative to the configuration file; null when empty.</summary>
@@ -380,7 +406,7 @@ public static class SettingsLoader
 
     private static string Expected<T>() => typeof(T) == typeof(PoolMode) ? "session, transaction or statement"
         : typeof(T) == typeof(ServerTlsMode) ? "disable, allow, prefer, require, verify-ca or verify-full"
-        : typeof(T) == typeof(AuthType) ? "trust, any, plain, md5 or scram-sha-256"
+        : typeof(T) == typeof(AuthType) ? "trust, any, plain, md5, scram-sha-256, cert or hba"
         : "verbose, debug, information, warning, error or fatal";
 
     private static PoolMode? ParsePoolMode(string text) => text switch
@@ -409,6 +435,8 @@ public static class SettingsLoader
         "plain" => AuthType.Plain,
         "md5" => AuthType.Md5,
         "scram-sha-256" => AuthType.ScramSha256,
+        "cert" => AuthType.Cert,
+        "hba" => AuthType.Hba,
         _ => null,
     };
 

@@ -36,7 +36,16 @@ internal static class ConfigurationReload
         var outcome = $"reloaded {file}: auth_file {reloaded.AuthFile ?? "(none)"} ({reloaded.UserList.Count} users), {reloaded.Databases.Count} database entries"
             + (changes.Count > 0 ? $"; changed: {string.Join(", ", changes)}" : "; no setting changed");
         log.Information("reload: {Outcome}", outcome); // before it applies: a log_level raised by the reload would hide it
-        services.Apply(applied);
+        try
+        {
+            services.Apply(applied); // reads the TLS certificates again: a rotated one takes effect here
+        }
+        catch (ConfigurationException e)
+        {
+            log.Error("reload: {File} not applied after all, the running configuration stays: {Error}", file, e.Message);
+            throw;
+        }
+
         if (ConfigView.ChangedNeedingRestart(running, reloaded) is { Count: > 0 } restart)
         {
             log.Warning("reload: changed in {File} but applied only after a restart: {Settings}", file, string.Join(", ", restart));

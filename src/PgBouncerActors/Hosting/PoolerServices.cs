@@ -45,13 +45,19 @@ internal sealed class PoolerServices(PoolerSettings settings, ILogger log, Actor
 
     public ScramVerifierCache ScramVerifiers { get; } = new(settings.ScramIterations);
 
+    /// <summary>What auth_query answered lately, per auth pool and user.</summary>
+    public AuthQueryCache AuthQueries { get; } = new();
+
     public CancelKeyRegistry CancelKeys { get; } = new();
 
-    /// <summary>TLS towards clients; null when client_tls_sslmode is disable.</summary>
-    public Net.ClientTls? ClientTls { get; } = Net.ClientTls.Load(settings);
+    private volatile Net.ClientTls? _clientTls = Net.ClientTls.Load(settings);
+    private volatile Net.ServerTls? _serverTls = Net.ServerTls.Load(settings);
+
+    /// <summary>TLS towards clients; null when client_tls_sslmode is disable. Loaded again by every Apply (RELOAD, SET).</summary>
+    public Net.ClientTls? ClientTls => _clientTls;
 
     /// <summary>TLS towards servers; null when server_tls_sslmode is disable.</summary>
-    public Net.ServerTls? ServerTls { get; } = Net.ServerTls.Load(settings);
+    public Net.ServerTls? ServerTls => _serverTls;
 
     /// <summary>Logged-in clients per database and per user (max_db_client_connections, max_user_client_connections).</summary>
     public Session.ClientLimits ClientLimits { get; } = new();
@@ -67,9 +73,19 @@ internal sealed class PoolerServices(PoolerSettings settings, ILogger log, Actor
     /// <summary>Databases DISABLE closed to new clients (until ENABLE).</summary>
     public System.Collections.Concurrent.ConcurrentDictionary<string, bool> DisabledDatabases { get; } = new(StringComparer.Ordinal);
 
-    /// <summary>Puts new settings in force (RELOAD, SIGHUP, SET) and tells those that keep copies (the log level, the pools' sizes).</summary>
+    /// <summary>
+    /// Puts new settings in force (RELOAD, SIGHUP, SET) and tells those that keep copies (the log
+    /// level, the pools' sizes). The TLS certificates and keys are read again first, so a rotated
+    /// certificate takes effect for new connections (open ones keep theirs); if one cannot be
+    /// read, nothing changes.
+    /// </summary>
+    /// <exception cref="ConfigurationException">A TLS file could not be loaded; the running settings stay.</exception>
     public void Apply(PoolerSettings settings)
     {
+        var clientTls = Net.ClientTls.Load(settings);
+        var serverTls = Net.ServerTls.Load(settings);
+        _clientTls = clientTls;
+        _serverTls = serverTls;
         Settings = settings;
         UserList = settings.UserList;
         SettingsApplied(settings);

@@ -122,6 +122,35 @@ internal sealed class PgSocket : IAsyncDisposable
     /// <summary>A Unix socket client running as the pooler's own OS user (see <see cref="UnixSocketListener.PeerIsThisUser"/>).</summary>
     public bool PeerIsThisUser => UnixSocketListener.PeerIsThisUser(_socket);
 
+    /// <summary>The OS user of a Unix socket client (hba's peer), or null.</summary>
+    public string? PeerUserName => UnixSocketListener.PeerUserName(_socket);
+
+    /// <summary>Came over the Unix socket (hba's local lines), not TCP.</summary>
+    public bool IsUnixSocket => _socket.AddressFamily == AddressFamily.Unix;
+
+    /// <summary>The client's IP address over TCP (hba's address column); null over the Unix socket.</summary>
+    public IPAddress? RemoteIp => _socket.RemoteEndPoint is IPEndPoint ip
+        ? (ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address) : null;
+
+    /// <summary>
+    /// The first byte the peer sent, left in the socket (MSG_PEEK) for whoever reads next, a TLS
+    /// handshake included; -1 when the peer closed first. Only before anything read from the pipes.
+    /// </summary>
+    public async Task<int> PeekFirstByteAsync(CancellationToken cancellationToken)
+    {
+        var first = new byte[1];
+        return await _socket.ReceiveAsync(first, SocketFlags.Peek, cancellationToken).ConfigureAwait(false) == 1 ? first[0] : -1;
+    }
+
+    /// <summary>TLS is in use on this connection.</summary>
+    public bool IsTls => _tls is not null;
+
+    /// <summary>The certificate the peer showed in the TLS handshake, or null.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate? PeerCertificate => _tls?.RemoteCertificate;
+
+    /// <summary>The ALPN protocol the TLS handshake agreed on ("postgresql" for direct TLS), or empty.</summary>
+    public string ApplicationProtocol => _tls?.NegotiatedApplicationProtocol.ToString() ?? "";
+
     /// <summary>An accepted client connection.</summary>
     public static PgSocket Wrap(Socket socket) => new(socket, zeroByteReads: true);
 

@@ -1,5 +1,5 @@
 using System.Net.Security;
-using System.Security.Cryptography;
+using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using PgBouncerActors.Configuration;
 
@@ -9,15 +9,18 @@ namespace PgBouncerActors.Net;
 /// TLS towards PostgreSQL (server_tls_sslmode, server_tls_ca_file), with libpq's meanings: allow and
 /// prefer use TLS when the server offers it; require insists on TLS without checking the
 /// certificate; verify-ca checks it against the CA (the system's roots when no file is set);
-/// verify-full also checks that it names the host.
+/// verify-full also checks that it names the host. server_tls_cert_file and key_file are shown to a
+/// server that asks for a client certificate.
 /// </summary>
-internal sealed class ServerTls(ServerTlsMode mode, X509Certificate2Collection? roots)
+internal sealed class ServerTls(ServerTlsMode mode, X509ChainPolicy? roots, SslStreamCertificateContext? identity, SslProtocols protocols,
+    CipherSuitesPolicy? ciphers)
 {
     public ServerTlsMode Mode { get; } = mode;
 
     /// <summary>A server that answers 'N' to the SSLRequest is refused.</summary>
     public bool Required => Mode >= ServerTlsMode.Require;
 
+    /// <exception cref="ConfigurationException">A file is missing or unreadable.</exception>
     public static ServerTls? Load(PoolerSettings settings)
     {
         if (settings.ServerTlsMode == ServerTlsMode.Disable)
@@ -25,43 +28,31 @@ internal sealed class ServerTls(ServerTlsMode mode, X509Certificate2Collection? 
             return null;
         }
 
-        if (settings.ServerTlsCaFile is not { } caFile)
+        if ((settings.ServerTlsCertFile is null) != (settings.ServerTlsKeyFile is null))
         {
-            return new ServerTls(settings.ServerTlsMode, null);
+            throw new ConfigurationException("server_tls_cert_file and server_tls_key_file go together: set both or neither");
         }
 
-        var roots = new X509Certificate2Collection();
-        try
-        {
-            roots.ImportFromPemFile(caFile);
-        }
-        catch (Exception e) when (e is CryptographicException or IOException or UnauthorizedAccessException)
-        {
-            throw new ConfigurationException($"server_tls_ca_file {caFile}: cannot load the CA certificates: {e.Message}", e);
-        }
-
-        return new ServerTls(settings.ServerTlsMode, roots);
+        return new ServerTls(settings.ServerTlsMode,
+            settings.ServerTlsCaFile is { } caFile ? TlsFiles.LoadRoots(caFile, "server_tls_ca_file") : null,
+            settings.ServerTlsCertFile is { } certificate
+                ? TlsFiles.LoadIdentity(certificate, settings.ServerTlsKeyFile!, "server_tls_cert_file / server_tls_key_file") : null,
+            TlsFiles.Protocols(settings.ServerTlsProtocols, "server_tls_protocols"),
+            TlsFiles.Ciphers(settings.ServerTlsCiphers, "server_tls_ciphers"));
     }
 
-    public SslClientAuthenticationOptions Options(string host)
+    public SslClientAuthenticationOptions Options(string host) => new()
     {
-        var options = new SslClientAuthenticationOptions
+        TargetHost = host,
+        RemoteCertificateValidationCallback = (_, _, _, errors) => Mode switch
         {
-            TargetHost = host,
-            RemoteCertificateValidationCallback = (_, _, _, errors) => Mode switch
-            {
-                ServerTlsMode.VerifyFull => errors == SslPolicyErrors.None,
-                ServerTlsMode.VerifyCa => (errors & ~SslPolicyErrors.RemoteCertificateNameMismatch) == SslPolicyErrors.None,
-                _ => true, // allow, prefer, require: encrypted, not authenticated (as libpq's require)
-            },
-        };
-        if (roots is not null)
-        {
-            var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
-            policy.CustomTrustStore.AddRange(roots);
-            options.CertificateChainPolicy = policy;
-        }
-
-        return options;
-    }
+            ServerTlsMode.VerifyFull => errors == SslPolicyErrors.None,
+            ServerTlsMode.VerifyCa => (errors & ~SslPolicyErrors.RemoteCertificateNameMismatch) == SslPolicyErrors.None,
+            _ => true, // allow, prefer, require: encrypted, not authenticated (as libpq's require)
+        },
+        CertificateChainPolicy = roots?.Clone(), // per connection: a chain build may change the policy it is given
+        ClientCertificateContext = identity,
+        EnabledSslProtocols = protocols,
+        CipherSuitesPolicy = ciphers,
+    };
 }

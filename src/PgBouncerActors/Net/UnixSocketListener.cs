@@ -70,22 +70,51 @@ internal static class UnixSocketListener
     /// Whether the process at the other end of an accepted Unix socket runs as this pooler's OS
     /// user (SO_PEERCRED): PgBouncer lets such a client into the admin console without a password.
     /// </summary>
-    public static bool PeerIsThisUser(Socket socket)
+    public static bool PeerIsThisUser(Socket socket) => PeerUid(socket) is { } uid && uid == geteuid();
+
+    /// <summary>
+    /// The OS user name of the process at the other end of a Unix socket (hba's peer method), or
+    /// null over TCP, off Linux, or for a uid with no name.
+    /// </summary>
+    public static string? PeerUserName(Socket socket)
+    {
+        if (PeerUid(socket) is not { } uid)
+        {
+            return null;
+        }
+
+        // struct passwd { char *pw_name; ... } is 48 bytes on 64-bit Linux; getpwuid_r fills it and buffer.
+        var entry = Marshal.AllocHGlobal(64);
+        var buffer = Marshal.AllocHGlobal(16 * 1024);
+        try
+        {
+            return getpwuid_r(uid, entry, buffer, 16 * 1024, out var found) == 0 && found != IntPtr.Zero
+                ? Marshal.PtrToStringUTF8(Marshal.ReadIntPtr(entry))
+                : null;
+        }
+        finally
+        {
+            Marshal.FreeHGlobal(buffer);
+            Marshal.FreeHGlobal(entry);
+        }
+    }
+
+    /// <summary>SO_PEERCRED's uid of the process at the other end; null over TCP or off Linux.</summary>
+    private static uint? PeerUid(Socket socket)
     {
         if (socket.AddressFamily != AddressFamily.Unix || !OperatingSystem.IsLinux())
         {
-            return false;
+            return null;
         }
 
         Span<byte> credentials = stackalloc byte[12]; // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
         try
         {
-            return socket.GetRawSocketOption(SolSocket, SoPeerCred, credentials) == 12
-                && BitConverter.ToUInt32(credentials[4..8]) == geteuid();
+            return socket.GetRawSocketOption(SolSocket, SoPeerCred, credentials) == 12 ? BitConverter.ToUInt32(credentials[4..8]) : null;
         }
         catch (SocketException)
         {
-            return false;
+            return null;
         }
     }
 
@@ -134,6 +163,9 @@ internal static class UnixSocketListener
 
     [DllImport("libc")]
     private static extern uint geteuid();
+
+    [DllImport("libc")]
+    private static extern int getpwuid_r(uint uid, IntPtr entry, IntPtr buffer, nuint length, out IntPtr found);
 
     [DllImport("libc", SetLastError = true)]
     private static extern int chown(string path, uint owner, uint group);

@@ -27,7 +27,8 @@ internal abstract record HandshakeResult
 
 /// <summary>
 /// Reads the untyped first packets: answers SSLRequest with 'S' and runs the TLS handshake when
-/// client_tls_sslmode offers TLS (then reads on over TLS), else 'N'; GSSENCRequest with 'N';
+/// client_tls_sslmode offers TLS (then reads on over TLS), else 'N'; takes a TLS ClientHello sent
+/// straight away (direct TLS, ALPN "postgresql") when TLS is on; answers GSSENCRequest with 'N';
 /// refuses protocol 2, negotiates newer 3.x minors and unknown _pq_ options down to 3.0. As
 /// PostgreSQL: each encryption request is answered once per connection, and a Terminate before
 /// the startup packet (node-postgres' <c>connect(); end()</c>) is a quiet goodbye.
@@ -49,6 +50,25 @@ internal static class ClientHandshake
         Func<FrameConversation> reopen, CancellationToken cancellationToken)
     {
         bool sslAnswered = false, gssAnswered = false, encrypted = false;
+        if (tls is not null && await StartsWithTlsAsync(client, cancellationToken).ConfigureAwait(false))
+        {
+            // Direct TLS (PostgreSQL 17's sslnegotiation=direct): the ClientHello comes first, no SSLRequest.
+            if (await StartTlsAsync(client, frames, tls, cancellationToken).ConfigureAwait(false) is { } failed)
+            {
+                return (failed, frames);
+            }
+
+            frames = reopen();
+            if (client.ApplicationProtocol != ClientTls.Alpn.ToString())
+            {
+                // As PostgreSQL 17: without ALPN a direct connection could be a confused HTTPS client.
+                return (new HandshakeResult.Refused(PgError.FatalError(SqlStates.ProtocolViolation,
+                    "received direct SSL connection request without ALPN protocol negotiation extension")), frames);
+            }
+
+            encrypted = sslAnswered = true;
+        }
+
         while (true)
         {
             PgMessage? packet;
@@ -114,16 +134,9 @@ internal static class ClientHandshake
                     if (startup.Kind == StartupPacketKind.SslRequest && tls is not null)
                     {
                         await frames.SendAsync(TlsAccepted, cancellationToken).ConfigureAwait(false);
-                        await frames.DisposeAsync().ConfigureAwait(false); // the pipes move onto TLS; a new conversation reads from there
-                        try
+                        if (await StartTlsAsync(client, frames, tls, cancellationToken).ConfigureAwait(false) is { } failed)
                         {
-                            await client.StartTlsAsync(tls.Options, cancellationToken).ConfigureAwait(false);
-                        }
-                        catch (Exception e) when (e is System.Security.Authentication.AuthenticationException or IOException)
-                        {
-                            // No plaintext error can reach a client that is mid-handshake: it sees the close.
-                            return (new HandshakeResult.Refused(PgError.FatalError(SqlStates.ProtocolViolation, $"TLS handshake failed: {e.Message}"))
-                                { Unsendable = true }, frames);
+                            return (failed, frames);
                         }
 
                         encrypted = true;
@@ -158,6 +171,29 @@ internal static class ClientHandshake
 
             return (new HandshakeResult.Startup(startup.Parameters
                 .Where(p => !p.Key.StartsWith(ProtocolOptionPrefix, StringComparison.Ordinal)).ToArray(), frames), frames);
+        }
+    }
+
+    /// <summary>The first byte is a TLS handshake record (22), not the start of a startup packet's length (whose first byte is 0).</summary>
+    private static async Task<bool> StartsWithTlsAsync(PgSocket client, CancellationToken cancellationToken) =>
+        await client.PeekFirstByteAsync(cancellationToken).ConfigureAwait(false) == TlsHandshakeRecord; // peeked: the handshake or the startup read gets it
+
+    private const byte TlsHandshakeRecord = 0x16;
+
+    /// <summary>The server side of the TLS handshake; the refusal to log when it fails (the client sees the close).</summary>
+    private static async Task<HandshakeResult.Refused?> StartTlsAsync(PgSocket client, FrameConversation frames, ClientTls tls,
+        CancellationToken cancellationToken)
+    {
+        await frames.DisposeAsync().ConfigureAwait(false); // the pipes move onto TLS; a new conversation reads from there
+        try
+        {
+            await client.StartTlsAsync(tls.Options(), cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        catch (Exception e) when (e is System.Security.Authentication.AuthenticationException or IOException)
+        {
+            // No plaintext error can reach a client that is mid-handshake: it sees the close.
+            return new HandshakeResult.Refused(PgError.FatalError(SqlStates.ProtocolViolation, $"TLS handshake failed: {e.Message}")) { Unsendable = true };
         }
     }
 

@@ -3,6 +3,7 @@ using Akka.Actor;
 using PgBouncerActors.Auth;
 using PgBouncerActors.Backend;
 using PgBouncerActors.Configuration;
+using PgBouncerActors.Net;
 using PgBouncerActors.Pool;
 using PgBouncerActors.Protocol.Messages;
 
@@ -13,6 +14,18 @@ internal sealed partial class ClientSessionActor
     private DatabaseSettings? _databaseSettings;
     private bool _countedInClientLimits;
 
+    /// <summary>The user's secret as auth_query found it (null: from auth_file, or nobody's).</summary>
+    private string? _queriedSecret;
+
+    /// <summary>The auth_query cache entry this login used, forgotten if the login fails.</summary>
+    private (string Pool, string User)? _queriedEntry;
+
+    /// <summary>The method a login waiting for auth_query goes on with.</summary>
+    private AuthType _lookupMethod;
+
+    /// <summary>auth_query ran on the server (not answered from the cache): its answer is cached.</summary>
+    private bool _askedServer;
+
     private void BeginAuthentication(DatabaseSettings database)
     {
         _databaseSettings = database;
@@ -20,19 +33,137 @@ internal sealed partial class ClientSessionActor
         {
             ReceiveCommon();
             Receive<AuthOutcome>(OnAuthenticated);
+            Receive<SecretLookedUp>(OnSecretLookedUp);
         });
-        AuthenticateAsync().PipeTo(Self, Self, outcome => outcome, cause => new AuthOutcome(
+        if (ChooseMethod() is not { } method)
+        {
+            return; // refused or let in by the hba file
+        }
+
+        if (!_admin && method is AuthType.Plain or AuthType.Md5 or AuthType.ScramSha256 && _services.UserList.SecretOf(_user) is null
+            && AuthQueryFor(database) is { } lookup)
+        {
+            LookUpSecret(method, lookup);
+            return;
+        }
+
+        Authenticate(method);
+    }
+
+    /// <summary>
+    /// The method this connection authenticates with: auth_type, or with auth_type = hba the first
+    /// matching line's. Null when the hba file has already decided (refused, or peer checked).
+    /// </summary>
+    private AuthType? ChooseMethod()
+    {
+        if (Settings.AuthType != AuthType.Hba)
+        {
+            return Settings.AuthType;
+        }
+
+        var connection = new HbaConnectionInfo(_client.IsUnixSocket, _client.IsTls, _client.RemoteIp, _database, _user);
+        var rule = Settings.HbaRules.Match(connection);
+        var describe = $"host \"{(_client.IsUnixSocket ? "[local]" : connection.Address?.ToString())}\", user \"{_user}\", database \"{_database}\", " +
+            (_client.IsTls ? "SSL encryption" : "no encryption");
+        switch (rule?.Method)
+        {
+            case null:
+                Self.Tell(new AuthOutcome(PgError.FatalError(SqlStates.InvalidAuthorization, $"no pg_hba.conf entry for {describe}"), "no hba line matches"));
+                return null;
+            case HbaMethod.Reject:
+                Self.Tell(new AuthOutcome(PgError.FatalError(SqlStates.InvalidAuthorization, $"pg_hba.conf rejects connection for {describe}"),
+                    $"hba line {rule.Line} rejects"));
+                return null;
+            case HbaMethod.Peer:
+                Self.Tell(_client.PeerUserName == _user ? AuthOutcome.Success("peer")
+                    : new AuthOutcome(PgError.FatalError(SqlStates.InvalidAuthorization, $"Peer authentication failed for user \"{_user}\""),
+                        $"the OS user is {_client.PeerUserName ?? "unknown"}"));
+                return null;
+            case var method:
+                return method switch
+                {
+                    HbaMethod.Trust => AuthType.Trust,
+                    HbaMethod.Md5 => AuthType.Md5,
+                    HbaMethod.Password => AuthType.Plain,
+                    HbaMethod.ScramSha256 => AuthType.ScramSha256,
+                    _ => AuthType.Cert,
+                };
+        }
+    }
+
+    /// <summary>Authentication in the startup's conversation; its outcome comes back as a message.</summary>
+    private void Authenticate(AuthType method)
+    {
+        AuthenticateAsync(method).PipeTo(Self, Self, outcome => outcome, cause => new AuthOutcome(
                 PgError.FatalError(SqlStates.ProtocolViolation, "authentication failed: " + cause.Message), cause.Message));
+    }
+
+    /// <summary>The auth_query lookup this database uses (its entry's auth_user, auth_query and auth_dbname over the pgbouncer section's), or null.</summary>
+    private AuthQueryLookup? AuthQueryFor(DatabaseSettings database)
+    {
+        var authUser = database.AuthUser ?? Settings.AuthUser;
+        if (authUser.Length == 0)
+        {
+            return null;
+        }
+
+        var authDatabaseName = database.AuthDbName ?? Settings.AuthDbName;
+        var authDatabase = authDatabaseName.Length == 0 ? database : Settings.FindDatabase(authDatabaseName);
+        return authDatabase is null ? null
+            : new AuthQueryLookup(PoolDefinitionFor(authDatabase, authUser, _services.UserList.SecretOf(authUser), Settings.PoolModeFor(authDatabase, authUser)), database.AuthQuery ?? Settings.AuthQuery);
+    }
+
+    private sealed record AuthQueryLookup(PoolDefinition AuthPool, string Query);
+
+    /// <summary>auth_query, from the cache or on a connection of auth_user's pool; the login goes on when it answers.</summary>
+    private void LookUpSecret(AuthType method, AuthQueryLookup lookup)
+    {
+        _lookupMethod = method;
+        var entry = (lookup.AuthPool.Key.ToString(), _user);
+        _queriedEntry = entry;
+        if (_services.AuthQueries.TryGet(entry.Item1, _user, Settings.AuthQueryCache, out var cached))
+        {
+            Self.Tell(new SecretLookedUp(cached, null));
+            return;
+        }
+
+        Context.ActorOf(SecretLookupActor.Props(_pools, lookup.AuthPool, lookup.Query, _user, Settings.ServerConnectTimeout), "auth-query");
+        _askedServer = true;
+    }
+
+    private void OnSecretLookedUp(SecretLookedUp found)
+    {
+        if (_finishing)
+        {
+            return;
+        }
+
+        if (found.Failure is { } failure)
+        {
+            _services.Log.Warning("auth_query for user {User} failed: {Failure}", _user, failure);
+            Finish($"auth_query failed: {failure}", SecretLookedUp.ClientError);
+            return;
+        }
+
+        if (_askedServer && _queriedEntry is { } entry)
+        {
+            _services.AuthQueries.Remember(entry.Pool, entry.User, found.Secret, Settings.AuthQueryCache);
+        }
+
+        _queriedSecret = found.Secret; // null: unknown, or its password expired; it fails as a wrong password does
+        Authenticate(_lookupMethod);
     }
 
     /// <summary>Authentication in the startup's conversation, which ends with it: what follows goes pipe to pipe.</summary>
     /// <remarks>An admin console client keeps the conversation: its console runs on it.</remarks>
-    private async Task<AuthOutcome> AuthenticateAsync()
+    private async Task<AuthOutcome> AuthenticateAsync(AuthType method)
     {
         var frames = _frames!;
         try
         {
-            return await new ClientAuthenticator(frames, _user, Settings.AuthType, _services.UserList, _services.ScramVerifiers)
+            var userList = _services.UserList;
+            return await new ClientAuthenticator(frames, _user, method, userList.SecretOf(_user) ?? _queriedSecret, userList.IsConfigured,
+                    _services.ScramVerifiers, method == AuthType.Cert ? ClientTls.CommonName(_client.PeerCertificate) : null)
                 .AuthenticateAsync(_lifetime.Token).ConfigureAwait(false);
         }
         finally
@@ -58,6 +189,11 @@ internal sealed partial class ClientSessionActor
 
         if (!outcome.Succeeded)
         {
+            if (_queriedEntry is { } entry)
+            {
+                _services.AuthQueries.Forget(entry.Pool, entry.User); // a changed password is read afresh next time
+            }
+
             Finish(outcome.LogReason, outcome.Error);
             return;
         }
@@ -115,22 +251,25 @@ internal sealed partial class ClientSessionActor
         return null;
     }
 
-    /// <summary>The server user is the database entry's fixed user, or the client's own with its secret from auth_file.</summary>
+    /// <summary>The server user is the database entry's fixed user, or the client's own with its secret from auth_file (or auth_query).</summary>
     private PoolDefinition DefinePool(DatabaseSettings database)
     {
         var serverUser = database.User ?? _user;
         _mode = Settings.PoolModeFor(database, _user);
-        var credentials = ServerCredentials.FromSecret(serverUser, database.Password ?? _services.UserList.SecretOf(serverUser));
-        return new PoolDefinition(
-            new PoolKey(_database, serverUser),
-            new ServerEndpoint(database.Host, database.Port, database.ServerDatabase),
-            credentials,
-            database.PoolSize ?? Settings.DefaultPoolSize,
-            database.MinPoolSize ?? Settings.MinPoolSize,
-            _mode,
-            database.MaxDbConnections ?? Settings.MaxDbConnections,
-            Settings.Users.GetValueOrDefault(serverUser)?.MaxUserConnections ?? Settings.MaxUserConnections);
+        var secret = _services.UserList.SecretOf(serverUser) ?? (serverUser == _user ? _queriedSecret : null);
+        return PoolDefinitionFor(database, serverUser, secret, _mode);
     }
+
+    /// <param name="mode">The mode of the client that makes the pool (a user's pool_mode over the database's).</param>
+    private PoolDefinition PoolDefinitionFor(DatabaseSettings database, string serverUser, string? secret, PoolMode mode) => new(
+        new PoolKey(database.Name, serverUser),
+        new ServerEndpoint(database.Host, database.Port, database.ServerDatabase),
+        ServerCredentials.FromSecret(serverUser, database.Password ?? secret),
+        database.PoolSize ?? Settings.DefaultPoolSize,
+        database.MinPoolSize ?? Settings.MinPoolSize,
+        mode,
+        database.MaxDbConnections ?? Settings.MaxDbConnections,
+        Settings.Users.GetValueOrDefault(serverUser)?.MaxUserConnections ?? Settings.MaxUserConnections);
 
     /// <param name="retry">The connection granted died before use: the session keeps its turn, and its wait goes on.</param>
     private void RequestLease(bool retry = false)

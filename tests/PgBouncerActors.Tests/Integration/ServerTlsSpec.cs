@@ -19,11 +19,18 @@ public sealed class ServerTlsSpec(PostgresFixture postgres) : IAsyncLifetime
 
     private string OtherCa => Path.Combine(_folder, "other.crt");
 
+    /// <summary>The CA of the pooler's own certificate, which the server is told to check client certificates against.</summary>
+    private TestCa _clientCa = null!;
+
+    private Issued _pooler = null!;
+
     public async Task InitializeAsync()
     {
         var key = Path.Combine(_folder, "server.key");
         await TestCertificates.MakeSelfSignedAsync(key, Certificate);
         await TestCertificates.MakeSelfSignedAsync(Path.Combine(_folder, "other.key"), OtherCa);
+        _clientCa = await TestCa.CreateAsync(_folder, "client-ca");
+        _pooler = await _clientCa.IssueClientAsync("pooler", "pooler");
         // PostgreSQL (running as postgres when the tests run as root) reads them and wants its key private.
         File.SetUnixFileMode(_folder, (UnixFileMode)Convert.ToInt32("755", 8));
         if (Environment.UserName == "root")
@@ -33,24 +40,36 @@ public sealed class ServerTlsSpec(PostgresFixture postgres) : IAsyncLifetime
 
         File.SetUnixFileMode(key, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         await postgres.Cluster.RunSqlAsync(
-            $"ALTER SYSTEM SET ssl_cert_file = '{Certificate}'; ALTER SYSTEM SET ssl_key_file = '{key}'; ALTER SYSTEM SET ssl = on;");
+            $"ALTER SYSTEM SET ssl_cert_file = '{Certificate}'; ALTER SYSTEM SET ssl_key_file = '{key}'; ALTER SYSTEM SET ssl = on; " +
+            $"ALTER SYSTEM SET ssl_ca_file = '{_clientCa.Certificate}';"); // asks TLS clients for a certificate, checks one if sent
         await postgres.Cluster.RunSqlAsync("SELECT pg_reload_conf();");
     }
 
     public async Task DisposeAsync()
     {
-        await postgres.Cluster.RunSqlAsync("ALTER SYSTEM RESET ssl; ALTER SYSTEM RESET ssl_cert_file; ALTER SYSTEM RESET ssl_key_file;");
+        await postgres.Cluster.RunSqlAsync(
+            "ALTER SYSTEM RESET ssl; ALTER SYSTEM RESET ssl_cert_file; ALTER SYSTEM RESET ssl_key_file; ALTER SYSTEM RESET ssl_ca_file;");
         await postgres.Cluster.RunSqlAsync("SELECT pg_reload_conf();");
         Directory.Delete(_folder, recursive: true);
     }
 
-    private async Task<object?> ServerSslAsync(string pgbouncer)
+    private async Task<object?> ServerSslAsync(string pgbouncer, string column = "ssl")
     {
         await using var pooler = postgres.StartPooler($"pool_mode = transaction, {pgbouncer}");
         await using var client = new NpgsqlConnection(PostgresFixture.ConnectionString(pooler.Port));
         await client.OpenAsync();
-        await using var ssl = new NpgsqlCommand("select ssl from pg_stat_ssl where pid = pg_backend_pid()", client);
+        await using var ssl = new NpgsqlCommand($"select {column} from pg_stat_ssl where pid = pg_backend_pid()", client);
         return await ssl.ExecuteScalarAsync();
+    }
+
+    [Fact]
+    public async Task The_server_sees_the_poolers_client_certificate_and_the_protocol_server_tls_protocols_allows()
+    {
+        var verifyFull = $"server_tls_sslmode = verify-full, server_tls_ca_file = \"{Certificate}\"";
+        Assert.Equal("/CN=pooler", await ServerSslAsync(
+            $"{verifyFull}, server_tls_cert_file = \"{_pooler.Certificate}\", server_tls_key_file = \"{_pooler.Key}\"", "client_dn"));
+        Assert.Equal(DBNull.Value, await ServerSslAsync(verifyFull, "client_dn"));
+        Assert.Equal("TLSv1.2", await ServerSslAsync($"{verifyFull}, server_tls_protocols = tlsv1.2", "version"));
     }
 
     [Fact]
