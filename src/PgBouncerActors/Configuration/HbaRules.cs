@@ -180,7 +180,7 @@ public sealed class HbaRules
         if (text.Contains('/'))
         {
             return IPNetwork.TryParse(text, out var network) ? (network, at + 1)
-                : throw error($"invalid address \"{text}\" (CIDR such as 10.0.0.0/8 or fd00::/8, with no host bits set)");
+                : throw error($"invalid address \"{text}\" (CIDR such as 10.0.0.0/8 or fd00::/8)");
         }
 
         if (!IPAddress.TryParse(text, out var address))
