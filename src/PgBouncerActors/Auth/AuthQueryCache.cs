@@ -61,5 +61,7 @@ internal sealed class AuthQueryCache
 
     public void Forget(string pool, string user) => _entries.TryRemove((pool, user), out _);
 
+    public void Clear() => _entries.Clear();
+
     private sealed record Entry(string? Secret, DateTime Expires);
 }

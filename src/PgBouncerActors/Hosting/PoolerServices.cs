@@ -87,6 +87,7 @@ internal sealed class PoolerServices(PoolerSettings settings, ILogger log, Actor
         _clientTls = clientTls;
         _serverTls = serverTls;
         Settings = settings;
+        AuthQueries.Clear(); // the query, the auth user or their database may have changed
         UserList = settings.UserList;
         SettingsApplied(settings);
     }

@@ -72,6 +72,42 @@ public sealed class PgBouncerIniSpec : IDisposable
     }
 
     [Fact]
+    public void The_TLS_hba_and_auth_query_settings_of_a_PgBouncer_ini_are_read_with_their_files_relative_to_it()
+    {
+        Write("hba.conf", "hostssl all all 0.0.0.0/0 scram-sha-256\nhost all all all reject\n");
+        var ini = Write("pgbouncer.ini", """
+            [databases]
+            app = host=127.0.0.1 auth_user=app_auth auth_dbname=authdb auth_query='SELECT usename, passwd FROM pg_shadow WHERE usename=$1'
+            [pgbouncer]
+            auth_type = hba
+            auth_hba_file = hba.conf
+            auth_user = pgbouncer_auth
+            client_tls_sslmode = verify-full
+            client_tls_cert_file = server.crt
+            client_tls_key_file = server.key
+            client_tls_ca_file = ca.crt
+            client_tls_protocols = tlsv1.3
+            client_tls_ciphers = TLS_AES_256_GCM_SHA384
+            server_tls_sslmode = verify-ca
+            server_tls_cert_file = client.crt
+            server_tls_key_file = client.key
+            server_tls_protocols = secure
+            """);
+
+        var settings = SettingsLoader.LoadFile(ini);
+
+        Assert.Empty(settings.Warnings);
+        Assert.Equal((AuthType.Hba, 2, HbaMethod.ScramSha256), (settings.AuthType, settings.HbaRules.Rules.Count, settings.HbaRules.Rules[0].Method));
+        Assert.Equal((ClientTlsMode.VerifyFull, Path.Combine(_folder, "ca.crt"), "tlsv1.3", "TLS_AES_256_GCM_SHA384"),
+            (settings.ClientTlsMode, settings.ClientTlsCaFile, settings.ClientTlsProtocols, settings.ClientTlsCiphers));
+        Assert.Equal((ServerTlsMode.VerifyCa, Path.Combine(_folder, "client.crt")), (settings.ServerTlsMode, settings.ServerTlsCertFile));
+        Assert.Equal("pgbouncer_auth", settings.AuthUser);
+        Assert.StartsWith("SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL", settings.AuthQuery); // PgBouncer's default
+        var app = settings.Databases["app"];
+        Assert.Equal(("app_auth", "authdb", "SELECT usename, passwd FROM pg_shadow WHERE usename=$1"), (app.AuthUser, app.AuthDbName, app.AuthQuery));
+    }
+
+    [Fact]
     public void A_PgBouncer_setting_this_pooler_lacks_is_a_warning_naming_it_once_and_nothing_else_changes()
     {
         var ini = Write("pgbouncer.ini", """
