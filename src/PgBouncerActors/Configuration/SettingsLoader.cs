@@ -220,7 +220,23 @@ public static class SettingsLoader
             ServerBackoff = ReadBackoff(own),
             Metrics = new MetricsSettings(own.GetString("metrics.listen_addr"), Ranged(own.GetConfig("metrics"), "pgbouncer-actors.metrics", "port", 0, 65535)),
         };
+        CheckAuthDatabases(settings);
         return settings;
+    }
+
+    /// <summary>auth_dbname, the pgbouncer section's and each entry's, must name a database the pooler knows (or fall to "*").</summary>
+    private static void CheckAuthDatabases(PoolerSettings settings)
+    {
+        var named = settings.Databases.Values.Where(entry => entry.AuthDbName is { Length: > 0 })
+            .Select(entry => (Where: $"databases.\"{entry.Name}\".auth_dbname", Name: entry.AuthDbName!))
+            .Prepend(("pgbouncer.auth_dbname", settings.AuthDbName));
+        foreach (var (where, name) in named)
+        {
+            if (name.Length > 0 && settings.FindDatabase(name) is null)
+            {
+                throw new ConfigurationException($"{where} = {name}: no such database entry (and no \"*\" fallback) to run auth_query in");
+            }
+        }
     }
 
     private static Dictionary<string, DatabaseSettings> ReadDatabases(Config section)

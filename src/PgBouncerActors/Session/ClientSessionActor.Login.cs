@@ -109,8 +109,13 @@ internal sealed partial class ClientSessionActor
 
         var authDatabaseName = database.AuthDbName ?? Settings.AuthDbName;
         var authDatabase = authDatabaseName.Length == 0 ? database : Settings.FindDatabase(authDatabaseName);
-        return authDatabase is null ? null
-            : new AuthQueryLookup(PoolDefinitionFor(authDatabase, authUser, _services.UserList.SecretOf(authUser), Settings.PoolModeFor(authDatabase, authUser)), database.AuthQuery ?? Settings.AuthQuery);
+        if (authDatabase is null)
+        {
+            return null;
+        }
+
+        var authPool = PoolDefinitionFor(authDatabase, authUser, _services.UserList.SecretOf(authUser), Settings.PoolModeFor(authDatabase, authUser));
+        return new AuthQueryLookup(authPool, database.AuthQuery ?? Settings.AuthQuery);
     }
 
     private sealed record AuthQueryLookup(PoolDefinition AuthPool, string Query);
@@ -119,7 +124,7 @@ internal sealed partial class ClientSessionActor
     private void LookUpSecret(AuthType method, AuthQueryLookup lookup)
     {
         _lookupMethod = method;
-        var entry = (lookup.AuthPool.Key.ToString(), _user);
+        var entry = ($"{lookup.AuthPool.Key}\n{lookup.Query}", _user); // two databases may share the auth pool with different queries
         _queriedEntry = entry;
         if (_services.AuthQueries.TryGet(entry.Item1, _user, Settings.AuthQueryCache, out var cached))
         {

@@ -38,6 +38,18 @@ public sealed class SettingsLoaderSpec
     }
 
     [Fact]
+    public void An_auth_dbname_that_names_no_database_entry_stops_the_load_and_auth_type_hba_needs_its_file()
+    {
+        var global = Assert.Throws<ConfigurationException>(() => SettingsLoader.LoadString("pgbouncer { auth_user = a, auth_dbname = authdb }"));
+        Assert.Contains("pgbouncer.auth_dbname = authdb: no such database entry", global.Message);
+        var entry = Assert.Throws<ConfigurationException>(() => SettingsLoader.LoadString("databases { app { auth_dbname = nowhere } }"));
+        Assert.Contains("databases.\"app\".auth_dbname = nowhere", entry.Message);
+        Assert.Equal("authdb", SettingsLoader.LoadString("databases { app { auth_dbname = authdb }, authdb { } }").Databases["app"].AuthDbName);
+        var hba = Assert.Throws<ConfigurationException>(() => SettingsLoader.LoadString("pgbouncer { auth_type = hba }"));
+        Assert.Contains("auth_hba_file must be set", hba.Message);
+    }
+
+    [Fact]
     public void A_missing_configuration_or_auth_file_names_the_path()
     {
         Assert.Equal("/nonexistent/pooler.conf: configuration file not found",
