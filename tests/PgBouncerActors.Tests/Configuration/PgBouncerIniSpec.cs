@@ -78,6 +78,7 @@ public sealed class PgBouncerIniSpec : IDisposable
         var ini = Write("pgbouncer.ini", """
             [databases]
             app = host=127.0.0.1 auth_user=app_auth auth_dbname=authdb auth_query='SELECT usename, passwd FROM pg_shadow WHERE usename=$1'
+            authdb = host=127.0.0.1 dbname=postgres
             [pgbouncer]
             auth_type = hba
             auth_hba_file = hba.conf
