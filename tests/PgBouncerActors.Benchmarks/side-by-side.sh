@@ -159,6 +159,8 @@ declare -A pid_of=([bouncer]=$bouncer_pid [actors]=$actors_pid)
 # CPU seconds (user + system) a process has used so far, from /proc.
 cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# pin PID CPUS: every thread of the process onto those cores (taskset -a), as `taskset -c 0 pgbouncer` would start it.
+pin() { taskset -a -p -c "$2" "$1" >/dev/null; }
 
 # --- scenarios -----------------------------------------------------------------------------------
 results=$work/results.tsv # pooler \t row \t metric \t value
@@ -223,6 +225,10 @@ for round in $(seq 1 "$rounds"); do
   say "round $round of $rounds"
   for pooler in bouncer actors; do
     pgbench_run "$pooler" "-S 10 clients simple (transaction)" bench_tx "$run_seconds" -c 10 -M simple
+    # The same with the pooler held to one core (PgBouncer uses one anyway): what the other core buys PgBouncerActors.
+    pin "${pid_of[$pooler]}" 0
+    pgbench_run "$pooler" "-S 10 clients simple, pooler on 1 core" bench_tx "$run_seconds" -c 10 -M simple
+    pin "${pid_of[$pooler]}" "0-$(($(nproc) - 1))"
     pgbench_run "$pooler" "-S 10 clients extended (transaction)" bench_tx "$run_seconds" -c 10 -M extended
     pgbench_run "$pooler" "-S 10 clients prepared (session)" bench_session "$run_seconds" -c 10 -M prepared
     PGSSLMODE=require pgbench_run "$pooler" "-S 10 clients TLS (transaction)" bench_tx "$run_seconds" -c 10 -M simple
