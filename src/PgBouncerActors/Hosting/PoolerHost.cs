@@ -136,9 +136,9 @@ public sealed class PoolerHost : IAsyncDisposable
     internal static PoolerHost StartIn(ActorSystem system, PoolerSettings settings, ILogger log) =>
         StartActors(system, settings, log, Bind(settings));
 
-    /// <summary>The file's akka section, with the shutdown phases long enough for shutdown_timeout.</summary>
+    /// <summary>The file's akka section, with the shutdown phases long enough for shutdown_timeout and the sessions' mailbox.</summary>
     internal static Akka.Configuration.Config ActorSystemConfig(PoolerSettings settings) =>
-        Akka.Configuration.ConfigurationFactory.ParseString(PoolerShutdown.PhaseTimeouts(settings))
+        Akka.Configuration.ConfigurationFactory.ParseString(PoolerShutdown.PhaseTimeouts(settings) + "\n" + Session.SessionMailbox.Hocon)
             .WithFallback(Akka.Configuration.ConfigurationFactory.ParseString(settings.Akka));
 
     private static PoolerHost StartActors(ActorSystem system, PoolerSettings settings, ILogger log, Socket listenSocket)

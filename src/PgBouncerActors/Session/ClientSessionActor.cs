@@ -56,7 +56,7 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
     }
 
     public static Props Props(PoolerServices services, PgSocket client, IActorRef pools, PgError? refusal) =>
-        ActorProps.Of(() => new ClientSessionActor(services, client, pools, refusal));
+        ActorProps.Of(() => new ClientSessionActor(services, client, pools, refusal)).WithMailbox(SessionMailbox.ConfigPath);
 
     private PoolerSettings Settings => _services.Settings;
 
