@@ -139,7 +139,14 @@ internal sealed class PgSocket : IAsyncDisposable
     public async Task<int> PeekFirstByteAsync(CancellationToken cancellationToken)
     {
         var first = new byte[1];
-        return await _socket.ReceiveAsync(first, SocketFlags.Peek, cancellationToken).ConfigureAwait(false) == 1 ? first[0] : -1;
+        try
+        {
+            return await _socket.ReceiveAsync(first, SocketFlags.Peek, cancellationToken).ConfigureAwait(false) == 1 ? first[0] : -1;
+        }
+        catch (SocketException)
+        {
+            return -1; // reset before a byte (a port scanner): the startup read sees the close, a quiet goodbye
+        }
     }
 
     /// <summary>TLS is in use on this connection.</summary>
