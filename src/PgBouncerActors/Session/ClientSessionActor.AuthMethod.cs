@@ -1,0 +1,128 @@
+using Akka.Actor;
+using PgBouncerActors.Auth;
+using PgBouncerActors.Configuration;
+using PgBouncerActors.Pool;
+using PgBouncerActors.Protocol.Messages;
+
+namespace PgBouncerActors.Session;
+
+/// <summary>
+/// Which method checks a login (auth_type, or the matching line of auth_hba_file) and where the
+/// secret comes from when auth_file lacks the user (auth_query, on auth_user's own pool, cached).
+/// </summary>
+internal sealed partial class ClientSessionActor
+{
+    /// <summary>The user's secret as auth_query found it (null: from auth_file, or nobody's).</summary>
+    private string? _queriedSecret;
+
+    /// <summary>The auth_query cache entry this login used, forgotten if the login fails.</summary>
+    private (string Pool, string User)? _queriedEntry;
+
+    /// <summary>The method a login waiting for auth_query goes on with.</summary>
+    private AuthType _lookupMethod;
+
+    /// <summary>auth_query ran on the server (not answered from the cache): its answer is cached.</summary>
+    private bool _askedServer;
+
+    /// <summary>
+    /// The method this connection authenticates with: auth_type, or with auth_type = hba the first
+    /// matching line's. Null when the hba file has already decided (refused, or peer checked).
+    /// </summary>
+    private AuthType? ChooseMethod()
+    {
+        if (Settings.AuthType != AuthType.Hba)
+        {
+            return Settings.AuthType;
+        }
+
+        var connection = new HbaConnectionInfo(_client.IsUnixSocket, _client.IsTls, _client.RemoteIp, _database, _user);
+        var rule = Settings.HbaRules.Match(connection);
+        var describe = $"host \"{(_client.IsUnixSocket ? "[local]" : connection.Address?.ToString())}\", user \"{_user}\", database \"{_database}\", " +
+            (_client.IsTls ? "SSL encryption" : "no encryption");
+        switch (rule?.Method)
+        {
+            case null:
+                Self.Tell(new AuthOutcome(PgError.FatalError(SqlStates.InvalidAuthorization, $"no pg_hba.conf entry for {describe}"), "no hba line matches"));
+                return null;
+            case HbaMethod.Reject:
+                Self.Tell(new AuthOutcome(PgError.FatalError(SqlStates.InvalidAuthorization, $"pg_hba.conf rejects connection for {describe}"),
+                    $"hba line {rule.Line} rejects"));
+                return null;
+            case HbaMethod.Peer:
+                Self.Tell(_client.PeerUserName == _user ? AuthOutcome.Success("peer")
+                    : new AuthOutcome(PgError.FatalError(SqlStates.InvalidAuthorization, $"Peer authentication failed for user \"{_user}\""),
+                        $"the OS user is {_client.PeerUserName ?? "unknown"}"));
+                return null;
+            case var method:
+                return method switch
+                {
+                    HbaMethod.Trust => AuthType.Trust,
+                    HbaMethod.Md5 => AuthType.Md5,
+                    HbaMethod.Password => AuthType.Plain,
+                    HbaMethod.ScramSha256 => AuthType.ScramSha256,
+                    _ => AuthType.Cert,
+                };
+        }
+    }
+
+    /// <summary>The auth_query lookup this database uses (its entry's auth_user, auth_query and auth_dbname over the pgbouncer section's), or null.</summary>
+    private AuthQueryLookup? AuthQueryFor(DatabaseSettings database)
+    {
+        var authUser = database.AuthUser ?? Settings.AuthUser;
+        if (authUser.Length == 0)
+        {
+            return null;
+        }
+
+        var authDatabaseName = database.AuthDbName ?? Settings.AuthDbName;
+        var authDatabase = authDatabaseName.Length == 0 ? database : Settings.FindDatabase(authDatabaseName);
+        if (authDatabase is null)
+        {
+            return null;
+        }
+
+        var authPool = PoolDefinitionFor(authDatabase, authUser, _services.UserList.SecretOf(authUser), Settings.PoolModeFor(authDatabase, authUser));
+        return new AuthQueryLookup(authPool, database.AuthQuery ?? Settings.AuthQuery);
+    }
+
+    private sealed record AuthQueryLookup(PoolDefinition AuthPool, string Query);
+
+    /// <summary>auth_query, from the cache or on a connection of auth_user's pool; the login goes on when it answers.</summary>
+    private void LookUpSecret(AuthType method, AuthQueryLookup lookup)
+    {
+        _lookupMethod = method;
+        var entry = ($"{lookup.AuthPool.Key}\n{lookup.Query}", _user); // two databases may share the auth pool with different queries
+        _queriedEntry = entry;
+        if (_services.AuthQueries.TryGet(entry.Item1, _user, Settings.AuthQueryCache, out var cached))
+        {
+            Self.Tell(new SecretLookedUp(cached, null));
+            return;
+        }
+
+        Context.ActorOf(SecretLookupActor.Props(_pools, lookup.AuthPool, lookup.Query, _user, Settings.ServerConnectTimeout), "auth-query");
+        _askedServer = true;
+    }
+
+    private void OnSecretLookedUp(SecretLookedUp found)
+    {
+        if (_finishing)
+        {
+            return;
+        }
+
+        if (found.Failure is { } failure)
+        {
+            _services.Log.Warning("auth_query for user {User} failed: {Failure}", _user, failure);
+            Finish($"auth_query failed: {failure}", SecretLookedUp.ClientError);
+            return;
+        }
+
+        if (_askedServer && _queriedEntry is { } entry)
+        {
+            _services.AuthQueries.Remember(entry.Pool, entry.User, found.Secret, Settings.AuthQueryCache);
+        }
+
+        _queriedSecret = found.Secret; // null: unknown, or its password expired; it fails as a wrong password does
+        Authenticate(_lookupMethod);
+    }
+}
