@@ -69,23 +69,8 @@ public static class BackendMessages
     }
 
     /// <summary>A DataRow of text values; null is SQL NULL.</summary>
-    public static MessageBuilder DataRow(this MessageBuilder builder, IReadOnlyList<string?> values)
-    {
-        builder.Begin((byte)BackendMessageCode.DataRow).WriteInt16((short)values.Count);
-        foreach (var value in values)
-        {
-            if (value is null)
-            {
-                builder.WriteInt32(-1);
-                continue;
-            }
-
-            var bytes = System.Text.Encoding.UTF8.GetBytes(value);
-            builder.WriteInt32(bytes.Length).WriteBytes(bytes);
-        }
-
-        return builder.End();
-    }
+    public static MessageBuilder DataRow(this MessageBuilder builder, IReadOnlyList<string?> values) =>
+        builder.Begin((byte)BackendMessageCode.DataRow).WriteTextValues(values).End();
 
     public static MessageBuilder CommandComplete(this MessageBuilder builder, string tag) =>
         builder.Begin((byte)BackendMessageCode.CommandComplete).WriteCString(tag).End();

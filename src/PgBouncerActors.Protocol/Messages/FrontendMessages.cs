@@ -59,23 +59,9 @@ public static class FrontendMessages
             .WriteInt16(0).WriteInt16(0).WriteInt16(0).End();
 
     /// <summary>Bind with text parameters (null is SQL NULL), all results in text.</summary>
-    public static MessageBuilder Bind(this MessageBuilder builder, string portal, string statement, IReadOnlyList<string?> parameters)
-    {
-        builder.Begin((byte)FrontendMessageCode.Bind).WriteCString(portal).WriteCString(statement).WriteInt16(0).WriteInt16((short)parameters.Count);
-        foreach (var parameter in parameters)
-        {
-            if (parameter is null)
-            {
-                builder.WriteInt32(-1);
-                continue;
-            }
-
-            var bytes = System.Text.Encoding.UTF8.GetBytes(parameter);
-            builder.WriteInt32(bytes.Length).WriteBytes(bytes);
-        }
-
-        return builder.WriteInt16(0).End();
-    }
+    public static MessageBuilder Bind(this MessageBuilder builder, string portal, string statement, IReadOnlyList<string?> parameters) =>
+        builder.Begin((byte)FrontendMessageCode.Bind).WriteCString(portal).WriteCString(statement).WriteInt16(0)
+            .WriteTextValues(parameters).WriteInt16(0).End();
 
     public static MessageBuilder Execute(this MessageBuilder builder, string portal, int maxRows = 0) =>
         builder.Begin((byte)FrontendMessageCode.Execute).WriteCString(portal).WriteInt32(maxRows).End();

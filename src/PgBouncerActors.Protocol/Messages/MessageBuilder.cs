@@ -69,6 +69,25 @@ public sealed class MessageBuilder
     }
 
     /// <summary>A NUL-terminated UTF-8 string, as every string field of the protocol is.</summary>
+    /// <summary>A count, then each value as a length and its UTF-8 bytes, -1 for SQL NULL (DataRow's and Bind's layout).</summary>
+    public MessageBuilder WriteTextValues(IReadOnlyList<string?> values)
+    {
+        WriteInt16((short)values.Count);
+        foreach (var value in values)
+        {
+            if (value is null)
+            {
+                WriteInt32(-1);
+                continue;
+            }
+
+            var bytes = System.Text.Encoding.UTF8.GetBytes(value);
+            WriteInt32(bytes.Length).WriteBytes(bytes);
+        }
+
+        return this;
+    }
+
     public MessageBuilder WriteCString(string value)
     {
         var span = _buffer.GetSpan(Encoding.UTF8.GetMaxByteCount(value.Length) + 1);

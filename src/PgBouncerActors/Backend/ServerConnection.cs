@@ -78,35 +78,8 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
     /// Runs one simple Query and swallows its results (reset and SET queries the client must not see).
     /// </summary>
     /// <returns>The server's error, or null when it ran and the connection is back to idle.</returns>
-    public async Task<PgError?> RunSilentlyAsync(string sql, CancellationToken cancellationToken)
-    {
-        await Socket.SendAsync(new MessageBuilder().Query(sql), cancellationToken).ConfigureAwait(false);
-        PgError? error = null;
-        while (true)
-        {
-            var message = await Socket.Input.ReadMessageAsync(MaxFrameLength, cancellationToken).ConfigureAwait(false)
-                ?? throw new IOException("the server closed the connection");
-            switch ((BackendMessageCode)message.Code)
-            {
-                case BackendMessageCode.ErrorResponse:
-                    error = PgError.Parse(message.Payload);
-                    if (error.IsFatal)
-                    {
-                        throw new IOException($"the server ended the connection: {error}");
-                    }
-
-                    break;
-                case BackendMessageCode.ParameterStatus:
-                    Proxy.ParameterStatusReader.Apply(new(message.Payload), Parameters);
-                    break;
-                case BackendMessageCode.CopyInResponse or BackendMessageCode.CopyOutResponse or BackendMessageCode.CopyBothResponse:
-                    throw new IOException("a silent query started COPY");
-                case BackendMessageCode.ReadyForQuery:
-                    return error ?? (message.Payload is [TransactionStatus.Idle] ? null
-                        : PgError.Error(SqlStates.InternalError, "the query left the server connection inside a transaction"));
-            }
-        }
-    }
+    public Task<PgError?> RunSilentlyAsync(string sql, CancellationToken cancellationToken) =>
+        RunAsync(new MessageBuilder().Query(sql), "a silent query", onRow: null, cancellationToken);
 
     /// <summary>
     /// Runs one parameterized query with the extended protocol (unnamed statement and portal, so no
@@ -115,8 +88,20 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
     /// <returns>The first row (null when there was none), or the server's error.</returns>
     public async Task<(string?[]? Row, PgError? Error)> QueryFirstRowAsync(string sql, IReadOnlyList<string?> parameters, CancellationToken cancellationToken)
     {
-        await Socket.SendAsync(new MessageBuilder().Parse("", sql).Bind("", "", parameters).Execute("").Sync(), cancellationToken).ConfigureAwait(false);
         string?[]? row = null;
+        var error = await RunAsync(new MessageBuilder().Parse("", sql).Bind("", "", parameters).Execute("").Sync(), "the query",
+            payload => row ??= ReadDataRow(payload), cancellationToken).ConfigureAwait(false);
+        return (error is null ? row : null, error);
+    }
+
+    /// <summary>
+    /// Sends the pooler's own request and reads up to its ReadyForQuery: rows go to <paramref name="onRow"/>,
+    /// ParameterStatus is kept, a FATAL or a COPY ends the connection's use.
+    /// </summary>
+    /// <returns>The server's error, an error when the request left a transaction open, or null.</returns>
+    private async Task<PgError?> RunAsync(MessageBuilder request, string what, Action<byte[]>? onRow, CancellationToken cancellationToken)
+    {
+        await Socket.SendAsync(request, cancellationToken).ConfigureAwait(false);
         PgError? error = null;
         while (true)
         {
@@ -124,8 +109,8 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
                 ?? throw new IOException("the server closed the connection");
             switch ((BackendMessageCode)message.Code)
             {
-                case BackendMessageCode.DataRow when row is null:
-                    row = ReadDataRow(message.Payload);
+                case BackendMessageCode.DataRow:
+                    onRow?.Invoke(message.Payload);
                     break;
                 case BackendMessageCode.ErrorResponse:
                     error = PgError.Parse(message.Payload);
@@ -139,11 +124,10 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
                     Proxy.ParameterStatusReader.Apply(new(message.Payload), Parameters);
                     break;
                 case BackendMessageCode.CopyInResponse or BackendMessageCode.CopyOutResponse or BackendMessageCode.CopyBothResponse:
-                    throw new IOException("the query started COPY");
+                    throw new IOException($"{what} started COPY");
                 case BackendMessageCode.ReadyForQuery:
-                    return message.Payload is [TransactionStatus.Idle] || error is not null
-                        ? (error is null ? row : null, error)
-                        : (null, PgError.Error(SqlStates.InternalError, "the query left the server connection inside a transaction"));
+                    return error ?? (message.Payload is [TransactionStatus.Idle] ? null
+                        : PgError.Error(SqlStates.InternalError, $"{what} left the server connection inside a transaction"));
             }
         }
     }
