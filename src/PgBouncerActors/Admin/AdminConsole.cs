@@ -16,7 +16,7 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
 {
     private const string Help = """
         SHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION|STATE
-        	SHOW LISTS
+        	SHOW LISTS|PEERS|CLUSTER
         	SHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS
         	SET key = arg
         	RELOAD
@@ -130,6 +130,12 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
                 return;
             case "TOTALS":
                 ShowTables.Totals(services).WriteTo(answer);
+                return;
+            case "PEERS":
+                (await ClusterTables.PeersAsync(services, cancellationToken).ConfigureAwait(false)).WriteTo(answer);
+                return;
+            case "CLUSTER":
+                (await ClusterTables.ClusterAsync(services, cancellationToken).ConfigureAwait(false)).WriteTo(answer);
                 return;
         }
 

@@ -8,18 +8,43 @@ namespace PgBouncerActors.Auth;
 /// Maps the BackendKeyData a client was given to its <see cref="CancelRoute"/>. A CancelRequest
 /// arrives on a new connection, so this lookup is the only link between the two.
 /// </summary>
-internal sealed class CancelKeyRegistry
+/// <param name="peerId">
+/// peer_id: when not 0, every key this instance hands out carries it in bits 17 to 30 of the
+/// process id (14 bits, PgBouncer's range), so another instance of the cluster that receives the
+/// cancel knows where to forward it; 49 random bits remain.
+/// </param>
+internal sealed class CancelKeyRegistry(int peerId = 0)
 {
+    /// <summary>The largest peer_id: 14 bits, as in PgBouncer.</summary>
+    public const int MaxPeerId = (1 << PeerBits) - 1;
+
+    private const int PeerBits = 14;
+    private const int RandomProcessBits = 17;
+
     private readonly ConcurrentDictionary<(int ProcessId, int SecretKey), CancelRoute> _routes = new();
+
+    /// <summary>This instance's peer_id (0: alone).</summary>
+    public int PeerId { get; } = peerId;
+
+    /// <summary>
+    /// Every client gets a key of the pooler's own, in session mode too: a server's own key
+    /// could not say which instance holds the client.
+    /// </summary>
+    public bool IssuesOwnKeys => PeerId != 0;
+
+    /// <summary>The peer_id a key of some instance carries (see the class's peerId).</summary>
+    public static int PeerOf(int processId) => (processId >> RandomProcessBits) & MaxPeerId;
 
     public void Register(int processId, int secretKey, CancelRoute route) => _routes[(processId, secretKey)] = route;
 
-    /// <summary>A fresh random key for a client of a pooled mode, registered to its route.</summary>
+    /// <summary>A fresh random key for a client, registered to its route.</summary>
     public (int ProcessId, int SecretKey) RegisterRandom(CancelRoute route)
     {
         while (true)
         {
-            var key = (RandomNumberGenerator.GetInt32(1, int.MaxValue), RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue));
+            var processId = PeerId == 0 ? RandomNumberGenerator.GetInt32(1, int.MaxValue)
+                : (PeerId << RandomProcessBits) | RandomNumberGenerator.GetInt32(0, 1 << RandomProcessBits);
+            var key = (processId, RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue));
             if (_routes.TryAdd(key, route))
             {
                 return key;

@@ -14,4 +14,20 @@ internal static class ServerCancel
         await server.SendAsync(new MessageBuilder().CancelRequest(processId, secretKey), deadline.Token).ConfigureAwait(false);
         await server.Input.ReadAsync(deadline.Token).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// The cancel of a client whose route was found (<see cref="CancelRoute.BeginCancel"/>): the
+    /// server's own key goes out, and the route's connection may be lent again only after that.
+    /// </summary>
+    public static async Task SendForAsync(Auth.CancelRoute route, Auth.CancelTarget target)
+    {
+        try
+        {
+            await SendAsync(target.Endpoint, target.ProcessId, target.SecretKey, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+        finally
+        {
+            route.EndCancel();
+        }
+    }
 }

@@ -18,10 +18,10 @@ internal static class PgBouncerIni
     {
         "autodb_idle_timeout",
         "client_tls_dheparams", "client_tls_ecdhcurve", "client_tls13_ciphers", "conffile", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period", "job_name",
-        "listen_backlog", "log_stats", "max_packet_size", "peer_id", "pidfile", "pkt_buf", "query_wait_notify", "resolv_conf",
+        "listen_backlog", "log_stats", "max_packet_size", "pidfile", "pkt_buf", "query_wait_notify", "resolv_conf",
         "sbuf_loopcnt", "server_login_retry", "server_reset_query_always",
         "server_tls13_ciphers",
-        "so_reuseport", "suspend_timeout", "syslog", "syslog_facility", "syslog_ident", "tcp_defer_accept", "tcp_keepalive",
+        "suspend_timeout", "syslog", "syslog_facility", "syslog_ident", "tcp_defer_accept", "tcp_keepalive",
         "tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl", "tcp_socket_buffer", "tcp_user_timeout", "user", "transaction_timeout",
     };
 
@@ -107,7 +107,7 @@ internal static class PgBouncerIni
 
                     if (section == "peers")
                     {
-                        Warn("[peers] (cancel forwarding between PgBouncer processes) is not supported; its lines are ignored");
+                        Warn("[peers] is not read: instances forward cancel requests to each other over pgbouncer-actors.cluster (README \"Running several instances\"); its lines are ignored");
                     }
                 }
                 else

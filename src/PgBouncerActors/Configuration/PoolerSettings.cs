@@ -139,6 +139,15 @@ public sealed record PoolerSettings
     public required TimeSpan ShutdownTimeout { get; init; }
     public required long MaxFrameLength { get; init; }
     public required int ScramIterations { get; init; }
+    /// <summary>PgBouncer's peer_id: this instance's number among several (1 to 16383), carried in the cancel keys it hands out; 0: alone.</summary>
+    public int PeerId { get; init; }
+
+    /// <summary>so_reuseport: several processes listen on one address and port, and the kernel spreads new connections over them.</summary>
+    public bool SoReusePort { get; init; }
+
+    /// <summary>Several instances as one pooler (Akka.Cluster); <see cref="ClusterSettings.None"/>: a single instance.</summary>
+    public ClusterSettings Cluster { get; init; } = ClusterSettings.None;
+
     /// <summary>The file's resolved <c>akka</c> section as HOCON text, handed to the actor system.</summary>
     public required string Akka { get; init; }
     public required BackoffSettings ServerBackoff { get; init; }

@@ -216,12 +216,49 @@ public static class SettingsLoader
             ShutdownTimeout = Seconds(own, "pgbouncer-actors", "shutdown_timeout"),
             MaxFrameLength = own.GetByteSize("max_frame_length"),
             ScramIterations = Positive(own, "pgbouncer-actors", "scram_iterations"),
+            PeerId = Ranged(bouncer, "pgbouncer", "peer_id", 0, Auth.CancelKeyRegistry.MaxPeerId),
+            SoReusePort = Flag(bouncer, "so_reuseport"),
+            Cluster = ReadCluster(own.GetConfig("cluster")),
             Akka = AkkaSection.Render(config.GetObject("akka")),
             ServerBackoff = ReadBackoff(own),
             Metrics = new MetricsSettings(own.GetString("metrics.listen_addr"), Ranged(own.GetConfig("metrics"), "pgbouncer-actors.metrics", "port", 0, 65535)),
         };
         CheckAuthDatabases(settings);
+        CheckCluster(settings);
         return settings;
+    }
+
+    /// <summary>pgbouncer-actors.cluster; seed nodes are host:port, as the cluster's own endpoint is.</summary>
+    private static ClusterSettings ReadCluster(Config cluster)
+    {
+        var seeds = cluster.GetStringList("seed_nodes");
+        foreach (var seed in seeds)
+        {
+            var colon = seed.LastIndexOf(':');
+            if (colon <= 0 || !int.TryParse(seed.AsSpan(colon + 1), out var port) || port is < 1 or > 65535)
+            {
+                throw new HoconException(cluster.GetValue("seed_nodes")!.Location,
+                    $"'pgbouncer-actors.cluster.seed_nodes': expected host:port entries, got '{seed}'");
+            }
+        }
+
+        return new ClusterSettings(seeds, cluster.GetString("hostname"), Ranged(cluster, "pgbouncer-actors.cluster", "port", 0, 65535),
+            Seconds(cluster, "pgbouncer-actors.cluster", "down_after"));
+    }
+
+    /// <summary>An instance of a cluster needs a peer_id of its own: the cancel keys it hands out say where a cancel must go.</summary>
+    private static void CheckCluster(PoolerSettings settings)
+    {
+        if (settings.Cluster.Enabled && settings.PeerId == 0)
+        {
+            throw new ConfigurationException("pgbouncer-actors.cluster.seed_nodes is set: pgbouncer.peer_id must be set too (1 to 16383, different on every instance), " +
+                "so that a cancel request reaches the instance that holds its client");
+        }
+
+        if (settings.Cluster.Enabled && settings.Cluster.Port == 0)
+        {
+            throw new ConfigurationException("pgbouncer-actors.cluster.seed_nodes is set: pgbouncer-actors.cluster.port must be set too (the port the other instances reach this one on)");
+        }
     }
 
     /// <summary>auth_dbname, the pgbouncer section's and each entry's, must name a database the pooler knows (or fall to "*").</summary>

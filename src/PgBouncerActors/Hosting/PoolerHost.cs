@@ -111,7 +111,7 @@ public sealed class PoolerHost : IAsyncDisposable
         var listenSocket = Bind(settings);
         PoolerHost? started = null;
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Services.AddAkka("pgbouncer-actors", akka =>
+        builder.Services.AddAkka(Cluster.PoolerCluster.SystemName, akka =>
         {
             akka.AddHocon(ActorSystemConfig(settings), HoconAddMode.Prepend);
             akka.WithActors((system, _) => started = StartActors(system, settings, log, listenSocket));
@@ -138,13 +138,15 @@ public sealed class PoolerHost : IAsyncDisposable
 
     /// <summary>The file's akka section, with the shutdown phases long enough for shutdown_timeout and the sessions' mailbox.</summary>
     internal static Akka.Configuration.Config ActorSystemConfig(PoolerSettings settings) =>
-        Akka.Configuration.ConfigurationFactory.ParseString(PoolerShutdown.PhaseTimeouts(settings) + "\n" + Session.SessionMailbox.Hocon)
+        Akka.Configuration.ConfigurationFactory.ParseString(PoolerShutdown.PhaseTimeouts(settings) + "\n" + Session.SessionMailbox.Hocon + "\n" +
+                Cluster.PoolerCluster.Hocon(settings))
             .WithFallback(Akka.Configuration.ConfigurationFactory.ParseString(settings.Akka));
 
     private static PoolerHost StartActors(ActorSystem system, PoolerSettings settings, ILogger log, Socket listenSocket)
     {
         var services = new PoolerServices(settings, log, system);
         StartAkkaPartsThatBlockOnFirstUse(system, services.Streams);
+        Cluster.PoolerCluster.Start(system, services); // before the pools: a limited budget registers with this instance's agent
         var pools = system.ActorOf(PoolRegistryActor.Props(services), "pools");
         var sessions = system.ActorOf(SessionsActor.Props(services, pools), "sessions");
         system.ActorOf(PgBouncerActors.Stats.StatsPeriodActor.Props(services), "stats");
@@ -208,6 +210,9 @@ public sealed class PoolerHost : IAsyncDisposable
         system.Scheduler.Advanced.ScheduleOnce(TimeSpan.Zero, static () => { }); // returns once the timer loop runs
     }
 
+    private const int SolSocket = 1;
+    private const int SoReusePort = 15;
+
     private static Socket Bind(PoolerSettings settings)
     {
         var address = ListenAddress.Resolve(settings.ListenAddress);
@@ -215,6 +220,17 @@ public sealed class PoolerHost : IAsyncDisposable
         try
         {
             socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            if (settings.SoReusePort)
+            {
+                if (!OperatingSystem.IsLinux())
+                {
+                    throw new ConfigurationException("so_reuseport = 1: supported on Linux only");
+                }
+
+                // SO_REUSEPORT (15 on Linux): every process of the group listens, the kernel spreads new connections.
+                socket.SetRawSocketOption(SolSocket, SoReusePort, BitConverter.GetBytes(1));
+            }
+
             socket.Bind(new IPEndPoint(address, settings.ListenPort));
             socket.Listen(1024);
             return socket;

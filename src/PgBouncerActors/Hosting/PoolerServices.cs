@@ -48,7 +48,16 @@ internal sealed class PoolerServices(PoolerSettings settings, ILogger log, Actor
     /// <summary>What auth_query answered lately, per auth pool and user.</summary>
     public AuthQueryCache AuthQueries { get; } = new();
 
-    public CancelKeyRegistry CancelKeys { get; } = new();
+    public CancelKeyRegistry CancelKeys { get; } = new(settings.PeerId);
+
+    /// <summary>The cluster's peers actor (cancel forwarding, SHOW PEERS); null for a single instance (set by the host).</summary>
+    public IActorRef? Peers { get; set; }
+
+    /// <summary>The cluster's shared limits on this instance; null for a single instance (set by the host).</summary>
+    public IActorRef? Budgets { get; set; }
+
+    /// <summary>The way to the cluster's budget coordinator, wherever it runs (SHOW CLUSTER); null for a single instance.</summary>
+    public IActorRef? BudgetCoordinator { get; set; }
 
     private volatile Net.ClientTls? _clientTls = Net.ClientTls.Load(settings);
     private volatile Net.ServerTls? _serverTls = Net.ServerTls.Load(settings);

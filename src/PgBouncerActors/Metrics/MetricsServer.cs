@@ -47,7 +47,13 @@ internal sealed class MetricsServer : IAsyncDisposable
         var app = builder.Build();
         var server = new MetricsServer(app, services, pools, metrics);
         metrics.Registry.AddBeforeCollectCallback(async cancellationToken =>
-            metrics.Update(await server.FiguresAsync(cancellationToken).ConfigureAwait(false), services.Statistics.ByDatabase()));
+        {
+            metrics.Update(await server.FiguresAsync(cancellationToken).ConfigureAwait(false), services.Statistics.ByDatabase());
+            if (await Admin.ClusterTables.GatherAsync(services, withShares: true, cancellationToken).ConfigureAwait(false) is { } cluster)
+            {
+                metrics.UpdateCluster(cluster);
+            }
+        });
         app.Run(server.ServeAsync);
         try
         {

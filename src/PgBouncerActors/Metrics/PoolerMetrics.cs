@@ -1,3 +1,4 @@
+using System.Globalization;
 using PgBouncerActors.Pool;
 using PgBouncerActors.Stats;
 using Prometheus;
@@ -77,6 +78,55 @@ internal sealed class PoolerMetrics
     }
 
     public CollectorRegistry Registry { get; } = Prometheus.Metrics.NewCustomRegistry();
+
+    private Gauge? _members;
+    private Gauge? _shares;
+    private Gauge? _sharesInUse;
+
+    /// <summary>SHOW CLUSTER as series: each member's status and reachability, each member's share of each budget and what it has open.</summary>
+    public void UpdateCluster(Admin.ClusterView view)
+    {
+        lock (Registry)
+        {
+            var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
+            _members ??= factory.CreateGauge("pgbouncer_actors_cluster_member_up",
+                "1 for each member of the cluster that is up and reachable, 0 for one that is not (joining, leaving, unreachable).", ["peer_id", "address", "status"]);
+            _shares ??= factory.CreateGauge("pgbouncer_actors_cluster_share_connections",
+                "Each member's share of a budget (db:name for max_db_connections, user:name for max_user_connections), from the coordinator.", ["budget", "peer_id"]);
+            _sharesInUse ??= factory.CreateGauge("pgbouncer_actors_cluster_share_used_connections",
+                "Server connections each member has open of its share of a budget.", ["budget", "peer_id"]);
+            var members = view.Peers.Peers.Select(peer => (Labels: new[] { Number(peer.PeerId), peer.Address, peer.Status }, Up: peer.Status == "up" && peer.Reachable));
+            SetAll(_members, members.Select(member => (member.Labels, member.Up ? 1.0 : 0.0)));
+            if (view.Shares is { } shares) // unknown this time (the coordinator is moving): the last ones stay
+            {
+                var peerIds = view.Peers.Peers.ToDictionary(peer => peer.Address, peer => Number(peer.PeerId));
+                var labelled = shares.Select(share => (Labels: new[] { share.Budget, peerIds.GetValueOrDefault(share.Member, "0") }, share)).ToList();
+                SetAll(_shares, labelled.Select(item => (item.Labels, (double)item.share.Granted)));
+                SetAll(_sharesInUse, labelled.Select(item => (item.Labels, (double)item.share.Used)));
+            }
+        }
+    }
+
+    private static string Number(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Sets these series and removes the gauge's others (a member or budget gone since the last scrape).</summary>
+    private static void SetAll(Gauge gauge, IEnumerable<(string[] Labels, double Value)> series)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (labels, value) in series)
+        {
+            gauge.WithLabels(labels).Set(value);
+            seen.Add(string.Join('\0', labels));
+        }
+
+        foreach (var labels in gauge.GetAllLabelValues().ToList())
+        {
+            if (!seen.Contains(string.Join('\0', labels)))
+            {
+                gauge.RemoveLabelled(labels);
+            }
+        }
+    }
 
     /// <summary>A new client's histograms (once per login).</summary>
     public PoolHistograms HistogramsFor(PoolKey pool) =>

@@ -13,15 +13,29 @@ internal sealed class PoolRegistryActor : ReceiveActor
     private bool _pausedAll; // PAUSE without a database: pools made meanwhile start paused too
     private readonly HashSet<string> _paused = new(StringComparer.Ordinal);
 
+    private readonly PoolerServices _services;
+
     public PoolRegistryActor(PoolerServices services)
     {
+        _services = services;
+        Receive<Cluster.BudgetGrew>(grew =>
+        {
+            // The cluster granted this instance more of a budget: its pools try again at once instead of at their next janitor round.
+            foreach (var (key, (pool, _)) in _pools)
+            {
+                if (grew.Budget == Cluster.BudgetNames.OfDatabase(key.Database) || grew.Budget == Cluster.BudgetNames.OfUser(key.User))
+                {
+                    pool.Tell(grew, Self);
+                }
+            }
+        });
         Receive<GetPool>(request =>
         {
             var key = request.Definition.Key;
             if (!_pools.TryGetValue(key, out var pool))
             {
-                var budget = new PoolBudget(BudgetOf(_databaseBudgets, key.Database, request.Definition.MaxDbConnections),
-                    BudgetOf(_userBudgets, key.User, request.Definition.MaxUserConnections));
+                var budget = new PoolBudget(BudgetOf(_databaseBudgets, Cluster.BudgetNames.OfDatabase(key.Database), request.Definition.MaxDbConnections),
+                    BudgetOf(_userBudgets, Cluster.BudgetNames.OfUser(key.User), request.Definition.MaxUserConnections));
 
                 var demand = new PoolDemand();
                 var paused = _pausedAll || _paused.Contains(key.Database);
@@ -55,12 +69,22 @@ internal sealed class PoolRegistryActor : ReceiveActor
         });
     }
 
-    /// <summary>The budget shared by every pool of one database (or user), made with the limit the first of them brings.</summary>
-    private static ConnectionBudget BudgetOf(Dictionary<string, ConnectionBudget> budgets, string name, int limit)
+    /// <summary>
+    /// The budget shared by every pool of one database (or user), made with the limit the first of
+    /// them brings. In a cluster a limited budget is a share of the cluster's, kept by the budget agent.
+    /// </summary>
+    private ConnectionBudget BudgetOf(Dictionary<string, ConnectionBudget> budgets, string name, int limit)
     {
         if (!budgets.TryGetValue(name, out var budget))
         {
-            budget = new ConnectionBudget(limit);
+            var agent = limit > 0 ? _services.Budgets : null;
+            budget = new ConnectionBudget(limit, shared: agent is not null);
+            if (agent is not null)
+            {
+                budget.WantsMore = () => agent.Tell(new Cluster.BudgetWanted(name), ActorRefs.NoSender);
+                agent.Tell(new Cluster.RegisterBudget(name, budget, Self), Self);
+            }
+
             budgets[name] = budget;
         }
 

@@ -57,6 +57,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         Receive<BackendConnectFailed>(OnConnectFailed);
         Receive<Terminated>(OnTerminated);
         Receive<JanitorTick>(_ => RunJanitor());
+        Receive<Cluster.BudgetGrew>(_ => ProvideForWaiters());
         Receive<RetryLogin>(_ => ProvideForWaiters());
         Receive<DescribePools>(_ => Sender.Tell(Describe(), Self));
         Receive<CommandPools>(OnCommand);
@@ -247,11 +248,13 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         }
 
         slot.Session = null;
-        if (returned.Clean && (_paused || _removed is not null || MustReconnect(slot) || _backends.Count > SizeNow()))
+        if (returned.Clean && (_paused || _removed is not null || MustReconnect(slot) || _backends.Count > SizeNow() || _budget.OverCap))
         {
             Retire(returned.Backend, slot, _paused ? "the pool is paused (PAUSE)"
                 : _removed is not null ? "the database was removed from the configuration"
-                : MustReconnect(slot) ? "RECONNECT asked for new server connections" : "over pool_size (a reserve_pool connection, or pool_size was lowered)");
+                : MustReconnect(slot) ? "RECONNECT asked for new server connections"
+                : _backends.Count > SizeNow() ? "over pool_size (a reserve_pool connection, or pool_size was lowered)"
+                : "max_db_connections/max_user_connections: another instance of the cluster waits, this one gives back its share");
             AnswerCommandsDone();
         }
         else if (returned.Clean && !PastLifetime(slot) && _definition.Mode != PoolMode.Session && _waiters.First is not null)

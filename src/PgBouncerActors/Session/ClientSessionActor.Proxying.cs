@@ -37,9 +37,18 @@ internal sealed partial class ClientSessionActor
             answer.ParameterStatus(name, value);
         }
 
-        answer.BackendKeyData(connection.ProcessId, connection.SecretKey).ReadyForQuery();
-        _cancelKey = (connection.ProcessId, connection.SecretKey);
-        _services.CancelKeys.Register(connection.ProcessId, connection.SecretKey, _cancelRoute);
+        var keys = _services.CancelKeys;
+        if (keys.IssuesOwnKeys)
+        {
+            _cancelKey = keys.RegisterRandom(_cancelRoute);
+        }
+        else
+        {
+            _cancelKey = (connection.ProcessId, connection.SecretKey); // alone, the client sees its server's own key, as without a pooler
+            keys.Register(connection.ProcessId, connection.SecretKey, _cancelRoute);
+        }
+
+        answer.BackendKeyData(_cancelKey.Value.ProcessId, _cancelKey.Value.SecretKey).ReadyForQuery();
         if (Settings.LogConnections)
         {
             _services.Log.Information("client login: db={Database} user={User} addr={Address} server_pid={Pid}",

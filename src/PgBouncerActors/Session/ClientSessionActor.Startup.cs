@@ -117,8 +117,17 @@ internal sealed partial class ClientSessionActor
             return;
         }
 
-        var route = _services.CancelKeys.Find(cancel.ProcessId, cancel.SecretKey);
+        var keys = _services.CancelKeys;
+        var route = keys.Find(cancel.ProcessId, cancel.SecretKey);
         _logFailedLogin = false;
+        if (route is null && _services.Peers is { } peers && CancelKeyRegistry.PeerOf(cancel.ProcessId) is var peer && peer != keys.PeerId)
+        {
+            // Another instance of the cluster handed out this key: it gets the cancel, as PgBouncer's peers do.
+            peers.Tell(new Cluster.ForwardCancel(peer, cancel.ProcessId, cancel.SecretKey));
+            Finish($"cancel request forwarded to peer {peer}", null);
+            return;
+        }
+
         if (route?.BeginCancel() is not { } target)
         {
             Finish(route is null ? "cancel request with an unknown key" : "cancel request for a client between transactions", null);
@@ -126,20 +135,6 @@ internal sealed partial class ClientSessionActor
         }
 
         _services.Log.Information("cancel request: server={Server} pid={Pid} addr={Address}", target.Endpoint, target.ProcessId, Address);
-        SendCancelAsync(route, target).PipeTo(Self, Self, _ => new HandshakeResult.Closed(), _ => new HandshakeResult.Closed());
-    }
-
-    /// <summary>Sends the server's own key on a new connection; the server connection may be lent again only after this.</summary>
-    private static async Task<bool> SendCancelAsync(CancelRoute route, CancelTarget target)
-    {
-        try
-        {
-            await ServerCancel.SendAsync(target.Endpoint, target.ProcessId, target.SecretKey, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-            return true;
-        }
-        finally
-        {
-            route.EndCancel();
-        }
+        ServerCancel.SendForAsync(route, target).PipeTo(Self, Self, () => new HandshakeResult.Closed(), _ => new HandshakeResult.Closed());
     }
 }

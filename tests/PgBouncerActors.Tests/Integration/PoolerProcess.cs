@@ -39,12 +39,13 @@ internal sealed class PoolerProcess : IAsyncDisposable
     /// pgbouncer.ini given <c>.ini</c>; <c>{port}</c> is replaced) and waits until it listens.
     /// An ini file is passed as pgbouncer takes it, as the only argument.
     /// </summary>
+    /// <param name="port">The port to listen on (several instances share one with so_reuseport); a free one when null.</param>
     public static async Task<PoolerProcess> StartAsync(string configuration, IReadOnlyDictionary<string, string>? environment = null,
-        string extension = ".conf", string? folder = null)
+        string extension = ".conf", string? folder = null, int? port = null)
     {
-        var port = ScratchCluster.FreePort();
+        port ??= ScratchCluster.FreePort();
         var configFile = Path.Combine(folder ?? Path.GetTempPath(), $"pgba-process-{Guid.NewGuid():N}{extension}");
-        await File.WriteAllTextAsync(configFile, configuration.Replace("{port}", port.ToString()));
+        await File.WriteAllTextAsync(configFile, configuration.Replace("{port}", port.Value.ToString()));
         var host = Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
         var start = new ProcessStartInfo(host)
         {
@@ -64,7 +65,7 @@ internal sealed class PoolerProcess : IAsyncDisposable
             start.Environment[name] = value;
         }
 
-        var pooler = new PoolerProcess(Process.Start(start)!, port, configFile);
+        var pooler = new PoolerProcess(Process.Start(start)!, port.Value, configFile);
         await pooler.WaitForLineAsync("listening on");
         return pooler;
     }
@@ -90,6 +91,9 @@ internal sealed class PoolerProcess : IAsyncDisposable
 
         throw new TimeoutException($"no line with \"{text}\"; the pooler printed:\n{string.Join('\n', _lines)}");
     }
+
+    /// <summary>Waits until the process has ended (after SIGTERM, SHUTDOWN or SIGKILL).</summary>
+    public async Task WaitForExitAsync(TimeSpan timeout) => await _process.WaitForExitAsync().WaitAsync(timeout);
 
     public async Task SignalAsync(string signal) => await ScratchCluster.RunAsync("kill", ["-s", signal, _process.Id.ToString()]);
 
