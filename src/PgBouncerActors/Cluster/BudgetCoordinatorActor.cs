@@ -88,6 +88,11 @@ internal sealed class BudgetCoordinatorActor : ReceiveActor, IWithTimers
 
     private void OnHoldings(Holdings holdings)
     {
+        if (!_members.Contains(holdings.Member))
+        {
+            return; // a late report of a member already removed: what it held went with it
+        }
+
         foreach (var holding in holdings.Budgets)
         {
             var budget = BudgetOf(holding.Budget, holding.Limit);
