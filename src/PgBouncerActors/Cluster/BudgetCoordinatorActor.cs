@@ -47,6 +47,7 @@ internal sealed class BudgetCoordinatorActor : ReceiveActor, IWithTimers
         });
         Receive<ClusterEvent.MemberUp>(up => _members.Add(up.Member.Address.ToString())); // new: it holds nothing yet
         Receive<ClusterEvent.MemberRemoved>(removed => OnMemberRemoved(removed.Member.Address.ToString()));
+        Receive<ClusterEvent.IMemberEvent>(_ => { }); // joining, leaving, exiting: the share stays counted until removed
         Receive<Holdings>(OnHoldings);
         Receive<WantConnection>(OnWant);
         Receive<GaveBack>(OnGaveBack);
