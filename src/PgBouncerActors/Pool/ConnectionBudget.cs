@@ -120,15 +120,21 @@ internal sealed class ConnectionBudget(int limit, bool shared = false)
     {
         lock (_lock)
         {
-            _cap = connections;
+            Volatile.Write(ref _cap, connections);
         }
     }
 
     /// <summary>More open than the cap: a connection that comes back is closed instead of lent again.</summary>
+    /// <remarks>Asked at every lease's return, so without a cap (always, for a single instance) it takes no lock.</remarks>
     public bool OverCap
     {
         get
         {
+            if (Volatile.Read(ref _cap) < 0)
+            {
+                return false;
+            }
+
             lock (_lock)
             {
                 return _cap >= 0 && _used > _cap;

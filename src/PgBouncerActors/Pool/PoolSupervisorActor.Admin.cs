@@ -75,6 +75,7 @@ internal sealed partial class PoolSupervisorActor
     private void ReplaceConnections(string reason)
     {
         _reconnectBefore = DateTime.UtcNow;
+        _reconnectReason = reason;
         CloseIdle(reason);
         AskParkedSessionsBack();
         TellSessionsCloseNeeded();

@@ -36,7 +36,8 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
 
     // The admin console's commands (see PoolSupervisorActor.Admin.cs).
     private bool _paused;
-    private DateTime? _reconnectBefore; // connections opened before this close once free (RECONNECT)
+    private DateTime? _reconnectBefore; // connections opened before this close once free (RECONNECT, or a reload that moved or removed the database)
+    private string _reconnectReason = "RECONNECT asked for new server connections"; // what their close says in the log
     private readonly List<IActorRef> _pauseReplies = [];
     private readonly List<IActorRef> _waitCloseReplies = [];
 
@@ -199,7 +200,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         slot.Connection = idle.Connection;
         if (_paused || MustReconnect(slot))
         {
-            Retire(idle.Backend, slot, _paused ? "the pool is paused (PAUSE)" : "RECONNECT asked for new server connections");
+            Retire(idle.Backend, slot, _paused ? "the pool is paused (PAUSE)" : _reconnectReason);
             return;
         }
 
@@ -252,7 +253,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         {
             Retire(returned.Backend, slot, _paused ? "the pool is paused (PAUSE)"
                 : _removed is not null ? "the database was removed from the configuration"
-                : MustReconnect(slot) ? "RECONNECT asked for new server connections"
+                : MustReconnect(slot) ? _reconnectReason
                 : _backends.Count > SizeNow() ? "over pool_size (a reserve_pool connection, or pool_size was lowered)"
                 : "max_db_connections/max_user_connections: another instance of the cluster waits, this one gives back its share");
             AnswerCommandsDone();
