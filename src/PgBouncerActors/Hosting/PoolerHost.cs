@@ -51,6 +51,9 @@ public sealed class PoolerHost : IAsyncDisposable
 
     internal PoolerStats Stats => _services.Stats;
 
+    /// <summary>Every logged-in client and its link (specs look at what a client holds).</summary>
+    internal Stats.StatisticsRegistry Statistics => _services.Statistics;
+
     /// <summary>The materializer of the login conversations (specs check that no graph outlives its login).</summary>
     internal Akka.Streams.IMaterializer Streams => _services.Streams;
 

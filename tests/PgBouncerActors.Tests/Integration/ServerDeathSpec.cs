@@ -32,6 +32,16 @@ public sealed class ServerDeathSpec(PostgresFixture postgres)
     /// within microseconds, or a few milliseconds on a loaded machine. What the server sends after
     /// a request went out is a race no pooler can win; what arrived before it must not be its answer.
     /// </summary>
+    private static async Task WaitUntilParkedAsync(Hosting.PoolerHost pooler)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (pooler.Statistics.Clients.Single().Link?.HasParked != true)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the client's connection was never parked after its transaction");
+            await Task.Delay(2);
+        }
+    }
+
     private static async Task KillAsync(NpgsqlConnection direct, int pid)
     {
         Assert.True(await ScalarAsync<bool>(direct, $"select pg_terminate_backend({pid})"));
@@ -64,6 +74,10 @@ public sealed class ServerDeathSpec(PostgresFixture postgres)
             }
             else
             {
+                // Idle means the pooler has seen the transaction end and parked the connection with the client. Right
+                // after ReadyForQuery reaches the client the server loop may not have got there yet (on a loaded
+                // machine, tens of milliseconds); a request in that window still goes to the attached connection.
+                await WaitUntilParkedAsync(pooler);
                 await KillAsync(direct, pid);
             }
 
