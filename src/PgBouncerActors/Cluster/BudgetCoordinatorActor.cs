@@ -103,10 +103,15 @@ internal sealed class BudgetCoordinatorActor : ReceiveActor, IWithTimers
         if (_awaitingReports.Remove(holdings.Member) && Ready)
         {
             _log.Information("budget coordinator: every member reported, granting");
-            foreach (var name in _budgets.Keys.ToList())
-            {
-                GrantToWaiting(name);
-            }
+            GrantToAllWaiting();
+        }
+    }
+
+    private void GrantToAllWaiting()
+    {
+        foreach (var name in _budgets.Keys.ToList())
+        {
+            GrantToWaiting(name);
         }
     }
 
@@ -164,10 +169,7 @@ internal sealed class BudgetCoordinatorActor : ReceiveActor, IWithTimers
                 _log.Information("budget coordinator: every member reported, granting");
             }
 
-            foreach (var name in _budgets.Keys.ToList())
-            {
-                GrantToWaiting(name);
-            }
+            GrantToAllWaiting(); // its share is free for whoever waits
         }
     }
 
