@@ -163,11 +163,12 @@ internal sealed partial class PoolSupervisorActor
         {
             if (_removed is null)
             {
-                _services.Log.Warning("pool {Pool}: database {Database} was removed from the configuration; its clients get an error at their next transaction",
-                    _definition.Key, _definition.Key.Database);
                 _removed = PgError.FatalError(SqlStates.UnknownDatabase,
                     $"database \"{_definition.Key.Database}\" was removed from the pooler's configuration (RELOAD)");
                 ReplaceConnections("the database was removed from the configuration");
+                // Logged once it is in force: no session parks a connection of this pool any more.
+                _services.Log.Warning("pool {Pool}: database {Database} was removed from the configuration; its clients get an error at their next transaction",
+                    _definition.Key, _definition.Key.Database);
             }
 
             return;

@@ -41,7 +41,9 @@ public sealed class BackoffSpec(PostgresFixture postgres)
     [Fact]
     public async Task Ten_logins_failing_together_count_as_one_failure_so_a_database_back_at_once_is_used_at_once()
     {
-        await using var proxy = new FaultProxy(postgres.Cluster.Port) { Accept = ProxyAccept.Refuse, RefuseAfter = TimeSpan.FromMilliseconds(300) };
+        // The refusal comes a second after each connect, so the ten logins are in flight together even on a loaded
+        // machine (at 300 ms a CI run once saw a late login start a second wave).
+        await using var proxy = new FaultProxy(postgres.Cluster.Port) { Accept = ProxyAccept.Refuse, RefuseAfter = TimeSpan.FromSeconds(1) };
         var log = new LogCapture();
         await using var pooler = postgres.StartPooler("pool_mode = transaction, default_pool_size = 10",
             $"proxied {{ host = 127.0.0.1, port = {proxy.Port}, dbname = postgres }}", log);
