@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# The side-by-side benchmark: PgBouncer and PgBouncerActors in front of one scratch PostgreSQL,
-# with the same pool size, modes and SCRAM authentication, each scenario run against both in
-# alternation, one table at the end with a ratio per row (PgBouncerActors / PgBouncer).
+# The side-by-side benchmark: PgBouncer 1.25.2 (the newest release, built from the source in
+# ../shared/reference), Debian's PgBouncer 1.18 (kept for continuity with earlier notes) and
+# PgBouncerActors in front of one scratch PostgreSQL, with the same pool size, modes and SCRAM
+# authentication, each scenario run against each in alternation, one table at the end with a ratio
+# per row (PgBouncerActors / PgBouncer 1.25.2).
 #
 #   bash tests/PgBouncerActors.Benchmarks/side-by-side.sh
 #
 # Knobs (environment): BENCH_SECONDS (per pgbench run, default 15), BENCH_ROUNDS (alternations,
 # default 2), BENCH_IDLE_CLIENTS (default 10000), BENCH_SCALE (pgbench scale, default 10),
 # BENCH_WARMUP (seconds of warm-up traffic per pooler before the rows, default 30), BENCH_METRICS=0 runs PgBouncerActors without /metrics (default 1: on, as operators run it, so its
-# histograms are part of what is measured), BENCH_KEEP=1 keeps the scratch folder, BENCH_ONLY=TEXT runs only the rows whose name holds TEXT. Installs postgresql and pgbouncer from apt when missing.
+# histograms are part of what is measured), BENCH_KEEP=1 keeps the scratch folder, BENCH_ONLY=TEXT runs only the rows whose name holds TEXT,
+# BENCH_POOLERS (default "bouncer bouncer118 actors"; bouncer118 is left out when Debian's pgbouncer is
+# missing). Installs postgresql (and Debian's pgbouncer, when it can) from apt when missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
@@ -25,12 +29,20 @@ say() { printf '%s\n' "bench: $*" >&2; }
 sudo=""; if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql postgresql-contrib)
-command -v pgbouncer >/dev/null || missing+=(pgbouncer)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+if ! command -v pgbouncer >/dev/null; then
+  say "installing Debian's pgbouncer (1.18) for its rows"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq pgbouncer >/dev/null 2>&1 || say "no Debian pgbouncer: its rows are left out"
+fi
+say "building PgBouncer 1.25.2 from ../shared/reference"
+bouncer_exe=$(bash "$repo/../shared/reference/build-pgbouncer.sh" | tail -1)
+bouncer118_exe=$(command -v pgbouncer || true)
+poolers=${BENCH_POOLERS:-bouncer bouncer118 actors}
+if [ -z "$bouncer118_exe" ]; then poolers=${poolers/bouncer118/}; fi
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 # PostgreSQL and PgBouncer refuse to run as root.
 as_service() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -48,7 +60,7 @@ chmod 755 "$work"
 if [ "$(id -u)" = 0 ]; then chown postgres "$work"; fi
 pids=()
 cleanup() {
-  for pid in "${pids[@]}" "$(cat "$work/pgbouncer.pid" 2>/dev/null)"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}" "$(cat "$work/bouncer.pid" 2>/dev/null)" "$(cat "$work/bouncer118.pid" 2>/dev/null)"; do kill -TERM "$pid" 2>/dev/null || true; done
   as_service "$pgbin/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
   if [ "${BENCH_KEEP:-0}" != 1 ]; then rm -rf "$work"; else say "kept $work"; fi
 }
@@ -98,14 +110,15 @@ chmod 644 "$work/tls.key" "$work/tls.crt"
 export PGSSLMODE=disable
 
 # --- PgBouncer and PgBouncerActors, the same settings --------------------------------------------
-free_port bouncer_port
-cat >"$work/pgbouncer.ini" <<EOF
+# bouncer_ini NAME PORT: the same settings for both PgBouncers (NAME.ini, NAME.log, NAME.pid).
+bouncer_ini() {
+  cat >"$work/$1.ini" <<EOF
 [databases]
 bench_tx = host=127.0.0.1 port=$pg_port dbname=bench pool_mode=transaction
 bench_session = host=127.0.0.1 port=$pg_port dbname=bench pool_mode=session
 [pgbouncer]
 listen_addr = 127.0.0.1
-listen_port = $bouncer_port
+listen_port = $2
 client_tls_sslmode = prefer
 client_tls_cert_file = $work/tls.crt
 client_tls_key_file = $work/tls.key
@@ -114,14 +127,24 @@ auth_type = scram-sha-256
 auth_file = $work/userlist.txt
 default_pool_size = $pool_size
 max_client_conn = $((idle_clients + 2000))
-logfile = $work/pgbouncer.log
-pidfile = $work/pgbouncer.pid
+logfile = $work/$1.log
+pidfile = $work/$1.pid
 log_connections = 0
 log_disconnections = 0
 EOF
-# runuser's PAM session lowers the soft descriptor limit again: raise it inside.
-as_service bash -c 'ulimit -n "$(ulimit -Hn)"; exec pgbouncer "$0"' "$work/pgbouncer.ini" >/dev/null 2>&1 &
-pids+=($!)
+}
+# The reference is built under /tmp by whoever ran the build: the postgres user runs a copy of its own.
+cp "$bouncer_exe" "$work/pgbouncer-1.25.2"; chmod 755 "$work/pgbouncer-1.25.2"
+declare -A port_of pid_of
+for pooler in $poolers; do
+  [ "$pooler" = actors ] && continue
+  free_port bouncer_port; port_of[$pooler]=$bouncer_port
+  bouncer_ini "$pooler" "$bouncer_port"
+  exe=$work/pgbouncer-1.25.2; [ "$pooler" = bouncer118 ] && exe=$bouncer118_exe
+  # runuser's PAM session lowers the soft descriptor limit again: raise it inside.
+  as_service bash -c 'ulimit -n "$(ulimit -Hn)"; exec "$0" "$1"' "$exe" "$work/$pooler.ini" >/dev/null 2>&1 &
+  pids+=($!)
+done
 
 free_port actors_port
 metrics=""
@@ -152,12 +175,12 @@ wait_for_port() {
   done
   say "nothing listens on $1"; cat "$work"/*.log >&2; exit 1
 }
-wait_for_port "$bouncer_port"
-wait_for_port "$actors_port"
-bouncer_pid=$(cat "$work/pgbouncer.pid")
-actors_pid=${pids[1]}
-declare -A port_of=([bouncer]=$bouncer_port [actors]=$actors_port)
-declare -A pid_of=([bouncer]=$bouncer_pid [actors]=$actors_pid)
+port_of[actors]=$actors_port
+pid_of[actors]=${pids[-1]}
+for pooler in $poolers; do
+  wait_for_port "${port_of[$pooler]}"
+  if [ "$pooler" != actors ]; then pid_of[$pooler]=$(cat "$work/$pooler.pid"); fi
+done
 
 # CPU seconds (user + system) a process has used so far, from /proc.
 cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
@@ -223,7 +246,7 @@ idle_run() {
 # days, so the rows measure it as operators see it, after that settling.
 warmup=${BENCH_WARMUP:-30}
 say "warming up both poolers (${warmup} s each)"
-for pooler in bouncer actors; do
+for pooler in $poolers; do
   for traffic in "bench_tx -M simple" "bench_tx -M extended" "bench_session -M prepared" "bench_tx -C -M simple" "tls bench_tx -C -M simple"; do
     sslmode=disable; if [[ $traffic == tls* ]]; then sslmode=require; traffic=${traffic#tls }; fi
     # shellcheck disable=SC2086 # the database and pgbench options, split on purpose
@@ -233,11 +256,11 @@ for pooler in bouncer actors; do
 done
 
 # Idle clients first, while neither pooler has yet held more than the warm-up's ten clients.
-for pooler in bouncer actors; do idle_run "$pooler"; done
+for pooler in $poolers; do idle_run "$pooler"; done
 
 for round in $(seq 1 "$rounds"); do
   say "round $round of $rounds"
-  for pooler in bouncer actors; do
+  for pooler in $poolers; do
     pgbench_run "$pooler" "-S 10 clients simple (transaction)" bench_tx "$run_seconds" -c 10 -M simple
     # The same with the pooler held to one core (PgBouncer uses one anyway): what the other core buys PgBouncerActors.
     pin "${pid_of[$pooler]}" 0
@@ -246,11 +269,12 @@ for round in $(seq 1 "$rounds"); do
     pgbench_run "$pooler" "-S 10 clients extended (transaction)" bench_tx "$run_seconds" -c 10 -M extended
     pgbench_run "$pooler" "-S 10 clients prepared (session)" bench_session "$run_seconds" -c 10 -M prepared
     PGSSLMODE=require pgbench_run "$pooler" "-S 10 clients TLS (transaction)" bench_tx "$run_seconds" -c 10 -M simple
-    # PgBouncer 1.18 (Debian's) has no prepared statements in transaction mode: this row is ours alone,
-    # compared below with our own extended (transaction) and prepared (session) rows.
-    if [ "$pooler" = actors ]; then
+    # PgBouncer 1.18 (Debian's) has no prepared statements in transaction mode (1.21 added them).
+    if [ "$pooler" != bouncer118 ]; then
       pgbench_run "$pooler" "-S 10 clients prepared (transaction)" bench_tx "$run_seconds" -c 10 -M prepared
     fi
+    # More clients than server connections: transactions wait their turn at the pool.
+    pgbench_run "$pooler" "-S 100 clients, pool 20 (transaction)" bench_tx "$run_seconds" -c 100 -M simple
     # pgbench's clock runs while its 1000 clients log in (SCRAM, a few seconds): 10 s more for them.
     pgbench_run "$pooler" "-S 1000 clients, pool 20 (transaction)" bench_tx "$((run_seconds + 10))" -c 1000 -M simple
     pgbench_run "$pooler" "-S -C 10 clients, SCRAM (transaction)" bench_tx "$run_seconds" -c 10 -C -M simple
@@ -263,21 +287,22 @@ done
 awk -F'\t' '
   { key = $2 SUBSEP $3; sum[$1, key] += $4; n[$1, key]++; if (!(key in seen)) { seen[key] = 1; order[++rows] = key } }
   END {
-    line = "+--------------------------------------------+----------------+------------+-----------------+--------+"
+    line = "+--------------------------------------------+----------------+------------+------------+-----------------+--------+"
     print line
-    printf "| %-42s | %-14s | %10s | %15s | %6s |\n", "scenario", "metric", "PgBouncer", "PgBouncerActors", "ratio"
+    printf "| %-42s | %-14s | %10s | %10s | %15s | %6s |\n", "scenario", "metric", "PgB 1.25.2", "PgB 1.18", "PgBouncerActors", "ratio"
     print line
     for (r = 1; r <= rows; r++) {
       split(order[r], part, SUBSEP)
       b = n["bouncer", order[r]] ? sum["bouncer", order[r]] / n["bouncer", order[r]] : 0
+      o = n["bouncer118", order[r]] ? sprintf("%10.2f", sum["bouncer118", order[r]] / n["bouncer118", order[r]]) : sprintf("%10s", "-")
       a = n["actors", order[r]] ? sum["actors", order[r]] / n["actors", order[r]] : 0
       ratio = b != 0 ? sprintf("%.2f", a / b) : "-"
-      printf "| %-42s | %-14s | %10.2f | %15.2f | %6s |\n", (part[1] == last ? "" : part[1]), part[2], b, a, ratio
+      printf "| %-42s | %-14s | %10.2f | %s | %15.2f | %6s |\n", (part[1] == last ? "" : part[1]), part[2], b, o, a, ratio
       last = part[1]
     }
     print line
   }' "$results"
-printf 'tps, answering: higher is better; latency, CPU, failed, memory: lower is better. Each pgbench run %ss, mean of %s rounds.\n' "$run_seconds" "$rounds"
+printf 'ratio: PgBouncerActors / PgBouncer 1.25.2. tps, answering: higher is better; latency, CPU, failed, memory: lower is better.\nEach pgbench run %ss, mean of %s rounds.\n' "$run_seconds" "$rounds"
 
 # Prepared statements in transaction mode against PgBouncerActors' own rows (PgBouncer has no such row).
 awk -F'\t' '
