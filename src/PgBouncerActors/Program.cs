@@ -79,6 +79,12 @@ public static class Program
         host.Operate(signals, log);
         await signals.StopRequested;
         await host.StopAsync();
+        if (host.FatalError is { } fatal)
+        {
+            Console.Error.WriteLine($"pgbouncer-actors: {fatal}");
+            return 1;
+        }
+
         return 0;
     }
 }

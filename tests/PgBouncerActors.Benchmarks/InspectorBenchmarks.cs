@@ -26,12 +26,12 @@ public class InspectorBenchmarks
     private byte[] _extended = [];
     private byte[] _answer = [];
     private byte[] _simpleAnswer = [];
-    private ServerLinkState _link = null!;
+    private ClientLink _link = null!;
     private ClientToServerInspector _toServer = null!;
     private ServerToClientInspector _toClient = null!;
     private byte[] _prepared = [];
     private byte[] _preparedAnswer = [];
-    private ServerLinkState _preparedLink = null!;
+    private ClientLink _preparedLink = null!;
     private ClientToServerInspector _preparedToServer = null!;
     private ServerToClientInspector _preparedToClient = null!;
     private Socket _peer = null!;
@@ -43,14 +43,15 @@ public class InspectorBenchmarks
         _extended = Messages.ExtendedRequest();
         _answer = Messages.ExtendedAnswer();
         _simpleAnswer = Messages.SimpleAnswer();
-        _link = new ServerLinkState();
+        _link = new ClientLink();
         _toServer = new ClientToServerInspector(_link, new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase));
         _toClient = new ServerToClientInspector(_link, new Dictionary<string, string>(), PoolMode.Transaction, new Dictionary<string, string>());
 
         // pgbench -M prepared in transaction mode: Bind of a named statement the server connection has, renamed on the way.
         _prepared = Messages.PreparedRequest("P_0");
         _preparedAnswer = Messages.PreparedAnswer();
-        _preparedLink = new ServerLinkState { Server = LoopbackServer() };
+        _preparedLink = new ClientLink();
+        _preparedLink.HoldFromTheStart(LoopbackServer());
         var statements = new StatementRewriter(200);
         _preparedToServer = new ClientToServerInspector(_preparedLink, new Dictionary<string, string>(), statements);
         _preparedToClient = new ServerToClientInspector(_preparedLink, new Dictionary<string, string>(), PoolMode.Transaction, new Dictionary<string, string>());

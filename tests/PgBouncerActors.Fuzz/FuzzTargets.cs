@@ -103,7 +103,7 @@ internal static class FuzzTargets
             return;
         }
 
-        var link = new ServerLinkState();
+        var link = new ClientLink();
         IFrameInspector inspector = toServer
             ? new ClientToServerInspector(link, new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase) { ["TimeZone"] = "UTC" })
             : new ServerToClientInspector(link, new Dictionary<string, string>(), PoolMode.Transaction, new Dictionary<string, string>());

@@ -103,6 +103,8 @@ internal static class ConfigView
         new("cluster.hostname", "pgbouncer-actors", s => s.Cluster.Hostname, null),
         new("cluster.port", "pgbouncer-actors", s => Number(s.Cluster.Port), null),
         new("cluster.down_after", "pgbouncer-actors", s => Seconds(s.Cluster.DownAfter), null),
+        new("link_watchdog", "pgbouncer-actors", s => Seconds(s.LinkWatchdog),
+            (running, read) => running with { LinkWatchdog = read.LinkWatchdog }),
         new("log_level", "pgbouncer-actors", s => s.LogLevel,
             (running, read) => running with { LogLevel = read.LogLevel }),
         new("max_frame_length", "pgbouncer-actors", s => Number(s.MaxFrameLength), null),

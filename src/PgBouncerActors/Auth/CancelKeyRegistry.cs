@@ -63,14 +63,19 @@ internal sealed record CancelTarget(ServerEndpoint Endpoint, int ProcessId, int 
 /// <summary>
 /// Where a client's cancel goes: the server connection it holds right now, if any. While a cancel
 /// is on its way the connection cannot be detached (and so cannot be lent to another client whose
-/// query the late cancel would hit); a cancel for a client that holds nothing is ignored.
+/// query the late cancel would hit); once the last one is through, the connection's reader is woken
+/// to give it back if it had to keep it. A cancel for a client that waits for a connection withdraws
+/// its request (<see cref="CancelWait"/>); one for a client between transactions is ignored.
 /// </summary>
 internal sealed class CancelRoute
 {
     private readonly Lock _lock = new();
     private ServerConnection? _server;
     private int _inFlight;
-    private TaskCompletionSource? _drained;
+    private bool _detachRefused;
+
+    /// <summary>Withdraws the client's request from its pool's queue; false when it is not queued.</summary>
+    public Func<bool>? CancelWait { get; set; }
 
     public void Attach(ServerConnection server)
     {
@@ -87,6 +92,7 @@ internal sealed class CancelRoute
         {
             if (_inFlight > 0)
             {
+                _detachRefused = true;
                 return false;
             }
 
@@ -112,28 +118,16 @@ internal sealed class CancelRoute
 
     public void EndCancel()
     {
+        ServerConnection? wake = null;
         lock (_lock)
         {
-            if (--_inFlight == 0 && _drained is { } drained)
+            if (--_inFlight == 0 && _detachRefused)
             {
-                _drained = null;
-                drained.TrySetResult();
+                _detachRefused = false;
+                wake = _server;
             }
         }
-    }
 
-    /// <summary>Completes when no cancel is on its way.</summary>
-    public Task WhenNoCancelInFlight()
-    {
-        lock (_lock)
-        {
-            if (_inFlight == 0)
-            {
-                return Task.CompletedTask;
-            }
-
-            _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            return _drained.Task;
-        }
+        wake?.Socket.Input.CancelPendingRead(); // its reader judges again whether the connection may go back
     }
 }

@@ -15,62 +15,62 @@ internal sealed record SecretLookedUp(string? Secret, string? Failure)
 
 /// <summary>
 /// Runs auth_query for one login on a connection of auth_user's own pool, as PgBouncer does: asks
-/// the registry for the pool, waits its turn for a connection like any client, runs the query
-/// with the user name as $1, gives the connection back and tells its parent (the client's
-/// session) what it found, then stops. If it dies holding the connection, the pool sees it and
-/// closes that connection.
+/// the registry for the pool, waits its turn at the pool's desk for a connection like any client,
+/// runs the query with the user name as $1, gives the connection back and tells its parent (the
+/// client's session) what it found, then stops. The lookup runs as one task that always gives the
+/// connection back (or has it closed), whatever becomes of the actor.
 /// </summary>
 internal sealed class SecretLookupActor : ReceiveActor
 {
-    private IActorRef? _pool;
-
     public SecretLookupActor(IActorRef pools, PoolDefinition authPool, string query, string user, TimeSpan timeout)
     {
-        Receive<PoolFound>(found =>
+        Receive<PoolFound>(found => LookUpAsync(found.Desk, query, user, timeout).PipeTo(Self, Self, found => found,
+            cause => new SecretLookedUp(null, cause.Message)));
+        Receive<SecretLookedUp>(found =>
         {
-            _pool = found.Pool;
-            _pool.Tell(new LeaseRequest(), Self);
+            Context.Parent.Tell(found);
+            Context.Stop(Self);
         });
-        Receive<LeaseGranted>(granted =>
-        {
-            Context.Watch(granted.Backend);
-            RunAsync(granted.Connection, query, user, timeout).PipeTo(Self, Self,
-                result => new Ran(granted.Backend, result, null), cause => new Ran(granted.Backend, null, cause));
-        });
-        Receive<LeaseFailed>(failed => Done(new SecretLookedUp(null, $"no connection for auth_user: {failed.Error.Message}")));
-        Receive<Ran>(ran =>
-        {
-            Context.Unwatch(ran.Backend);
-            var clean = ran.Failure is null && ran.Result?.Error is null;
-            _pool!.Tell(new LeaseReturned(ran.Backend, clean, clean ? "" : "auth_query failed on it"), Self);
-            Done(ran.Failure is { } failure ? new SecretLookedUp(null, failure.Message)
-                : ran.Result!.Value.Error is { } error ? new SecretLookedUp(null, error.ToString())
-                : new SecretLookedUp(ran.Result!.Value.Row is [_, var secret, ..] ? secret : null, null));
-        });
-        Receive<Terminated>(_ => { }); // a backend lost mid-query fails the query itself
-        Receive<ReleaseIfParked>(_ => { });
         pools.Tell(new GetPool(authPool), Self);
     }
 
     public static Props Props(IActorRef pools, PoolDefinition authPool, string query, string user, TimeSpan timeout) =>
         Akka.Actor.Props.Create(() => new SecretLookupActor(pools, authPool, query, user, timeout));
 
-    private static async Task<(string?[]? Row, PgError? Error)> RunAsync(ServerConnection connection, string query, string user, TimeSpan timeout)
+    private static async Task<SecretLookedUp> LookUpAsync(LendingDesk desk, string query, string user, TimeSpan timeout)
     {
-        if (!await connection.StopIdleWatchAsync().ConfigureAwait(false))
+        using var cancel = new CancellationTokenSource(timeout);
+        var waiter = new DeskWaiter();
+        var checkout = desk.CheckoutAsync(waiter).AsTask();
+        ServerConnection connection;
+        try
         {
-            throw new IOException("the auth_user's server connection died before use");
+            connection = await checkout.WaitAsync(cancel.Token).ConfigureAwait(false);
+        }
+        catch (LendingRefusedException refused)
+        {
+            return new SecretLookedUp(null, $"no connection for auth_user: {refused.Error.Message}");
+        }
+        catch (OperationCanceledException)
+        {
+            if (!desk.Withdraw(waiter))
+            {
+                desk.CheckIn(await checkout.ConfigureAwait(false)); // granted as the time ran out: back unused
+            }
+
+            return new SecretLookedUp(null, $"no connection for auth_user within {timeout.TotalSeconds:0.#}s");
         }
 
-        using var cancel = new CancellationTokenSource(timeout);
-        return await connection.QueryFirstRowAsync(query, [user], cancel.Token).ConfigureAwait(false);
+        try
+        {
+            var (row, error) = await connection.QueryFirstRowAsync(query, [user], cancel.Token).ConfigureAwait(false);
+            desk.CheckIn(connection);
+            return error is not null ? new SecretLookedUp(null, error.ToString()) : new SecretLookedUp(row is [_, var secret, ..] ? secret : null, null);
+        }
+        catch (Exception e)
+        {
+            desk.Retire(connection, "auth_query failed on it");
+            return new SecretLookedUp(null, e.Message);
+        }
     }
-
-    private void Done(SecretLookedUp result)
-    {
-        Context.Parent.Tell(result);
-        Context.Stop(Self);
-    }
-
-    private sealed record Ran(IActorRef Backend, (string?[]? Row, PgError? Error)? Result, Exception? Failure);
 }

@@ -6,9 +6,10 @@ using PgBouncerActors.Protocol.Messages;
 namespace PgBouncerActors.Backend;
 
 /// <summary>
-/// Owns one server connection: connects and logs in, resets it between clients, watches it while
-/// idle, and closes it when it stops. Every socket operation runs as a task whose result comes
-/// back as a message; the actor never blocks its turn on I/O.
+/// Owns one server connection's life: connects and logs in, starts its reader (which watches it
+/// while idle and forwards for its lessees), runs server_reset_query when a session-mode client
+/// gives it back, and closes it when it stops. Every socket operation runs as a task whose result
+/// comes back as a message; the actor never blocks its turn on I/O.
 /// </summary>
 internal sealed class BackendConnectionActor : ReceiveActor
 {
@@ -23,15 +24,12 @@ internal sealed class BackendConnectionActor : ReceiveActor
         _services = services;
         _pool = pool;
         Receive<Connected>(OnConnected);
-        Receive<ConnectFailed>(failed =>
-        {
-            Context.Parent.Tell(new BackendConnectFailed(Self, failed.Error), Self);
-            _closeReason = "login failed";
-            Context.Stop(Self);
-        });
-        Receive<ResetBackend>(Reset);
+        // The pool stops it once it has counted the failure: stopping here, its Terminated (a system message)
+        // could reach the pool first, and the failure would then count against a later wave of logins.
+        Receive<ConnectFailed>(failed => Context.Parent.Tell(new BackendConnectFailed(Self, failed.Error), Self));
+        Receive<ResetBackend>(_ => Reset());
         Receive<ResetDone>(OnResetDone);
-        Receive<IdleConnectionLost>(lost => Close($"lost while idle: {lost.Reason}"));
+        Receive<ConnectionLost>(lost => Close($"lost: {lost.Reason}"));
         Receive<CloseBackend>(close =>
         {
             _cancelBeforeClose = close.CancelFirst;
@@ -60,21 +58,24 @@ internal sealed class BackendConnectionActor : ReceiveActor
 
     private void OnConnected(Connected connected)
     {
-        _connection = connected.Connection;
+        var connection = _connection = connected.Connection;
+        connection.Backend = Self;
         _services.Log.Information("server connection opened: pool={Pool} server={Server} pid={Pid}",
-            _pool.Key, _pool.Endpoint, _connection.ProcessId);
+            _pool.Key, _pool.Endpoint, connection.ProcessId);
         Context.System.EventStream.Publish(new ServerConnectionEvent(_pool.Key, Self.Path.Name, Opened: true, "login ok"));
-        BecomeIdle();
+        var self = Self;
+        _ = connection.StartReader(reason => self.Tell(new ConnectionLost(reason), self));
+        Context.Parent.Tell(new BackendIdle(Self, connection), Self);
     }
 
-    /// <summary>Session mode runs server_reset_query; transaction and statement modes hand the connection on as it is (as PgBouncer).</summary>
-    private void Reset(ResetBackend reset)
+    /// <summary>A session-mode connection back from its client: server_reset_query, then it is ready to lend again (as PgBouncer).</summary>
+    private void Reset()
     {
         var connection = _connection!;
         var query = _services.Settings.ServerResetQuery;
-        if (!reset.RunResetQuery || query.Length == 0)
+        if (query.Length == 0)
         {
-            BecomeIdle();
+            Context.Parent.Tell(new BackendIdle(Self, connection), Self);
             return;
         }
 
@@ -92,19 +93,13 @@ internal sealed class BackendConnectionActor : ReceiveActor
         if (done.Error is null)
         {
             _connection!.Applied.Clear(); // the reset query put every setting back to its default
-            BecomeIdle();
+            _connection.InLineWith = default;
+            Context.Parent.Tell(new BackendIdle(Self, _connection), Self);
         }
         else
         {
             Close($"server_reset_query failed: {done.Error}");
         }
-    }
-
-    private void BecomeIdle()
-    {
-        var self = Self;
-        _connection!.StartIdleWatch(reason => self.Tell(new IdleConnectionLost(reason), self));
-        Context.Parent.Tell(new BackendIdle(Self, _connection), Self);
     }
 
     private void Close(string reason)
@@ -130,5 +125,5 @@ internal sealed class BackendConnectionActor : ReceiveActor
 
     private sealed record ResetDone(string? Error);
 
-    private sealed record IdleConnectionLost(string Reason);
+    private sealed record ConnectionLost(string Reason);
 }

@@ -1,18 +1,25 @@
+using Akka.Actor;
 using PgBouncerActors.Net;
-using PgBouncerActors.Protocol;
-using PgBouncerActors.Protocol.Framing;
+using PgBouncerActors.Pool;
 using PgBouncerActors.Protocol.Messages;
 
 namespace PgBouncerActors.Backend;
 
 /// <summary>
-/// One logged-in server connection: the socket, the server's key and reported parameters. Owned
-/// by its BackendConnectionActor; while lent, the session's proxy loops read and write it, and
-/// nobody else does (the idle watch is stopped before a lease starts).
+/// One logged-in server connection: the socket, the server's key and reported parameters, and who
+/// owns it now (its pool, its pool's desk, or the client or pooler task it is lent to; ARCHITECTURE
+/// invariant 9). One reader reads the socket for its whole life (<see cref="ServerReader"/>) and
+/// serves whoever owns it: it forwards answers to the link it is lent to, hands the answers of the
+/// pooler's own requests to <see cref="PoolerQuery"/>, and watches it while idle. Only the owner writes.
 /// </summary>
 internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint, string user, long maxFrameLength)
 {
-    private Task<bool>? _idleWatch;
+    private readonly PoolerQuery _query = new();
+    private readonly Lock _holdLock = new();
+    private TaskCompletionSource? _hold;
+    private volatile string? _readerEnded;
+    private volatile ConnectionOwner _owner = ConnectionOwner.Pool;
+    private volatile Proxy.ClientLink? _lessee;
 
     public PgSocket Socket { get; } = socket;
 
@@ -26,7 +33,10 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
 
     public int SecretKey { get; set; }
 
-    /// <summary>The server's current ParameterStatus values, kept up to date by whoever reads the socket.</summary>
+    /// <summary>The BackendConnectionActor that opened it and closes it.</summary>
+    public IActorRef? Backend { get; set; }
+
+    /// <summary>The server's current ParameterStatus values, kept up to date by its reader.</summary>
     public Dictionary<string, string> Parameters { get; } = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>The ParameterStatus values of the login: the server's defaults for this database and user, whatever clients set since.</summary>
@@ -42,15 +52,117 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
     /// </summary>
     public Dictionary<string, string> Applied { get; } = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>
+    /// The link whose settings it carries, as of that link's settings version: brought in line for
+    /// it, or changed along with it by the client's own SETs. A link that finds its own mark needs no
+    /// comparison of every setting before its request goes out. A reset query clears it.
+    /// </summary>
+    internal (Proxy.ClientLink? Link, int Version) InLineWith { get; set; }
+
     /// <summary>Transaction and statement modes: the statements the pooler prepared here for its clients (made on first use).</summary>
     public Prepared.ServerStatements? Statements { get; set; }
 
+    // --- ownership, changed under the desk's lock ---------------------------------------------------
+
+    /// <summary>Who owns it now.</summary>
+    public ConnectionOwner Owner
+    {
+        get => _owner;
+        set => _owner = value;
+    }
+
+    /// <summary>The client link it is lent to (null when idle, the pool's, or lent to the pooler's own use).</summary>
+    public Proxy.ClientLink? Lessee
+    {
+        get => _lessee;
+        set => _lessee = value;
+    }
+
+    /// <summary>The desk of its pool, from its first check-in on.</summary>
+    internal LendingDesk? Desk { get; set; }
+
+    /// <summary>Its number in its pool's order of logins (RECONNECT closes those below a mark).</summary>
+    internal long Generation { get; set; }
+
+    /// <summary>When it logged in and when it last went idle, on the desk's monotonic clock.</summary>
+    internal TimeSpan OpenedAt { get; set; }
+
+    internal TimeSpan IdleSince { get; set; }
+
+    /// <summary>How long it had been idle when it was last lent (zero when it went from one lessee straight to the next): server_check_delay.</summary>
+    public TimeSpan IdledFor { get; set; }
+
+    /// <summary>On its way to close: it never goes back to the desk.</summary>
+    internal bool Retired { get; set; }
+
+    // The desk's idle list, threaded through its connections.
+    internal ServerConnection? IdlePrevious { get; set; }
+
+    internal ServerConnection? IdleNext { get; set; }
+
+    // --- the reader -----------------------------------------------------------------------------------
+
+    /// <summary>The pooler's request in progress on this connection, if any (its reader feeds it).</summary>
+    internal PoolerQuery Query => _query;
+
+    /// <summary>Why its reader ended (the server closed or broke the protocol), or null while it reads: nothing more will be answered.</summary>
+    public string? ReaderEnded => _readerEnded;
+
+    /// <summary>Starts the reader, once, after the login. <paramref name="lost"/> hears when it ends: the connection is dead.</summary>
+    public Task StartReader(Action<string> lost) => ServerReader.RunAsync(this, lost);
+
+    /// <summary>
+    /// The reader has ended: a request still waiting for an answer fails, and so does any later one;
+    /// a link that holds the connection for use hears of it (its session ends the client with the cause).
+    /// </summary>
+    internal void ReaderStopped(string why, Exception? failure)
+    {
+        _readerEnded = why;
+        Interlocked.MemoryBarrier();
+        _query.Fail(new IOException($"server connection lost: {why}"));
+        ResumeReading();
+        Lessee?.ServerLost(this, why, failure);
+    }
+
+    /// <summary>
+    /// The reader waits here once the link it served stops, until the session has decided what
+    /// becomes of the connection (<see cref="ResumeReading"/>), or the connection closes.
+    /// </summary>
+    internal Task HoldAsync()
+    {
+        lock (_holdLock)
+        {
+            if (Socket.IsClosed)
+            {
+                return Task.CompletedTask;
+            }
+
+            _hold ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _hold.Task;
+        }
+    }
+
+    /// <summary>Its new owner has it: a reader held for the last one reads on. Nothing when the reader is not held.</summary>
+    internal void ResumeReading()
+    {
+        TaskCompletionSource? hold;
+        lock (_holdLock)
+        {
+            hold = _hold;
+            _hold = null;
+        }
+
+        hold?.TrySetResult();
+    }
+
+    // --- the pooler's own requests --------------------------------------------------------------------
+
     /// <summary>
     /// Brings the connection in line with a client's settings in one statement whose replies the
-    /// client does not see; nothing is sent when they already match.
+    /// client does not see; nothing is sent when they already match. Only by its owner, with nothing outstanding.
     /// </summary>
     /// <returns>The server's refusal, or null.</returns>
-    public async Task<PgError?> ApplySettingsAsync(IReadOnlyDictionary<string, string> desired, CancellationToken cancellationToken)
+    public async ValueTask<PgError?> ApplySettingsAsync(IReadOnlyDictionary<string, string> desired, CancellationToken cancellationToken)
     {
         var query = Session.StartupParameters.BuildSetQuery(desired, Parameters, Applied);
         if (query is null)
@@ -74,11 +186,10 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
         return error;
     }
 
-    /// <summary>
-    /// Runs one simple Query and swallows its results (reset and SET queries the client must not see).
-    /// </summary>
+    /// <summary>Runs one simple Query and swallows its results (reset, check and SET queries the client must not see).</summary>
     /// <returns>The server's error, or null when it ran and the connection is back to idle.</returns>
-    public Task<PgError?> RunSilentlyAsync(string sql, CancellationToken cancellationToken) =>
+    /// <exception cref="IOException">The connection broke (the server closed it, or answered with a FATAL or a COPY).</exception>
+    public ValueTask<PgError?> RunSilentlyAsync(string sql, CancellationToken cancellationToken) =>
         RunAsync(new MessageBuilder().Query(sql), "a silent query", onRow: null, cancellationToken);
 
     /// <summary>
@@ -86,7 +197,8 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
     /// client's prepared statements are touched) and returns its first row in text.
     /// </summary>
     /// <returns>The first row (null when there was none), or the server's error.</returns>
-    public async Task<(string?[]? Row, PgError? Error)> QueryFirstRowAsync(string sql, IReadOnlyList<string?> parameters, CancellationToken cancellationToken)
+    public async ValueTask<(string?[]? Row, PgError? Error)> QueryFirstRowAsync(string sql, IReadOnlyList<string?> parameters,
+        CancellationToken cancellationToken)
     {
         string?[]? row = null;
         var error = await RunAsync(new MessageBuilder().Parse("", sql).Bind("", "", parameters).Execute("").Sync(), "the query",
@@ -94,42 +206,31 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
         return (error is null ? row : null, error);
     }
 
-    /// <summary>
-    /// Sends the pooler's own request and reads up to its ReadyForQuery: rows go to <paramref name="onRow"/>,
-    /// ParameterStatus is kept, a FATAL or a COPY ends the connection's use.
-    /// </summary>
-    /// <returns>The server's error, an error when the request left a transaction open, or null.</returns>
-    private async Task<PgError?> RunAsync(MessageBuilder request, string what, Action<byte[]>? onRow, CancellationToken cancellationToken)
+    /// <summary>Sends the pooler's own request; its reader brings the answers to <see cref="PoolerQuery"/> up to the ReadyForQuery.</summary>
+    private async ValueTask<PgError?> RunAsync(MessageBuilder request, string what, Action<byte[]>? onRow, CancellationToken cancellationToken)
     {
-        await Socket.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        PgError? error = null;
-        while (true)
+        var answered = _query.Begin(what, onRow);
+        Interlocked.MemoryBarrier();
+        if (_readerEnded is { } ended)
         {
-            var message = await Socket.Input.ReadMessageAsync(MaxFrameLength, cancellationToken).ConfigureAwait(false)
-                ?? throw new IOException("the server closed the connection");
-            switch ((BackendMessageCode)message.Code)
+            _query.Fail(new IOException($"server connection lost: {ended}"));
+        }
+        else
+        {
+            try
             {
-                case BackendMessageCode.DataRow:
-                    onRow?.Invoke(message.Payload);
-                    break;
-                case BackendMessageCode.ErrorResponse:
-                    error = PgError.Parse(message.Payload);
-                    if (error.IsFatal)
-                    {
-                        throw new IOException($"the server ended the connection: {error}");
-                    }
-
-                    break;
-                case BackendMessageCode.ParameterStatus:
-                    Proxy.ParameterStatusReader.Apply(new(message.Payload), Parameters);
-                    break;
-                case BackendMessageCode.CopyInResponse or BackendMessageCode.CopyOutResponse or BackendMessageCode.CopyBothResponse:
-                    throw new IOException($"{what} started COPY");
-                case BackendMessageCode.ReadyForQuery:
-                    return error ?? (message.Payload is [TransactionStatus.Idle] ? null
-                        : PgError.Error(SqlStates.InternalError, $"{what} left the server connection inside a transaction"));
+                await Socket.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                _query.Fail(e is IOException ? e : new IOException(e.Message, e));
             }
         }
+
+        // A request given up is not answered for its owner: the connection cannot be trusted again (the caller closes it).
+        await using var giveUp = cancellationToken.Register(static query => ((PoolerQuery)query!).Fail(
+            new OperationCanceledException("the pooler's request was given up")), _query);
+        return await answered.ConfigureAwait(false);
     }
 
     private static string?[] ReadDataRow(byte[] payload)
@@ -149,81 +250,6 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
         }
 
         return values;
-    }
-
-    /// <summary>
-    /// While idle, a server connection is read so that its death (restart, pg_terminate_backend,
-    /// idle timeout on the server) is noticed at once instead of by the next client.
-    /// </summary>
-    public void StartIdleWatch(Action<string> onLost)
-    {
-        _idleWatch ??= WatchAsync(onLost);
-    }
-
-    /// <summary>Stops the idle watch and leaves the socket to the next reader; false if the connection died meanwhile.</summary>
-    public async Task<bool> StopIdleWatchAsync()
-    {
-        if (_idleWatch is null)
-        {
-            return !Socket.IsClosed;
-        }
-
-        Socket.Input.CancelPendingRead();
-        var alive = await _idleWatch.ConfigureAwait(false);
-        _idleWatch = null;
-        return alive;
-    }
-
-    private async Task<bool> WatchAsync(Action<string> onLost)
-    {
-        try
-        {
-            while (true)
-            {
-                var result = await Socket.Input.ReadAsync().ConfigureAwait(false);
-                if (result.IsCanceled)
-                {
-                    Socket.Input.AdvanceTo(result.Buffer.Start);
-                    return true;
-                }
-
-                var buffer = result.Buffer;
-                var reason = "the server closed the idle connection";
-                while (FrameReader.TryReadMessage(ref buffer, MaxFrameLength, out var frame))
-                {
-                    switch ((BackendMessageCode)frame.Code)
-                    {
-                        case BackendMessageCode.ParameterStatus:
-                            Proxy.ParameterStatusReader.Apply(frame.Payload, Parameters);
-                            continue;
-                        case BackendMessageCode.NoticeResponse or BackendMessageCode.NotificationResponse:
-                            continue;
-                        case BackendMessageCode.ErrorResponse:
-                            reason = PgError.Parse(frame.Payload).ToString();
-                            break;
-                        default:
-                            reason = $"the idle server sent an unexpected '{(char)frame.Code}' message";
-                            break;
-                    }
-
-                    Socket.Input.AdvanceTo(buffer.Start);
-                    onLost(reason);
-                    return false;
-                }
-
-                Socket.Input.AdvanceTo(buffer.Start, buffer.End);
-                if (result.IsCompleted)
-                {
-                    onLost(reason);
-                    return false;
-                }
-            }
-        }
-        catch (Exception e) when (e is IOException or FramingException or ObjectDisposedException or InvalidOperationException or System.Net.Sockets.SocketException)
-        {
-            onLost(e.Message);
-            return false;
-        }
     }
 
     /// <summary>
@@ -247,5 +273,6 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
         }
 
         await Socket.CloseWithAsync(new MessageBuilder().Terminate().WrittenMemory).ConfigureAwait(false);
+        ResumeReading(); // a reader held for a session's decision sees the close
     }
 }

@@ -137,6 +137,9 @@ public sealed record PoolerSettings
     public required UserList UserList { get; init; }
     public required string LogLevel { get; init; }
     public required TimeSpan ShutdownTimeout { get; init; }
+
+    /// <summary>How long a client may have a request without a server connection and without being queued before it is logged as a bug (0: never).</summary>
+    public TimeSpan LinkWatchdog { get; init; } = TimeSpan.FromSeconds(5);
     public required long MaxFrameLength { get; init; }
     public required int ScramIterations { get; init; }
     /// <summary>PgBouncer's peer_id: this instance's number among several (1 to 16383), carried in the cancel keys it hands out; 0: alone.</summary>

@@ -214,6 +214,7 @@ public static class SettingsLoader
             UserList = authFilePath is null ? UserList.Empty : UserList.Load(authFilePath),
             LogLevel = Enum(own, "pgbouncer-actors.log_level", ParseLogLevel),
             ShutdownTimeout = Seconds(own, "pgbouncer-actors", "shutdown_timeout"),
+            LinkWatchdog = Seconds(own, "pgbouncer-actors", "link_watchdog"),
             MaxFrameLength = own.GetByteSize("max_frame_length"),
             ScramIterations = Positive(own, "pgbouncer-actors", "scram_iterations"),
             PeerId = Ranged(bouncer, "pgbouncer", "peer_id", 0, Auth.CancelKeyRegistry.MaxPeerId),

@@ -34,6 +34,12 @@ internal static class DemoCommand
         await signals.StopRequested.ConfigureAwait(false);
         await host.StopAsync().ConfigureAwait(false);
         Console.WriteLine("demo: stopping the scratch cluster ...");
+        if (host.FatalError is { } fatal)
+        {
+            Console.Error.WriteLine($"demo: {fatal}");
+            return 1;
+        }
+
         return 0;
     }
 }

@@ -59,6 +59,9 @@ public sealed class PoolerHost : IAsyncDisposable
 
     internal PoolerSettings Settings => _services.Settings;
 
+    /// <summary>Why the pooler stopped itself (it could not listen any more); null when it did not. The process exits with an error then.</summary>
+    public string? FatalError => _services.FatalError;
+
     /// <summary>
     /// Hands the process's signals to the pooler: SIGHUP reloads as RELOAD does, SIGUSR1 and
     /// SIGUSR2 pause and resume every pool, SHUTDOWN on the console stops as SIGTERM does, and
@@ -153,6 +156,7 @@ public sealed class PoolerHost : IAsyncDisposable
         var pools = system.ActorOf(PoolRegistryActor.Props(services), "pools");
         var sessions = system.ActorOf(SessionsActor.Props(services, pools), "sessions");
         system.ActorOf(PgBouncerActors.Stats.StatsPeriodActor.Props(services), "stats");
+        system.ActorOf(PgBouncerActors.Stats.LinkWatchdogActor.Props(services), "watchdog");
         var port = ((IPEndPoint)listenSocket.LocalEndPoint!).Port;
         Socket? unixSocket;
         try
@@ -166,7 +170,12 @@ public sealed class PoolerHost : IAsyncDisposable
         }
 
         Socket[] listening = unixSocket is null ? [listenSocket] : [listenSocket, unixSocket];
-        var listener = system.ActorOf(ListenerActor.Props(listening, sessions, log), "listener");
+        var recovery = new ListenerRecovery(
+            Reopen: closed => closed.AddressFamily == AddressFamily.Unix
+                ? UnixSocketListener.Bind(settings, port) ?? throw new ConfigurationException("unix_socket_dir is empty")
+                : Bind(settings with { ListenPort = port }),
+            Fatal: services.StopWithError);
+        var listener = system.ActorOf(ListenerActor.Props(listening, sessions, log, recovery), "listener");
         PoolerShutdown.Register(system, settings, log, listener, sessions, pools);
         if (unixSocket is not null)
         {

@@ -107,6 +107,16 @@ internal sealed class PoolerServices(PoolerSettings settings, ILogger log, Actor
     /// <summary>What SHUTDOWN on the admin console does: the same graceful stop as SIGTERM (set by the host).</summary>
     public Action RequestShutdown { get; set; } = () => { };
 
+    /// <summary>Why the pooler stopped itself; null while it runs, or when it was stopped from outside.</summary>
+    public string? FatalError { get; private set; }
+
+    /// <summary>The pooler cannot go on (it can listen no more): it stops as SIGTERM stops it, and the process exits with an error.</summary>
+    public void StopWithError(string why)
+    {
+        FatalError ??= why;
+        RequestShutdown();
+    }
+
     /// <summary>What RELOAD on the admin console does: the same as SIGHUP (set by the host); returns what it changed, throws when it could not.</summary>
     public Func<string> Reload { get; set; } = () => throw new Configuration.ConfigurationException("no configuration file to reload (the settings did not come from a file)");
 }

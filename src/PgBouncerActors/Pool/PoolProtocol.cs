@@ -19,7 +19,8 @@ internal sealed record PoolDefinition(PoolKey Key, ServerEndpoint Endpoint, Serv
 /// <summary>Session to registry: the pool for this definition, created on first use.</summary>
 internal sealed record GetPool(PoolDefinition Definition);
 
-internal sealed record PoolFound(IActorRef Pool, PoolKey Key, PoolDemand Demand);
+/// <param name="Desk">Where the session's link checks the pool's connections out and in.</param>
+internal sealed record PoolFound(IActorRef Pool, PoolKey Key, LendingDesk Desk);
 
 /// <summary>Host to registry: close every pool's server connections (shutdown).</summary>
 internal sealed record CloseAllPools
@@ -32,48 +33,18 @@ internal sealed record PoolsClosed
     public static readonly PoolsClosed Instance = new();
 }
 
-// Session <-> pool protocol
-
-/// <summary>A session asks for a server connection; answered by <see cref="LeaseGranted"/> or <see cref="LeaseFailed"/>.</summary>
-internal sealed record LeaseRequest(bool Retry = false);
-
-/// <summary>The pool lends a server connection. Its idle watch is still running until the session stops it.</summary>
-/// <param name="Check">It has been idle longer than server_check_delay: run server_check_query before use.</param>
-internal sealed record LeaseGranted(IActorRef Backend, ServerConnection Connection, bool Check = false);
-
-/// <summary>No server connection can be had: the error says why (the server's own, or a pooler limit).</summary>
-internal sealed record LeaseFailed(PgError Error);
-
-/// <summary>The session gives its server connection back; only a clean one is reset and lent again.</summary>
-/// <param name="Reason">Why a dirty one cannot be reused, as a clause ("its client left it inside a transaction").</param>
-/// <param name="CancelFirst">The server may still be working on the client's request: cancel it before closing, so it lets go of its locks now.</param>
-internal sealed record LeaseReturned(IActorRef Backend, bool Clean, string Reason, bool CancelFirst = false);
-
-/// <summary>Pool to a session that may have parked its connection: sessions are waiting, give it back if it is idle.</summary>
-internal sealed record ReleaseIfParked
-{
-    public static readonly ReleaseIfParked Instance = new();
-}
-
-/// <summary>A waiting session no longer wants a connection.</summary>
-internal sealed record LeaseWithdrawn
-{
-    public static readonly LeaseWithdrawn Instance = new();
-}
-
 // Pool <-> backend protocol
 
 /// <summary>A backend is logged in (or reset) and ready to lend.</summary>
 internal sealed record BackendIdle(IActorRef Backend, ServerConnection Connection);
 
-/// <summary>A backend could not log in; it stops itself after telling.</summary>
+/// <summary>A backend could not log in; the pool stops it once it has counted the failure.</summary>
 internal sealed record BackendConnectFailed(IActorRef Backend, PgError Error);
 
-/// <summary>Pool to backend: run server_reset_query (session mode only), then report idle again.</summary>
-internal sealed record ResetBackend(bool RunResetQuery)
+/// <summary>Pool to backend: run server_reset_query (a session-mode connection back from its client), then report idle again.</summary>
+internal sealed record ResetBackend
 {
-    public static readonly ResetBackend WithQuery = new(true);
-    public static readonly ResetBackend WithoutQuery = new(false);
+    public static readonly ResetBackend Instance = new();
 }
 
 /// <summary>Pool to backend: close the server connection and stop (retired, dirty or shutting down).</summary>

@@ -6,7 +6,7 @@ namespace PgBouncerActors.Pool;
 /// <summary>(database, user) to PoolSupervisor, created on first use.</summary>
 internal sealed class PoolRegistryActor : ReceiveActor
 {
-    private readonly Dictionary<PoolKey, (IActorRef Pool, PoolDemand Demand)> _pools = [];
+    private readonly Dictionary<PoolKey, (IActorRef Pool, LendingDesk Desk)> _pools = [];
     private readonly Dictionary<string, ConnectionBudget> _databaseBudgets = []; // max_db_connections, per database over its users' pools
     private readonly Dictionary<string, ConnectionBudget> _userBudgets = []; // max_user_connections, per server user over its databases' pools
     private int _nextPoolId;
@@ -37,13 +37,15 @@ internal sealed class PoolRegistryActor : ReceiveActor
                 var budget = new PoolBudget(BudgetOf(_databaseBudgets, Cluster.BudgetNames.OfDatabase(key.Database), request.Definition.MaxDbConnections),
                     BudgetOf(_userBudgets, Cluster.BudgetNames.OfUser(key.User), request.Definition.MaxUserConnections));
 
-                var demand = new PoolDemand();
+                var (desk, signals) = PoolSupervisorActor.NewDesk(services);
                 var paused = _pausedAll || _paused.Contains(key.Database);
-                pool = (Context.ActorOf(PoolSupervisorActor.Props(services, request.Definition, budget, demand, paused), $"pool-{++_nextPoolId}"), demand);
+                var actor = Context.ActorOf(PoolSupervisorActor.Props(services, request.Definition, budget, desk, paused), $"pool-{++_nextPoolId}");
+                signals.Pool = actor;
+                pool = (actor, desk);
                 _pools[key] = pool;
             }
 
-            Sender.Tell(new PoolFound(pool.Pool, key, pool.Demand), Self);
+            Sender.Tell(new PoolFound(pool.Pool, key, pool.Desk), Self);
         });
         Receive<DescribePools>(_ =>
         {

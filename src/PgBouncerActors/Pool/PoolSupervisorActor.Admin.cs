@@ -8,25 +8,35 @@ internal sealed partial class PoolSupervisorActor
 {
     private PoolSnapshot Describe()
     {
+        var now = Now;
         var servers = _backends
-            .Where(pair => pair.Value.State != SlotState.Closing)
-            .Select(pair => new ServerSnapshot(pair.Value.Id, StateName(pair.Value.State), pair.Value.Connection, pair.Value.Created,
-                pair.Value.UsedAt, MustReconnect(pair.Value), pair.Value.Session))
+            .Where(pair => pair.Value.State != SlotState.Closing && pair.Value.Connection is not { Retired: true })
+            .Select(pair => Snapshot(pair.Value, now))
             .OrderBy(server => server.Id)
             .ToList();
-        var maxWait = _waiters.First is { } first ? DateTime.UtcNow - first.Value.Since : TimeSpan.Zero;
-        var health = new PoolHealth(_backoff.Failures, _backoff.LastError?.Message, _backoff.RetryIn(Now), _loginErrors);
-        return new PoolSnapshot(_definition.Key, _definition.Mode, _definition.PoolSize, _definition.MinPoolSize, maxWait, _paused, servers, health);
+        var counts = _desk.Counts;
+        var health = new PoolHealth(_backoff.Failures, _backoff.LastError?.Message, _backoff.RetryIn(now), _loginErrors);
+        return new PoolSnapshot(_definition.Key, _definition.Mode, _definition.PoolSize, _definition.MinPoolSize, counts.OldestWait, _paused,
+            servers, health);
     }
 
-    /// <summary>PgBouncer's names: a lent connection (parked between a client's transactions too) is active.</summary>
-    private static string StateName(SlotState state) => state switch
+    /// <summary>PgBouncer's names: lent is active, idle at the desk is idle, in the pool's hands (a reset) is used, opening is login.</summary>
+    private ServerSnapshot Snapshot(BackendSlot slot, TimeSpan now)
     {
-        SlotState.Connecting => "login",
-        SlotState.Idle => "idle",
-        SlotState.Lent => "active",
-        _ => "used", // being reset before it is lent again
-    };
+        if (slot.Connection is not { } connection)
+        {
+            return new ServerSnapshot(slot.Id, "login", null, slot.Created, slot.Created, false, null);
+        }
+
+        var state = connection.Owner switch
+        {
+            ConnectionOwner.Desk => "idle",
+            ConnectionOwner.Lent => "active",
+            _ => "used",
+        };
+        var lastUsed = DateTime.UtcNow - (now - connection.IdleSince);
+        return new ServerSnapshot(slot.Id, state, connection, slot.Created, lastUsed, _desk.MustReconnect(connection), connection.Lessee?.Session);
+    }
 
     private void OnCommand(CommandPools command)
     {
@@ -35,12 +45,12 @@ internal sealed partial class PoolSupervisorActor
             case PoolCommand.Pause:
                 _paused = true;
                 _pauseReplies.Add(Sender);
-                CloseIdle("the pool is paused (PAUSE)");
-                AskParkedSessionsBack();
-                ProvideForWaiters();
+                _desk.Pause("the pool is paused (PAUSE)"); // idle ones close now, lent ones at the end of their transaction
+                AnswerCommandsDone();
                 break;
             case PoolCommand.Resume:
                 _paused = false;
+                _desk.Resume();
                 AnswerPauseRequests(); // a PAUSE still waiting for transactions is over: RESUME came first
                 Sender.Tell(PoolsCommanded.Instance, Self);
                 ProvideForWaiters();
@@ -51,10 +61,10 @@ internal sealed partial class PoolSupervisorActor
                 break;
             case PoolCommand.Kill:
                 _paused = true;
-                foreach (var (backend, slot) in _backends.Where(pair => pair.Value.State != SlotState.Closing).ToList())
+                _desk.Pause("KILL on the admin console");
+                foreach (var slot in _backends.Values.Where(slot => slot.State == SlotState.Open && slot.Connection is not null).ToList())
                 {
-                    _idle.Remove(backend);
-                    Retire(backend, slot, "KILL on the admin console", cancelFirst: slot.State == SlotState.Lent);
+                    _desk.Retire(slot.Connection!, "KILL on the admin console", cancelFirst: slot.Connection!.Owner == ConnectionOwner.Lent);
                 }
 
                 Sender.Tell(PoolsCommanded.Instance, Self);
@@ -69,30 +79,15 @@ internal sealed partial class PoolSupervisorActor
 
     /// <summary>
     /// RECONNECT, and a reload that removed or moved the database: every connection open now is
-    /// closed as soon as it is free (idle ones at once, parked ones asked back, session-mode ones at
-    /// their transaction's end with server_fast_close), and new ones open as needed.
+    /// closed as soon as it is free (idle ones at once, lent ones when they come back, session-mode
+    /// ones at their transaction's end with server_fast_close), and new ones open as needed.
     /// </summary>
     private void ReplaceConnections(string reason)
     {
-        _reconnectBefore = DateTime.UtcNow;
-        _reconnectReason = reason;
-        CloseIdle(reason);
-        AskParkedSessionsBack();
+        _desk.RetireOpenConnections(reason);
         TellSessionsCloseNeeded();
         AnswerCommandsDone();
         ProvideForWaiters();
-    }
-
-    private void CloseIdle(string reason)
-    {
-        foreach (var backend in _idle.ToArray())
-        {
-            if (_paused || MustReconnect(_backends[backend]))
-            {
-                _idle.Remove(backend);
-                Retire(backend, _backends[backend], reason);
-            }
-        }
     }
 
     /// <summary>
@@ -107,30 +102,30 @@ internal sealed partial class PoolSupervisorActor
             return;
         }
 
-        foreach (var slot in _backends.Values.Where(slot => slot.State == SlotState.Lent && slot.Session is not null && MustReconnect(slot)))
+        foreach (var connection in OpenConnections().Where(connection => connection.Owner == ConnectionOwner.Lent && _desk.MustReconnect(connection)))
         {
-            slot.Session!.Tell(ServerCloseNeeded.Instance, Self);
+            connection.Lessee?.Session?.Tell(ServerCloseNeeded.Instance, Self);
         }
     }
 
-    /// <summary>Opened before the last RECONNECT: closed as soon as it is free.</summary>
-    private bool MustReconnect(BackendSlot slot) => _reconnectBefore is { } before && slot.Created <= before;
+    private IEnumerable<Backend.ServerConnection> OpenConnections() =>
+        _backends.Values.Where(slot => slot.State == SlotState.Open && slot.Connection is { Retired: false }).Select(slot => slot.Connection!);
 
     /// <summary>Answers the PAUSE that waited for every lent connection to come back, and the WAIT_CLOSE that waited for the old ones to close.</summary>
     private void AnswerCommandsDone()
     {
-        if (_paused && _backends.Values.All(slot => slot.State is SlotState.Closing))
+        if (_paused && _pauseReplies.Count > 0 && !OpenConnections().Any())
         {
             AnswerPauseRequests();
         }
 
-        if (_reconnectBefore is not null && !_backends.Values.Any(MustReconnect))
+        // Closed means gone: a backend still saying goodbye to its server counts until it stops.
+        if (_desk.ReconnectPending && !_backends.Values.Any(slot => slot.Connection is { } connection && _desk.MustReconnect(connection)))
         {
-            _reconnectBefore = null; // every old connection is gone: sessions may park again
-            PublishWaiting();
+            _desk.ReconnectDone();
         }
 
-        if (_waitCloseReplies.Count > 0 && !_backends.Values.Any(MustReconnect))
+        if (_waitCloseReplies.Count > 0 && !_desk.ReconnectPending)
         {
             foreach (var replyTo in _waitCloseReplies)
             {
@@ -161,12 +156,13 @@ internal sealed partial class PoolSupervisorActor
     {
         if (settings.FindDatabase(_definition.Key.Database) is not { } database)
         {
-            if (_removed is null)
+            if (!_removed)
             {
-                _removed = PgError.FatalError(SqlStates.UnknownDatabase,
-                    $"database \"{_definition.Key.Database}\" was removed from the pooler's configuration (RELOAD)");
+                _removed = true;
+                _desk.Close(PgError.FatalError(SqlStates.UnknownDatabase,
+                    $"database \"{_definition.Key.Database}\" was removed from the pooler's configuration (RELOAD)"));
                 ReplaceConnections("the database was removed from the configuration");
-                // Logged once it is in force: no session parks a connection of this pool any more.
+                // Logged once it is in force: no client of this pool gets a connection any more.
                 _services.Log.Warning("pool {Pool}: database {Database} was removed from the configuration; its clients get an error at their next transaction",
                     _definition.Key, _definition.Key.Database);
             }
@@ -174,10 +170,11 @@ internal sealed partial class PoolSupervisorActor
             return;
         }
 
-        if (_removed is not null)
+        if (_removed)
         {
             _services.Log.Information("pool {Pool}: database {Database} is back in the configuration", _definition.Key, _definition.Key.Database);
-            _removed = null;
+            _removed = false;
+            _desk.Reopen();
         }
 
         var endpoint = new Backend.ServerEndpoint(database.Host, database.Port, database.ServerDatabase);
@@ -189,6 +186,7 @@ internal sealed partial class PoolSupervisorActor
             ReplaceConnections("the database's server changed in the configuration");
         }
 
+        _desk.Policy = Policy(); // server_lifetime, server_round_robin and the reserve may have changed
         Resize(settings);
     }
 
@@ -210,18 +208,17 @@ internal sealed partial class PoolSupervisorActor
         _services.Log.Information("pool {Pool}: pool_size {Old} -> {New}, min_pool_size {OldMin} -> {NewMin}",
             _definition.Key, _definition.PoolSize, size, _definition.MinPoolSize, min);
         _definition = _definition with { PoolSize = size, MinPoolSize = min };
-        CloseOverSize();
-        ProvideForWaiters();
-    }
-
-    /// <summary>Idle connections beyond pool_size close (the newest idle last: warm ones stay).</summary>
-    private void CloseOverSize()
-    {
-        while (_backends.Values.Count(slot => slot.State != SlotState.Closing) > _definition.PoolSize && _idle.Count > 0)
+        _desk.Policy = Policy();
+        var over = _desk.Counts.Live - size;
+        if (over > 0)
         {
-            var backend = _idle[0];
-            _idle.RemoveAt(0);
-            Retire(backend, _backends[backend], "pool_size was lowered");
+            // The longest idle first: warm ones stay.
+            foreach (var (connection, reason) in _desk.TakeIdleToClose((_, _) => "pool_size was lowered", limit: over))
+            {
+                Retire(connection, reason, cancelFirst: false);
+            }
         }
+
+        ProvideForWaiters();
     }
 }

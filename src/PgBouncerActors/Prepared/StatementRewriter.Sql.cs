@@ -23,7 +23,7 @@ internal sealed partial class StatementRewriter
     private const string SqlNoSuchName = $"\"{NoSuchName}\"";
 
     /// <summary>A simple query, seen whole (short ones only: these statements are short).</summary>
-    public bool RewriteQuery(ReadOnlySequence<byte> payload, ServerLinkState link)
+    public bool RewriteQuery(ReadOnlySequence<byte> payload, ClientLink link)
     {
         if (SqlPreparedCommand.Recognize(payload) is not { } command)
         {
@@ -54,7 +54,7 @@ internal sealed partial class StatementRewriter
         }
     }
 
-    private bool RewritePrepare(SqlPreparedCommand command, ServerLinkState link)
+    private bool RewritePrepare(SqlPreparedCommand command, ClientLink link)
     {
         var definition = StatementDefinition.FromSql(command.Rest);
         if (!Client.TryDefine(command.Name, definition))
@@ -82,7 +82,7 @@ internal sealed partial class StatementRewriter
         return true;
     }
 
-    private bool RewriteExecute(SqlPreparedCommand command, ServerLinkState link)
+    private bool RewriteExecute(SqlPreparedCommand command, ClientLink link)
     {
         if (!Client.TryGet(command.Name, out var definition) || !definition.IsSql)
         {
@@ -108,7 +108,7 @@ internal sealed partial class StatementRewriter
     /// A statement that fails on the server as the client's would (a transaction block is aborted
     /// the same way), whose error the client sees in PostgreSQL's words for its own statement.
     /// </summary>
-    private void RefuseInQuery(PgError error, ServerLinkState link)
+    private void RefuseInQuery(PgError error, ClientLink link)
     {
         Out.Clear();
         Out.Query($"DEALLOCATE {SqlNoSuchName}");
@@ -120,7 +120,7 @@ internal sealed partial class StatementRewriter
     private static (string Text, int Completions) Deallocation(ServerStatement? evicted) =>
         evicted is null ? ("", 0) : ($"DEALLOCATE {evicted.SqlName}{Then}", 1);
 
-    private void SendQuery(string sql, QueryRewrite? rewrite, ServerLinkState link)
+    private void SendQuery(string sql, QueryRewrite? rewrite, ClientLink link)
     {
         Out.Clear();
         Out.Query(sql);

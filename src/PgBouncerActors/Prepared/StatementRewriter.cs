@@ -51,7 +51,7 @@ internal sealed partial class StatementRewriter(int maxPerServer)
     private MessageBuilder Out => _builder ??= new MessageBuilder();
 
     /// <summary>A Parse, seen whole. The unnamed statement is not the pooler's business.</summary>
-    public bool RewriteParse(ReadOnlySequence<byte> payload, ServerLinkState link)
+    public bool RewriteParse(ReadOnlySequence<byte> payload, ClientLink link)
     {
         var reader = new SequenceReader<byte>(payload);
         if (!reader.TryReadTo(out ReadOnlySequence<byte> nameBytes, 0) || nameBytes.IsEmpty)
@@ -88,7 +88,7 @@ internal sealed partial class StatementRewriter(int maxPerServer)
     /// named, it is refused as over a limit (54000), the server skipping to Sync as after the
     /// client's own failed Parse, and nothing of it goes on.
     /// </summary>
-    public int RefuseLongNamedParse(ReadOnlySequence<byte> head, ServerLinkState link, out bool dropRest)
+    public int RefuseLongNamedParse(ReadOnlySequence<byte> head, ClientLink link, out bool dropRest)
     {
         var reader = new SequenceReader<byte>(head);
         var unnamed = reader.TryReadTo(out ReadOnlySequence<byte> name, 0) && name.IsEmpty;
@@ -110,7 +110,7 @@ internal sealed partial class StatementRewriter(int maxPerServer)
     /// names are longer than the pooler looks (the client is refused with <paramref name="violation"/>);
     /// <paramref name="dropRest"/>: the rest of the Bind goes nowhere either (it is refused).
     /// </summary>
-    public int RewriteBindHead(int length, ReadOnlySequence<byte> head, ServerLinkState link, out string? violation, out bool dropRest)
+    public int RewriteBindHead(int length, ReadOnlySequence<byte> head, ClientLink link, out string? violation, out bool dropRest)
     {
         violation = null;
         dropRest = false;
@@ -150,7 +150,7 @@ internal sealed partial class StatementRewriter(int maxPerServer)
     }
 
     /// <summary>A Describe, seen whole: of a statement, it names the pooler's.</summary>
-    public bool RewriteDescribe(ReadOnlySequence<byte> payload, ServerLinkState link)
+    public bool RewriteDescribe(ReadOnlySequence<byte> payload, ClientLink link)
     {
         if (!TryReadStatementTarget(payload, out var definition))
         {
@@ -174,7 +174,7 @@ internal sealed partial class StatementRewriter(int maxPerServer)
     /// A Close, seen whole: of a statement, it frees the client's name at once; the server's copy
     /// stays for whoever prepares it next, until it is evicted. The client gets its CloseComplete.
     /// </summary>
-    public bool RewriteClose(ReadOnlySequence<byte> payload, ServerLinkState link)
+    public bool RewriteClose(ReadOnlySequence<byte> payload, ClientLink link)
     {
         if (!TryReadStatementTarget(payload, out _))
         {
@@ -190,7 +190,7 @@ internal sealed partial class StatementRewriter(int maxPerServer)
     }
 
     /// <summary>The statement's server name on this connection, preparing it first (a Parse of the pooler's into <see cref="Output"/>) when it lacks it.</summary>
-    private ServerStatement EnsurePrepared(StatementDefinition definition, ServerLinkState link)
+    private ServerStatement EnsurePrepared(StatementDefinition definition, ClientLink link)
     {
         var statements = StatementsOf(link);
         if (statements.Use(definition) is { } prepared)
@@ -205,7 +205,7 @@ internal sealed partial class StatementRewriter(int maxPerServer)
         return statement;
     }
 
-    private void CloseEvicted(ServerStatement? evicted, ServerLinkState link)
+    private void CloseEvicted(ServerStatement? evicted, ClientLink link)
     {
         if (evicted is not null)
         {
@@ -218,7 +218,7 @@ internal sealed partial class StatementRewriter(int maxPerServer)
     /// Sends a Bind of a statement that exists nowhere: the server fails it and skips to Sync, as
     /// it would after the client's own message failed, and the client sees <paramref name="error"/>.
     /// </summary>
-    private void RefuseAsPostgreSqlWould(PgError error, ServerLinkState link)
+    private void RefuseAsPostgreSqlWould(PgError error, ClientLink link)
     {
         Out.Bind(NoSuchName, NoSuchName);
         link.Tracker.PoolerSentForAnswer((byte)FrontendMessageCode.Bind, new MessageBuilder().Error(error).ToArray());
@@ -229,7 +229,7 @@ internal sealed partial class StatementRewriter(int maxPerServer)
 
     private static PgError Duplicate(string name) => PgError.Error(SqlStates.DuplicatePreparedStatement, $"prepared statement \"{name}\" already exists");
 
-    private ServerStatements StatementsOf(ServerLinkState link)
+    private ServerStatements StatementsOf(ClientLink link)
     {
         var server = link.Server!;
         return server.Statements ??= new ServerStatements(maxPerServer);

@@ -26,7 +26,7 @@ namespace PgBouncerActors.Proxy;
 /// </summary>
 /// <param name="startupSettings">The client's startup settings, re-applied after a reset; empty: nothing to re-apply.</param>
 /// <param name="statements">The client's prepared statements across server connections; null: named statements pass as they are.</param>
-internal sealed class ClientToServerInspector(ServerLinkState state, IReadOnlyDictionary<string, string> startupSettings,
+internal sealed class ClientToServerInspector(ClientLink state, IReadOnlyDictionary<string, string> startupSettings,
     StatementRewriter? statements = null) : IFrameInspector
 {
     private ReadOnlyMemory<byte> _injection;

@@ -63,7 +63,7 @@ internal enum ForwardEnd
     /// <summary>The inspector asked to stop (for example at a client's Terminate).</summary>
     Stopped,
 
-    /// <summary>Someone cancelled the pending read: the lease is being taken back, or the other loop asks for a look.</summary>
+    /// <summary>Someone cancelled the pending read: the session is ending.</summary>
     Cancelled,
 
     /// <summary>The source closed its side cleanly between frames.</summary>
@@ -71,12 +71,6 @@ internal enum ForwardEnd
 
     /// <summary>The destination no longer accepts data.</summary>
     DestinationClosed,
-
-    /// <summary>Transaction and statement modes: the server connection went back to the pool at a clean point.</summary>
-    Released,
-
-    /// <summary>Transaction and statement modes: a parked connection sent something or closed between transactions; it is not used again.</summary>
-    ParkedConnectionLost,
 }
 
 /// <summary>What one read turned into: how much of it was consumed, how much went out, and whether to stop.</summary>

@@ -13,7 +13,8 @@ namespace PgBouncerActors.Proxy;
 /// the connection back; in statement mode it stops before a ReadyForQuery that reports an open
 /// transaction block.
 /// </summary>
-internal sealed class ServerToClientInspector(ServerLinkState state, IDictionary<string, string> serverParameters,
+/// <param name="serverParameters">Where the server's parameter changes are kept: by default those of the connection the link holds.</param>
+internal sealed class ServerToClientInspector(ClientLink state, IDictionary<string, string>? serverParameters,
     Configuration.PoolMode mode = Configuration.PoolMode.Session, IDictionary<string, string>? clientParameters = null) : IFrameInspector
 {
     private bool _stopRequested;
@@ -61,10 +62,15 @@ internal sealed class ServerToClientInspector(ServerLinkState state, IDictionary
             case BackendMessageCode.ParameterStatus:
                 if (ParameterStatusReader.Read(payload) is var (name, value))
                 {
-                    serverParameters[name] = value;
+                    if ((serverParameters ?? state.Server?.Parameters) is { } parameters)
+                    {
+                        parameters[name] = value;
+                    }
+
                     if (clientParameters is not null && TrackedParameters.IsTracked(name))
                     {
                         clientParameters[name] = value; // the client's own value from now on, re-applied on its next lease
+                        state.ClientSettingChanged();
                     }
                 }
 

@@ -105,11 +105,6 @@ internal sealed partial class ClientSessionActor
 
     private void OnSecretLookedUp(SecretLookedUp found)
     {
-        if (_finishing)
-        {
-            return;
-        }
-
         if (found.Failure is { } failure)
         {
             _services.Log.Warning("auth_query for user {User} failed: {Failure}", _user, failure);

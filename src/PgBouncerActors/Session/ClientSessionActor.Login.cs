@@ -1,6 +1,7 @@
 using PgBouncerActors.Framing;
 using Akka.Actor;
 using PgBouncerActors.Auth;
+using PgBouncerActors.Proxy;
 using PgBouncerActors.Backend;
 using PgBouncerActors.Configuration;
 using PgBouncerActors.Net;
@@ -11,8 +12,20 @@ namespace PgBouncerActors.Session;
 
 internal sealed partial class ClientSessionActor
 {
+    // The login: what the client asked for and how it authenticated (the authentication methods' own fields are in .AuthMethod).
+
+    /// <summary>The Akka.Streams conversation of the startup and the authentication; ended once the client is authenticated.</summary>
+    private FrameConversation? _frames;
+    private string _database = "";
+    private string _user = "";
+
+    /// <summary>The settings the client asked for in its startup packet: its defaults, put back after RESET and DISCARD ALL.</summary>
+    private IReadOnlyDictionary<string, string> _startupSettings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
     private DatabaseSettings? _databaseSettings;
     private bool _countedInClientLimits;
+
+    /// <summary>The login's checkout of a server connection (it ends with the session's lifetime).</summary>
+    private Task? _loginCheckout;
 
     private void BeginAuthentication(DatabaseSettings database)
     {
@@ -73,11 +86,6 @@ internal sealed partial class ClientSessionActor
             _frames = null; // ended with the authentication; a dead graph is not kept for the session's life
         }
 
-        if (_finishing)
-        {
-            return;
-        }
-
         if (!outcome.Succeeded)
         {
             if (_queriedEntry is { } entry)
@@ -109,20 +117,45 @@ internal sealed partial class ClientSessionActor
         Become(() =>
         {
             ReceiveCommon();
-            Receive<PoolFound>(found =>
-            {
-                _pool = found.Pool;
-                _demand = found.Demand;
-                JoinStatistics(found.Key);
-                RequestLease();
-            });
-            Receive<LeaseGranted>(OnLeaseGranted);
-            Receive<LeaseFailed>(failed => Finish(failed.Error.Message, failed.Error));
-            Receive<Attached>(OnAttached);
-            // A backend that dies before use shows up as a failed attach; the watch matters once proxying.
-            Receive<Terminated>(_ => { });
+            Receive<PoolFound>(OnPoolFound);
+            Receive<LoginAttached>(attached => StartProxying(attached.Connection));
+            Receive<LoginAttachFailed>(failed => OnLoginAttachFailed(failed.Cause));
         });
         _pools.Tell(new GetPool(DefinePool(_databaseSettings!)), Self);
+    }
+
+    /// <summary>
+    /// The pool is known: the client's link is bound to its desk, and the login checks out a server
+    /// connection, waiting its turn like any request (counted in cl_waiting, bounded by
+    /// query_wait_timeout), to learn the server's parameters as they are for this client.
+    /// </summary>
+    private void OnPoolFound(PoolFound found)
+    {
+        JoinStatistics(found.Key);
+        var link = _link = new ClientLink(_entry?.Counters) { RefuseSimpleQuery = Settings.DisablePqExec };
+        _entry?.Link = link;
+        var self = Self;
+        link.Lend(new LinkLending(found.Desk, _services, _client.Output, _mode, Releases: _mode != PoolMode.Session, _startupSettings,
+            (end, failure) => self.Tell(new PumpEnded(FromServer: true, end, failure), self), _entry, Self, _lifetime.Token));
+        var checkout = link.AcquireAsync(forLogin: true).AsTask();
+        _loginCheckout = checkout;
+        checkout.PipeTo(Self, Self, connection => new LoginAttached(connection), cause => new LoginAttachFailed(cause));
+    }
+
+    private void OnLoginAttachFailed(Exception cause)
+    {
+        switch (cause)
+        {
+            case LendingRefusedException refused:
+                Finish(refused.Error.Message, refused.Error);
+                break;
+            case SettingRefusedException refused:
+                Finish($"server refused a startup setting: {refused.Error}", refused.Error.AsFatal() /* the server's refusal, with its SQLSTATE */);
+                break;
+            default:
+                Finish($"no server connection: {cause.Message}", PgError.FatalError(SqlStates.ConnectionFailure, $"server connection failed: {cause.Message}"));
+                break;
+        }
     }
 
     /// <summary>
@@ -162,100 +195,7 @@ internal sealed partial class ClientSessionActor
         database.MaxDbConnections ?? Settings.MaxDbConnections,
         Settings.Users.GetValueOrDefault(serverUser)?.MaxUserConnections ?? Settings.MaxUserConnections);
 
-    /// <param name="retry">The connection granted died before use: the session keeps its turn, and its wait goes on.</param>
-    private void RequestLease(bool retry = false)
-    {
-        _entry?.StartedWaiting();
-        _pool!.Tell(new LeaseRequest(retry), Self);
-    }
+    private sealed record LoginAttached(ServerConnection Connection);
 
-    private void OnLeaseGranted(LeaseGranted granted)
-    {
-        _entry?.StoppedWaiting(served: true);
-        _backend = granted.Backend;
-        _connection = granted.Connection;
-        Context.Watch(granted.Backend);
-        if (_finishing)
-        {
-            return; // OnFinished gives it back
-        }
-
-        if (!_loggedIn)
-        {
-            // A client starts from the server's defaults and its own startup settings, never from
-            // what the connection's last client left (its TimeZone, DateStyle, standard_conforming_strings...).
-            _settings = StartupParameters.OverServerDefaults(granted.Connection.LoginParameters, _startupSettings);
-        }
-
-        AttachAsync(granted.Connection, granted.Check).PipeTo(Self, Self, result => result, cause => new Attached(false, null, cause.Message));
-    }
-
-    /// <summary>
-    /// Takes over the socket from the idle watch, checks the connection if it idled long
-    /// (server_check_delay), and brings it in line with the client's settings, swallowing the
-    /// replies; the client then sees the server's parameters as they are for it.
-    /// </summary>
-    /// <param name="check">Run server_check_query first: the connection has been idle longer than server_check_delay.</param>
-    private async Task<Attached> AttachAsync(ServerConnection connection, bool check)
-    {
-        if (!await connection.StopIdleWatchAsync().ConfigureAwait(false))
-        {
-            return new Attached(false, null, "it died before use");
-        }
-
-        if (connection.Socket.HasInput())
-        {
-            // Sent before any request of this client (a FATAL from a terminated backend, a close): the request goes elsewhere.
-            return new Attached(false, null, "it sent something or closed while idle");
-        }
-
-        using var timeout = new CancellationTokenSource(Settings.ServerConnectTimeout);
-        if (check && Settings.ServerCheckQuery.Length > 0 &&
-            await connection.RunSilentlyAsync(Settings.ServerCheckQuery, timeout.Token).ConfigureAwait(false) is { } failed)
-        {
-            return new Attached(false, null, $"server_check_query failed: {failed}");
-        }
-
-        var error = await connection.ApplySettingsAsync(_settings, timeout.Token).ConfigureAwait(false);
-        return new Attached(true, error, null);
-    }
-
-    private void OnAttached(Attached attached)
-    {
-        if (_finishing)
-        {
-            return;
-        }
-
-        if (!attached.Alive)
-        {
-            // The connection died between grant and use: give it back and keep our turn in the queue.
-            _services.Log.Debug("lent server connection unusable ({Reason}); asking again", attached.Failure);
-            ReturnLease(clean: false, attached.Failure ?? "it died before use", cancelFirst: false);
-            RequestLease(retry: true);
-            return;
-        }
-
-        _attachedIdle = true;
-        if (attached.SettingError is { } error)
-        {
-            Finish($"server refused a startup setting: {error}", error.AsFatal() /* the server's refusal, with its SQLSTATE */);
-            return;
-        }
-
-        if (_loggedIn)
-        {
-            BeginLease();
-        }
-        else if (_mode == PoolMode.Session)
-        {
-            StartProxying();
-        }
-        else
-        {
-            StartPooledProxying();
-        }
-    }
-
-    private sealed record Attached(bool Alive, PgError? SettingError, string? Failure);
+    private sealed record LoginAttachFailed(Exception Cause);
 }

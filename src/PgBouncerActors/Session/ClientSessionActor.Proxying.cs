@@ -1,76 +1,100 @@
 using Akka.Actor;
-using PgBouncerActors.Auth;
 using PgBouncerActors.Backend;
-using PgBouncerActors.Pool;
+using PgBouncerActors.Configuration;
+using PgBouncerActors.Net;
 using PgBouncerActors.Protocol.Framing;
 using PgBouncerActors.Protocol.Messages;
 using PgBouncerActors.Proxy;
 
 namespace PgBouncerActors.Session;
 
+/// <summary>
+/// A logged-in client: the client loop sends its requests over its link, and the server
+/// connection's reader forwards the answers. In session mode the link holds the login's connection
+/// for the whole session, and the client sees that server's own BackendKeyData, so
+/// pg_backend_pid(), pg_terminate_backend and cancel behave as without a pooler. In transaction and
+/// statement modes the client holds a connection only from the first message of a transaction (or
+/// statement) to the ReadyForQuery that ends it; its parameters (client_encoding, TimeZone,
+/// application_name...) live in the link and are brought to the next connection before its request
+/// goes out, and its cancel key is its own, routed to whichever connection it holds.
+/// </summary>
 internal sealed partial class ClientSessionActor
 {
-    private IActorRef? _backend;
-    private ServerConnection? _connection;
-    private ServerLinkState? _link;
+    // The link: what the client uses its server connections with, once logged in.
+    private PoolMode _mode = PoolMode.Session;
+    private ClientLink? _link;
     private Task<ForwardEnd>? _clientPump;
-    private Task<ForwardEnd>? _serverPump;
-    private bool _attachedIdle;
-    private readonly CancelRoute _cancelRoute = new();
     private (int ProcessId, int SecretKey)? _cancelKey;
+    private bool _serverCloseNeeded;
+    private bool _serverGone; // the server closed or broke the protocol: nothing left to cancel on it
 
-    /// <summary>
-    /// Session mode: the client gets the server's own BackendKeyData, so pg_backend_pid(),
-    /// pg_terminate_backend and cancel behave as without a pooler; then the two loops run until
-    /// one side leaves.
-    /// </summary>
-    private void StartProxying()
+    /// <summary>The login's connection is in line with the client: the client gets its welcome, and the loops run.</summary>
+    private void StartProxying(ServerConnection connection)
     {
-        var connection = _connection!;
+        var link = _link!;
         CompleteLogin();
-        _link = new ServerLinkState(_entry?.Counters) { Server = connection, RefuseSimpleQuery = Settings.DisablePqExec };
-        _entry?.Link = _link;
-        _cancelRoute.Attach(connection);
-        var answer = new MessageBuilder().AuthenticationOk();
+        var welcome = new MessageBuilder().AuthenticationOk();
         foreach (var (name, value) in connection.Parameters)
         {
-            answer.ParameterStatus(name, value);
+            welcome.ParameterStatus(name, value);
+            if (_mode != PoolMode.Session && TrackedParameters.IsTracked(name))
+            {
+                link.ClientSettings[name] = value; // the values this client starts with, as the server spells them
+            }
         }
 
         var keys = _services.CancelKeys;
-        if (keys.IssuesOwnKeys)
+        if (_mode != PoolMode.Session || keys.IssuesOwnKeys)
         {
-            _cancelKey = keys.RegisterRandom(_cancelRoute);
+            _cancelKey = keys.RegisterRandom(link.CancelRoute);
         }
         else
         {
             _cancelKey = (connection.ProcessId, connection.SecretKey); // alone, the client sees its server's own key, as without a pooler
-            keys.Register(connection.ProcessId, connection.SecretKey, _cancelRoute);
+            keys.Register(connection.ProcessId, connection.SecretKey, link.CancelRoute);
         }
 
-        answer.BackendKeyData(_cancelKey.Value.ProcessId, _cancelKey.Value.SecretKey).ReadyForQuery();
+        welcome.BackendKeyData(_cancelKey.Value.ProcessId, _cancelKey.Value.SecretKey).ReadyForQuery();
         if (Settings.LogConnections)
         {
-            _services.Log.Information("client login: db={Database} user={User} addr={Address} server_pid={Pid}",
-                _database, _user, Address, connection.ProcessId);
+            _services.Log.Information(_mode == PoolMode.Session
+                ? "client login: db={Database} user={User} addr={Address} server_pid={Pid}"
+                : "client login: db={Database} user={User} addr={Address} pool_mode={Mode}", _database, _user, Address,
+                _mode == PoolMode.Session ? connection.ProcessId : _mode);
         }
 
         Become(() =>
         {
             ReceiveCommon();
             Receive<PumpEnded>(OnPumpEnded);
-            Receive<Terminated>(OnBackendTerminated);
         });
 
-        var max = Settings.MaxFrameLength;
-        var token = _lifetime.Token;
-        var client = _client;
-        var link = _link;
-        _serverPump = SendThenForwardAsync(answer.WrittenMemory, connection, link, max, token);
-        _clientPump = FrameForwarder.RunAsync(client.Input, connection.Socket.Output, new ClientToServerInspector(link, _startupSettings), max,
-            link.ToServer, token);
-        _serverPump.PipeTo(Self, Self, end => new PumpEnded(FromServer: true, end, null), cause => new PumpEnded(true, null, cause));
+        var statements = _mode != PoolMode.Session && Settings.MaxPreparedStatements > 0 ? new Prepared.StatementRewriter(Settings.MaxPreparedStatements) : null;
+        var inspector = new ClientToServerInspector(link, _startupSettings, statements);
+        _clientPump = WelcomeThenForwardAsync(_client, link, welcome.WrittenMemory, inspector, Settings.MaxFrameLength, _lifetime.Token);
         _clientPump.PipeTo(Self, Self, end => new PumpEnded(FromServer: false, end, null), cause => new PumpEnded(false, null, cause));
+    }
+
+    /// <summary>
+    /// The welcome goes out before anything of the server's can: a pooled client's login connection
+    /// goes back to the desk first, a session-mode one is linked (and its reader forwards) only once
+    /// the welcome is out. Then the client loop runs until the client leaves.
+    /// </summary>
+    private static async Task<ForwardEnd> WelcomeThenForwardAsync(PgSocket client, ClientLink link, ReadOnlyMemory<byte> welcome,
+        IFrameInspector inspector, long maxFrameLength, CancellationToken cancellationToken)
+    {
+        if (link.Releases && !link.FinishLoginAttach())
+        {
+            return ForwardEnd.Cancelled;
+        }
+
+        await client.SendAsync(welcome, cancellationToken).ConfigureAwait(false);
+        if (!link.Releases && !link.FinishLoginAttach())
+        {
+            return ForwardEnd.Cancelled;
+        }
+
+        return await ClientLoop.RunAsync(client.Input, link, inspector, maxFrameLength, client.Output, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The login is over: no more login timeout; the client's timeouts start watching.</summary>
@@ -86,30 +110,8 @@ internal sealed partial class ClientSessionActor
         }
     }
 
-    /// <summary>The pool closed the server connection this client is using (shutdown): the client is told why.</summary>
-    private void OnBackendTerminated(Terminated terminated)
-    {
-        if (terminated.ActorRef.Equals(_backend) && _link?.Server is not null)
-        {
-            Finish("server connection closed by the pool", LostServer("the pool closed the server connection"));
-        }
-    }
-
-    /// <summary>The login answer goes out on the same writer the server loop then owns, so nothing interleaves with it.</summary>
-    private async Task<ForwardEnd> SendThenForwardAsync(ReadOnlyMemory<byte> answer, ServerConnection connection, ServerLinkState link, long max, CancellationToken token)
-    {
-        await _client.SendAsync(answer, token).ConfigureAwait(false);
-        return await FrameForwarder.RunAsync(connection.Socket.Input, _client.Output,
-            new ServerToClientInspector(link, connection.Parameters), max, link.ToClient, token).ConfigureAwait(false);
-    }
-
     private void OnPumpEnded(PumpEnded ended)
     {
-        if (_finishing)
-        {
-            return;
-        }
-
         if (!ended.FromServer)
         {
             switch (ended.End)
@@ -124,31 +126,31 @@ internal sealed partial class ClientSessionActor
                     Finish("client closed the connection", null);
                     return;
                 case ForwardEnd.DestinationClosed:
+                    _serverGone = true;
                     Finish("server connection closed", LostServer("the server closed the connection"));
                     return;
             }
 
-            if (ended.Failure is FramingException framing)
+            switch (ended.Failure)
             {
-                var why = framing is FrameTooLargeException large ? OverLimit(large, "") : framing.Message;
-                Finish($"protocol violation: {why}", PgError.FatalError(SqlStates.ProtocolViolation, why));
+                case FramingException framing:
+                    var why = framing is FrameTooLargeException large ? OverLimit(large, "") : framing.Message;
+                    Finish($"protocol violation: {why}", PgError.FatalError(SqlStates.ProtocolViolation, why));
+                    return;
+                case Pool.LendingRefusedException refused: // query_wait_timeout, a removed database, the server down
+                    Finish(refused.Error.Message, refused.Error);
+                    return;
+                case SettingRefusedException refused:
+                    Finish($"server refused a setting: {refused.Error}", refused.Error.AsFatal());
+                    return;
+                default:
+                    Finish($"client connection failed: {ended.Failure?.Message}", null);
+                    return;
             }
-            else
-            {
-                Finish($"client connection failed: {ended.Failure?.Message}", null);
-            }
-
-            return;
         }
 
         switch (ended.End)
         {
-            case ForwardEnd.Released:
-                OnLeaseReleased(clean: true);
-                return;
-            case ForwardEnd.ParkedConnectionLost:
-                OnLeaseReleased(clean: false);
-                return;
             case ForwardEnd.Stopped: // statement mode saw a transaction block open
                 Finish("transaction block in statement mode", PgError.FatalError(SqlStates.ProtocolViolation,
                     "transaction blocks not allowed in statement pooling mode",
@@ -160,14 +162,17 @@ internal sealed partial class ClientSessionActor
             case ForwardEnd.SourceClosed:
             case null when ended.Failure is not FramingException:
                 // A server that said FATAL (pg_terminate_backend, shutdown) has already told the client why.
+                _serverGone = true;
                 Finish($"server connection lost: {_link?.ServerFatal?.ToString() ?? ended.Failure?.Message ?? "closed"}",
                     _link?.ServerFatal is null ? LostServer(ended.Failure?.Message ?? "the server closed the connection") : null);
                 return;
             case null when ended.Failure is FrameTooLargeException large:
                 var why = OverLimit(large, " from the server");
+                _serverGone = true;
                 Finish(why, LostServer(why));
                 return;
             default:
+                _serverGone = true;
                 Finish($"server protocol error: {ended.Failure?.Message}", LostServer($"the server broke the protocol: {ended.Failure?.Message}"));
                 return;
         }
@@ -180,76 +185,6 @@ internal sealed partial class ClientSessionActor
     private static PgError LostServer(string why) =>
         PgError.FatalError(SqlStates.ConnectionFailure, $"server connection lost: {why}");
 
-    /// <summary>
-    /// Stops the server loop at a frame boundary of the server stream, so that nothing else
-    /// writes to the client; returns how it ended (Cancelled when we stopped it, Released when it
-    /// had just given the connection back).
-    /// </summary>
-    private async Task<ForwardEnd?> StopServerLoopAsync(ServerLinkState? link, Task<ForwardEnd>? serverPump, bool clientStillListening)
-    {
-        if (serverPump is null || link is null)
-        {
-            return null;
-        }
-
-        if (!clientStillListening)
-        {
-            _client.Abort(); // a server loop blocked on writing to a gone client must not hold us up
-        }
-
-        // Under the gate the server loop cannot release the connection: either it is gone (Server
-        // is null) or the loop will read it again and see the cancellation.
-        link.Stop();
-
-        if (await Task.WhenAny(serverPump, Task.Delay(TimeSpan.FromSeconds(2))).ConfigureAwait(false) != serverPump)
-        {
-            _client.Abort(); // the client stopped reading: its session is over either way
-        }
-
-        try
-        {
-            return await serverPump.ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            return null; // a failed server loop means a dirty connection
-        }
-    }
-
-    /// <summary>Whether the held server connection may serve another client, judged after both loops stopped.</summary>
-    private bool ServerConnectionIsClean(ForwardEnd? serverEnd)
-    {
-        if (_connection is null || _connection.Socket.IsClosed)
-        {
-            return false;
-        }
-
-        if (_link is null || (_serverPump is null && _attachedIdle))
-        {
-            return _attachedIdle; // not forwarding yet: clean only if the attach finished at ReadyForQuery
-        }
-
-        return serverEnd is ForwardEnd.Cancelled or ForwardEnd.Released && _link.IsClean && !_link.Tracker.LostTrack;
-    }
-
-    /// <param name="reason">Why it cannot be reused, as a clause ("it died before use"); by default what the client left it in.</param>
-    /// <param name="cancelFirst">Whether the server may still be working for the client: then a cancel goes to it before it is closed.</param>
-    private void ReturnLease(bool clean, string? reason = null, bool? cancelFirst = null)
-    {
-        if (_backend is null || _pool is null)
-        {
-            return;
-        }
-
-        Context.Unwatch(_backend);
-        var why = clean ? "" : reason ?? $"its client left it {_link?.DescribeState() ?? "before it was used"}";
-        var busy = cancelFirst ?? (!clean && _link is { } link && (link.Tracker.Awaiting > 0 || link.Tracker.LostTrack || link.WriteBroken));
-        _pool.Tell(new LeaseReturned(_backend, clean, why, busy), Self);
-        _backend = null;
-        _connection = null;
-        _attachedIdle = false;
-    }
-
     private void UnregisterCancelKey()
     {
         if (_cancelKey is { } key)
@@ -259,5 +194,6 @@ internal sealed partial class ClientSessionActor
         }
     }
 
+    /// <summary>How one direction ended: the client loop (FromServer false), or the server side as the connection's reader reported it.</summary>
     private sealed record PumpEnded(bool FromServer, ForwardEnd? End, Exception? Failure);
 }

@@ -14,12 +14,9 @@ internal sealed partial class ClientSessionActor
         Receive<HandshakeResult.Closed>(_ =>
         {
             // Port probes and finished cancel requests are not failed logins. A close that we made
-            // ourselves (a login timeout ends the handshake's read) does not change how the session ended.
-            if (!_finishing)
-            {
-                _logFailedLogin = false;
-                Finish("closed before startup", null);
-            }
+            // ourselves (a login timeout ends the handshake's read) comes once the session is finishing, and changes nothing.
+            _logFailedLogin = false;
+            Finish("closed before startup", null);
         });
         Receive<HandshakeResult.Refused>(refused => Finish(refused.Error.Message, refused.Unsendable ? null : refused.Error));
         Receive<HandshakeResult.Cancel>(OnCancelRequest);
@@ -28,11 +25,6 @@ internal sealed partial class ClientSessionActor
 
     private void OnStartup(HandshakeResult.Startup startup)
     {
-        if (_finishing)
-        {
-            return;
-        }
-
         _frames = startup.Frames; // over TLS, not the one the handshake began on
         var parameters = startup.Parameters;
         _user = parameters.FirstOrDefault(p => p.Key == "user").Value ?? "";
@@ -112,11 +104,6 @@ internal sealed partial class ClientSessionActor
     /// </summary>
     private void OnCancelRequest(HandshakeResult.Cancel cancel)
     {
-        if (_finishing)
-        {
-            return;
-        }
-
         var keys = _services.CancelKeys;
         var route = keys.Find(cancel.ProcessId, cancel.SecretKey);
         _logFailedLogin = false;
@@ -130,6 +117,14 @@ internal sealed partial class ClientSessionActor
 
         if (route?.BeginCancel() is not { } target)
         {
+            if (route?.CancelWait?.Invoke() == true)
+            {
+                // Its request never reached a server: it is answered 57014 without running, as a query canceled before it starts.
+                _services.Log.Information("cancel request: a client's request waiting for a server connection was withdrawn addr={Address}", Address);
+                Finish("cancel request for a client waiting for a server connection", null);
+                return;
+            }
+
             Finish(route is null ? "cancel request with an unknown key" : "cancel request for a client between transactions", null);
             return;
         }

@@ -10,11 +10,11 @@ using PgBouncerActors.Proxy;
 namespace PgBouncerActors.Session;
 
 /// <summary>
-/// One client connection: startup, authentication, the lease of a server connection and the
-/// proxy loops, then a clean goodbye. The socket work runs in tasks outside the actor; the actor
-/// sees their outcomes as messages and decides what happens next. Split by phase:
-/// <c>.Startup</c>, <c>.Login</c> (authentication and lease), <c>.Proxying</c>, and this file
-/// (state, shutdown and the end of the session).
+/// One client connection: startup, authentication, the link to its pool's server connections and
+/// the client loop, then a clean goodbye. The socket work runs in tasks outside the actor; the
+/// actor sees their outcomes as messages and decides what happens next. Split by phase, each file
+/// with the fields of its phase: <c>.Startup</c>, <c>.Login</c> (authentication and the pool),
+/// <c>.Proxying</c> (the link), and this file (what every phase shares, and the end of the session).
 /// </summary>
 internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
 {
@@ -24,23 +24,12 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
     private readonly PgSocket _client;
     private readonly IActorRef _pools;
     private readonly PgError? _refusal;
-    private readonly CancellationTokenSource _lifetime = new();
-    /// <summary>The Akka.Streams conversation of the startup and the authentication; ended once the client is authenticated.</summary>
-    private FrameConversation? _frames;
     private readonly DateTime _connectedAt = DateTime.UtcNow;
-    private string _database = "";
-    private string _user = "";
-    /// <summary>The settings the client asked for in its startup packet: its defaults, put back after RESET and DISCARD ALL.</summary>
-    private IReadOnlyDictionary<string, string> _startupSettings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>
-    /// The client's settings: the server's defaults (as its connection reported them at login)
-    /// with the startup settings over them, and in pooled modes then every tracked parameter's current value.
-    /// </summary>
-    private Dictionary<string, string> _settings = new(StringComparer.OrdinalIgnoreCase);
-    private IActorRef? _pool;
-    private PoolMode _mode = PoolMode.Session;
-    private bool _finishing;
+    /// <summary>Cancelled when the session ends: every task of its I/O stops with it.</summary>
+    private readonly CancellationTokenSource _lifetime = new();
+
+    // The end of the session.
     private bool _loggedIn;
     private bool _logFailedLogin = true;
     private string _closeReason = "";
@@ -85,14 +74,13 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
         return result;
     }
 
-    /// <summary>Messages every phase answers the same way.</summary>
+    /// <summary>Messages every phase but the last answers the same way.</summary>
     private void ReceiveCommon()
     {
         Receive<LoginTimedOut>(_ => Finish("client_login_timeout", PgError.FatalError(SqlStates.QueryCanceled,
             $"client_login_timeout: login not completed within {Settings.ClientLoginTimeout.TotalSeconds:0.#}s")));
         Receive<ShutdownSession>(_ => Finish("pooler shutdown", PgError.FatalError(SqlStates.AdminShutdown,
             "terminating connection because the pooler is shutting down")));
-        Receive<SessionFinished>(OnFinished);
         Receive<KillSession>(kill => Finish(kill.Reason, kill.Error));
         Receive<ClientWatchTick>(_ => WatchClient());
         Receive<ServerCloseNeeded>(_ =>
@@ -103,68 +91,38 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
     }
 
     /// <summary>
-    /// Ends the session once: stops the proxy loops, tells the client why when there is something
-    /// to tell, gives a held server connection back (clean or not), then stops the actor.
+    /// Ends the session once: from here on it only waits for its I/O to stop (the link, the client
+    /// loop, a reader at a message boundary), tells the client why when there is something to
+    /// tell, gives a held server connection back (clean or not), then stops.
     /// </summary>
-    /// <param name="answerFirst">
-    /// The client broke the protocol after valid requests: as PostgreSQL, which answers those
-    /// before it reads the bad message, let the server finish answering them first (briefly).
-    /// </param>
+    /// <param name="answerFirst">The client broke the protocol after valid requests: the server finishes answering those first (briefly).</param>
     private void Finish(string reason, PgError? tellClient, bool answerFirst = false)
     {
-        if (_finishing)
-        {
-            return;
-        }
-
-        _finishing = true;
         _closeReason = reason;
         Timers.Cancel("login");
         Timers.Cancel("watch");
-        _serverWanted?.TrySetCanceled();
-        FinishAsync(tellClient, _link, _serverPump, answerFirst)
-            .PipeTo(Self, Self, serverEnd => new SessionFinished(serverEnd), _ => new SessionFinished(null));
-    }
-
-    /// <returns>How the server loop ended (Cancelled when we stopped it), or null when none ran.</returns>
-    private async Task<ForwardEnd?> FinishAsync(PgError? tellClient, ServerLinkState? link, Task<ForwardEnd>? serverPump, bool answerFirst)
-    {
-        var patience = Environment.TickCount64 + 1000;
-        while (answerFirst && link is not null && serverPump is { IsCompleted: false } && link.Tracker.AnswerComing &&
-               Environment.TickCount64 < patience)
-        {
-            await Task.Delay(5).ConfigureAwait(false);
-        }
-
-        var serverEnd = await StopServerLoopAsync(link, serverPump, tellClient is not null).ConfigureAwait(false);
-        if (tellClient is not null && (link is null || link.ToClient.AtFrameBoundary))
-        {
-            // A client whose own loop has ended (it broke the protocol, or before login) may still be writing: linger for it.
-            await _client.CloseWithAsync(tellClient.ToErrorResponse(), lingerForPeer: _clientPump is null or { IsCompleted: true })
-                .ConfigureAwait(false);
-        }
-        else
-        {
-            _client.Abort();
-        }
-
-        await _lifetime.CancelAsync().ConfigureAwait(false);
-        if (_clientPump is not null)
-        {
-            await Quietly(_clientPump).ConfigureAwait(false);
-        }
-
-        return serverEnd;
+        Timers.Cancel("fast-close");
+        Become(() => Receive<SessionFinished>(OnFinished)); // anything else that still arrives changes nothing now
+        var pumps = new[] { _loginCheckout, _clientPump }.OfType<Task>().ToList();
+        SessionEnding.StopIoAsync(_client, _link, pumps, tellClient, answerFirst, _lifetime)
+            .PipeTo(Self, Self, ended => new SessionFinished(ended.ReaderHeld, ended.Untold),
+                cause => new SessionFinished(ReaderHeld: false, $"its end failed: {cause.Message}"));
     }
 
     private void OnFinished(SessionFinished finished)
     {
-        // Judged only now that both loops stopped: the client loop may have forwarded one more request until it did.
-        // A server that closed or said FATAL is gone: no cancel for it. One that may still be working gets one before the close.
-        var serverGone = finished.ServerEnd == ForwardEnd.SourceClosed || _link?.ServerFatal is not null;
-        ReturnLease(ServerConnectionIsClean(finished.ServerEnd), cancelFirst: serverGone ? false : null);
-        _pool?.Tell(LeaseWithdrawn.Instance, Self); // in case it was still waiting; a no-op otherwise
+        if (_link is { } link)
+        {
+            // Judged only now that the loops stopped: the client loop may have sent one more request until it did.
+            SessionEnding.GiveBack(link, _mode == PoolMode.Session, finished.ReaderHeld, serverGone: _serverGone || link.ServerFatal is not null);
+        }
+
         LeaveStatistics();
+        if (finished.Untold is { } untold)
+        {
+            _services.Log.Warning("client cut off without its error: db={Database} user={User} addr={Address} reason={Reason}: {Untold}",
+                _database, _user, Address, _closeReason, untold);
+        }
 
         if (_loggedIn && Settings.LogDisconnections)
         {
@@ -216,28 +174,21 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
         }
     }
 
+    /// <summary>Whatever way the actor stops (a failure included), its I/O stops and a connection it still held goes back to be closed.</summary>
     protected override void PostStop()
     {
         _client.Abort();
         _lifetime.Cancel();
         _lifetime.Dispose();
-        _serverWanted?.TrySetCanceled();
-        _link?.Stop(); // a server loop still waiting on a parked connection ends
+        if (_link is { } link)
+        {
+            link.Stop();
+            SessionEnding.GiveBack(link, _mode == PoolMode.Session, readerHeld: false, serverGone: false); // nothing when OnFinished gave it back
+        }
+
         _ = _frames?.DisposeAsync().AsTask(); // a session that ended during its login: its graph ends too
         UnregisterCancelKey();
         LeaveStatistics();
-    }
-
-    private static async Task Quietly(Task task)
-    {
-        try
-        {
-            await task.ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            // the outcome was already reported by the pump's own completion message
-        }
     }
 
     private sealed record LoginTimedOut
@@ -245,12 +196,12 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
         public static readonly LoginTimedOut Instance = new();
     }
 
-    private sealed record SessionFinished(ForwardEnd? ServerEnd);
+    /// <param name="ReaderHeld">The server's reader stopped forwarding at a message boundary (false: it had to be cut off).</param>
+    /// <param name="Untold">Why the client was cut off instead of told its error, or null.</param>
+    private sealed record SessionFinished(bool ReaderHeld, string? Untold);
 
-    /// <summary>How often a session told <see cref="ServerCloseNeeded"/> looks whether its transaction has ended.</summary>
+    /// <summary>How often a session told <see cref="Pool.ServerCloseNeeded"/> looks whether its transaction has ended.</summary>
     private static readonly TimeSpan FastCloseCheck = TimeSpan.FromMilliseconds(50);
-
-    private bool _serverCloseNeeded;
 
     private sealed record ClientWatchTick
     {

@@ -12,7 +12,7 @@ namespace PgBouncerActors.Stats;
 internal sealed class ClientEntry(long id, IActorRef session, string database, string user, string remoteAddress, string localAddress,
     string applicationName, string tls = "", Metrics.PoolHistograms? histograms = null)
 {
-    private volatile ServerLinkState? _link;
+    private volatile ClientLink? _link;
     private long _waitingSince; // Stopwatch timestamp; 0: not waiting
 
     /// <summary>The session's number, shown as its ptr and taken by KILL_CLIENT.</summary>
@@ -40,7 +40,7 @@ internal sealed class ClientEntry(long id, IActorRef session, string database, s
     public TrafficCounters Counters { get; } = new(histograms);
 
     /// <summary>The client's link to its server connections, once it proxies (its byte counts and the connection it holds).</summary>
-    public ServerLinkState? Link
+    public ClientLink? Link
     {
         get => _link;
         set => _link = value;

@@ -46,6 +46,9 @@ internal sealed class FaultProxy : IAsyncDisposable
 
     public TimeSpan RefuseAfter { get; set; } = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>With <see cref="ProxyAccept.Refuse"/>: no connection is refused before this completes either (logins held together).</summary>
+    public Task RefuseWhen { get; set; } = Task.CompletedTask;
+
     /// <summary>Added before each chunk is passed on, either way.</summary>
     public TimeSpan Delay { get; set; }
 
@@ -111,7 +114,7 @@ internal sealed class FaultProxy : IAsyncDisposable
             switch (accept)
             {
                 case ProxyAccept.Refuse:
-                    await Task.Delay(RefuseAfter, _stop.Token);
+                    await Task.WhenAll(Task.Delay(RefuseAfter, _stop.Token), RefuseWhen.WaitAsync(_stop.Token));
                     client.Close();
                     return;
                 case ProxyAccept.Blackhole:

@@ -32,12 +32,12 @@ public sealed class ServerDeathSpec(PostgresFixture postgres)
     /// within microseconds, or a few milliseconds on a loaded machine. What the server sends after
     /// a request went out is a race no pooler can win; what arrived before it must not be its answer.
     /// </summary>
-    private static async Task WaitUntilParkedAsync(Hosting.PoolerHost pooler)
+    private static async Task WaitUntilBackAtTheDeskAsync(Hosting.PoolerHost pooler)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (pooler.Statistics.Clients.Single().Link?.HasParked != true)
+        while (pooler.Statistics.Clients.Single().Link?.State != PgBouncerActors.Proxy.LinkState.Free)
         {
-            Assert.True(DateTime.UtcNow < deadline, "the client's connection was never parked after its transaction");
+            Assert.True(DateTime.UtcNow < deadline, "the client's connection never went back to the pool after its transaction");
             await Task.Delay(2);
         }
     }
@@ -55,7 +55,7 @@ public sealed class ServerDeathSpec(PostgresFixture postgres)
     }
 
     [Theory]
-    [InlineData("transaction")] // the connection the client keeps between transactions
+    [InlineData("transaction")] // the connection the client used last, idle at the desk between its transactions
     [InlineData("session")] // a connection idle in the pool between two clients
     public async Task A_query_after_its_idle_server_connection_was_killed_runs_on_another_connection(string mode)
     {
@@ -74,10 +74,10 @@ public sealed class ServerDeathSpec(PostgresFixture postgres)
             }
             else
             {
-                // Idle means the pooler has seen the transaction end and parked the connection with the client. Right
-                // after ReadyForQuery reaches the client the server loop may not have got there yet (on a loaded
-                // machine, tens of milliseconds); a request in that window still goes to the attached connection.
-                await WaitUntilParkedAsync(pooler);
+                // Idle means the pooler has seen the transaction end and the connection is back at the desk. Right
+                // after ReadyForQuery reaches the client the reader may not have got there yet (on a loaded
+                // machine, tens of milliseconds); a request in that window still goes to the connection it holds.
+                await WaitUntilBackAtTheDeskAsync(pooler);
                 await KillAsync(direct, pid);
             }
 

@@ -91,7 +91,7 @@ public sealed class ForwardingPropertySpec
         Gen.Select(ClientMessage.Array[1, 20], Cuts).Sample((messages, cuts) =>
         {
             var stream = messages.SelectMany(m => m).ToArray();
-            var link = new ServerLinkState();
+            var link = new ClientLink();
             var (output, stopped) = Forward(stream, cuts, new ClientToServerInspector(link, Startup), link.ToServer);
             Assert.False(stopped);
             Assert.Equal(Convert.ToHexString(stream), Convert.ToHexString(WithoutReapplies(output)));
@@ -107,7 +107,7 @@ public sealed class ForwardingPropertySpec
         Gen.Select(AnyMessage.Array[1, 20], Cuts).Sample((messages, cuts) =>
         {
             var stream = messages.SelectMany(m => m).ToArray();
-            var link = new ServerLinkState();
+            var link = new ClientLink();
             try
             {
                 var (output, stopped) = Forward(stream, cuts, new ClientToServerInspector(link, Startup), link.ToServer);
@@ -133,7 +133,7 @@ public sealed class ForwardingPropertySpec
             (code, payload) => new MessageBuilder().Begin(code).WriteBytes(payload).End().ToArray());
         Gen.Select(ClientMessage.Array[0, 10], serverMessage.Array[1, 30], Cuts).Sample((sent, answers, cuts) =>
         {
-            var link = new ServerLinkState();
+            var link = new ClientLink();
             foreach (var message in sent)
             {
                 link.Tracker.ClientSent(message[0]);
@@ -241,7 +241,7 @@ public sealed class ForwardingPropertySpec
     [InlineData(new byte[] { (byte)'x' })]
     public void A_ReadyForQuery_without_exactly_one_known_status_byte_is_a_framing_error(byte[] payload)
     {
-        var link = new ServerLinkState();
+        var link = new ClientLink();
         link.Tracker.ClientSent((byte)'Q');
         var stream = new MessageBuilder().Begin((byte)'Z').WriteBytes(payload).End().ToArray();
         var inspector = new ServerToClientInspector(link, new Dictionary<string, string>(), PoolMode.Transaction, new Dictionary<string, string>());

@@ -115,10 +115,11 @@ internal sealed class WireClient(PgSocket socket)
     public static async Task<WireClient> ConnectAsync(int port) =>
         new(await PgSocket.ConnectAsync("127.0.0.1", port, CancellationToken.None));
 
-    public async Task<List<PgMessage>> LoginAsync(string user = "alice", string database = "app")
+    /// <param name="within">How long the login may take (10 s by default; a login waits its turn for a server connection in pooled modes).</param>
+    public async Task<List<PgMessage>> LoginAsync(string user = "alice", string database = "app", TimeSpan? within = null)
     {
         await Socket.SendAsync(new MessageBuilder().StartupMessage([new("user", user), new("database", database)]));
-        return await ReadUntilReadyAsync();
+        return await ReadUntilReadyAsync(within);
     }
 
     public async Task<List<PgMessage>> QueryAsync(string sql)
@@ -133,11 +134,11 @@ internal sealed class WireClient(PgSocket socket)
 
     public Task TerminateAsync() => Socket.SendAsync(new MessageBuilder().Terminate()).AsTask();
 
-    /// <summary>Messages up to and including ReadyForQuery, or up to the close.</summary>
-    public async Task<List<PgMessage>> ReadUntilReadyAsync()
+    /// <summary>Messages up to and including ReadyForQuery, or up to the close; each within <paramref name="within"/> (10 s by default).</summary>
+    public async Task<List<PgMessage>> ReadUntilReadyAsync(TimeSpan? within = null)
     {
         var messages = new List<PgMessage>();
-        while (await Socket.Input.ReadMessageAsync(1 << 20).AsTask().WaitAsync(TimeSpan.FromSeconds(10)) is { } message)
+        while (await Socket.Input.ReadMessageAsync(1 << 20).AsTask().WaitAsync(within ?? TimeSpan.FromSeconds(10)) is { } message)
         {
             messages.Add(message);
             if (message.Type == 'Z')

@@ -1,0 +1,725 @@
+using PgBouncerActors.Backend;
+using PgBouncerActors.Protocol.Messages;
+
+namespace PgBouncerActors.Pool;
+
+/// <summary>Who owns a server connection now (ARCHITECTURE invariant 9).</summary>
+internal enum ConnectionOwner : byte
+{
+    /// <summary>Its pool: opening, resetting, being examined or closing.</summary>
+    Pool,
+
+    /// <summary>Idle at its pool's desk.</summary>
+    Desk,
+
+    /// <summary>Lent: to a client's link (its <see cref="ServerConnection.Lessee"/>), or to the pooler's own use.</summary>
+    Lent,
+}
+
+/// <summary>What a pool's desk counts, read together (SHOW POOLS, the supervisor's decisions, specs).</summary>
+internal readonly record struct DeskCounts(int Idle, int Waiting, int Live, int Opening, TimeSpan OldestWait, bool Paused);
+
+/// <summary>
+/// A pool's lending desk: its idle server connections and the parties waiting for one, first come
+/// first served, behind one lock. The client and server loops call it directly, so a transaction's
+/// checkout and check-in cost a short critical section, not a message to the pool:
+/// <list type="bullet">
+/// <item>checkout returns at once with an idle connection (the one the client used last when it is
+/// idle, warm ones before cold), or queues the waiter;</item>
+/// <item>check-in hands the connection to the oldest waiter inside the same critical section, or
+/// makes it idle, or, when the pool wants it closed (paused, RECONNECT, lifetime, over size), gives
+/// it to the pool;</item>
+/// <item>every way a wait can end (a connection, query_wait_timeout, the client leaving or
+/// cancelling, a removed database, the server's error) answers or removes the waiter under the
+/// same lock, so a waiter is always either queued or answered (invariant 8).</item>
+/// </list>
+/// The <see cref="PoolSupervisorActor"/> owns the desk: it opens connections when the desk signals
+/// that waiters outnumber what is idle or opening, and closes what the desk hands back. The signal
+/// is one message while the demand is unmet, not one per transaction.
+/// </summary>
+internal sealed class LendingDesk
+{
+    private readonly Lock _lock = new();
+    private readonly Func<TimeSpan> _clock;
+    private readonly IDeskOwner _owner;
+
+    // Idle connections, a list threaded through the connections: the most recently checked in at the tail.
+    private ServerConnection? _idleHead;
+    private ServerConnection? _idleTail;
+    private int _idleCount;
+
+    // Waiters, first come first served.
+    private DeskWaiter? _waitHead;
+    private DeskWaiter? _waitTail;
+    private int _waitCount;
+
+    private int _live; // logged in and not on its way to close: idle, lent, or the pool's for a reset
+    private int _opening;
+    private bool _demandSignalled; // the supervisor knows of unmet demand; no new signal until it says it has done what it can
+    private bool _paused;
+    private PgError? _closed;
+    private long _nextGeneration;
+    private long _retireBelowGeneration;
+    private string _retireReason = "";
+    private DeskPolicy _policy;
+
+    /// <param name="clock">A monotonic clock (the pool's, so specs move it in virtual time).</param>
+    /// <param name="owner">The pool's supervisor: hears of unmet demand and takes the connections to close or reset (always outside the lock).</param>
+    public LendingDesk(DeskPolicy policy, Func<TimeSpan> clock, IDeskOwner owner)
+    {
+        _policy = policy;
+        _clock = clock;
+        _owner = owner;
+    }
+
+    /// <summary>The pool's current rules for what a check-in keeps (the supervisor changes them on reloads and while the reserve pool is open).</summary>
+    public DeskPolicy Policy
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _policy;
+            }
+        }
+
+        set
+        {
+            lock (_lock)
+            {
+                _policy = value;
+            }
+        }
+    }
+
+    /// <summary>How many connections the pool may hold now (pool_size, plus reserve_pool_size while the reserve is open).</summary>
+    public int SizeNow
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return SizeNowLocked();
+            }
+        }
+    }
+
+    public DeskCounts Counts
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return new DeskCounts(_idleCount, _waitCount, _live, _opening, _waitHead is { } oldest ? _clock() - oldest.Since : TimeSpan.Zero,
+                    _paused);
+            }
+        }
+    }
+
+    /// <summary>Who waits, oldest first, and what is idle, longest idle first: one consistent look (specs, and reports of a stuck client).</summary>
+    internal (DeskWaiter[] Waiting, ServerConnection[] Idle) Snapshot()
+    {
+        lock (_lock)
+        {
+            var waiting = new List<DeskWaiter>(_waitCount);
+            for (var waiter = _waitHead; waiter is not null; waiter = waiter.Next)
+            {
+                waiting.Add(waiter);
+            }
+
+            var idle = new List<ServerConnection>(_idleCount);
+            for (var connection = _idleHead; connection is not null; connection = connection.IdleNext)
+            {
+                idle.Add(connection);
+            }
+
+            return ([.. waiting], [.. idle]);
+        }
+    }
+
+    // --- lending -------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// A connection for <paramref name="waiter"/>: at once when one is idle (<paramref name="preferred"/>
+    /// if it is, the warmest otherwise), else when one comes back or opens. Fails with
+    /// <see cref="LendingRefusedException"/> (the database was removed, query_wait_timeout, the server is
+    /// down) or <see cref="OperationCanceledException"/> (withdrawn).
+    /// </summary>
+    /// <param name="keepTurn">A retry after the connection granted turned out unusable: the waiter goes to the front, with its first wait's time.</param>
+    public ValueTask<ServerConnection> CheckoutAsync(DeskWaiter waiter, ServerConnection? preferred = null, bool keepTurn = false)
+    {
+        bool signal;
+        ValueTask<ServerConnection> wait;
+        lock (_lock)
+        {
+            if (_closed is { } closed)
+            {
+                return ValueTask.FromException<ServerConnection>(new LendingRefusedException(closed));
+            }
+
+            if (!_paused && TakeIdle(preferred) is { } idle)
+            {
+                Lend(idle, waiter.Lessee);
+                return new ValueTask<ServerConnection>(idle);
+            }
+
+            wait = waiter.Begin();
+            Enqueue(waiter, keepTurn);
+            signal = WantsDemandSignal();
+        }
+
+        if (signal)
+        {
+            _owner.DemandUnmet();
+        }
+
+        return wait;
+    }
+
+    /// <summary>
+    /// A clean connection comes back from its lessee: to the oldest waiter, else idle; or to the
+    /// pool to be closed when the pool wants fewer or other connections.
+    /// </summary>
+    public void CheckIn(ServerConnection connection)
+    {
+        DeskWaiter? served;
+        string? retire;
+        lock (_lock)
+        {
+            if (connection.Retired)
+            {
+                return; // the pool closes it already (KILL, shutdown): whatever its lessee thought of it
+            }
+
+            retire = RetireReason(connection);
+            served = retire is null ? Place(connection) : null;
+            if (retire is not null)
+            {
+                connection.Owner = ConnectionOwner.Pool; // given back by its lessee, to be closed
+                connection.Lessee = null;
+                MarkRetired(connection);
+            }
+        }
+
+        Deliver(served);
+        if (retire is not null)
+        {
+            Retired(connection, retire, cancelFirst: false);
+        }
+    }
+
+    /// <summary>A connection that cannot be lent again (dirty, dead, failed its check): the pool closes it. Idempotent.</summary>
+    /// <param name="cancelFirst">The server may still be working for its last client: a cancel goes before the close.</param>
+    public void Retire(ServerConnection connection, string reason, bool cancelFirst = false)
+    {
+        lock (_lock)
+        {
+            if (connection.Retired)
+            {
+                return;
+            }
+
+            MarkRetired(connection);
+        }
+
+        Retired(connection, reason, cancelFirst);
+    }
+
+    /// <summary>A session-mode connection comes back clean: the pool runs server_reset_query on it, then checks it in.</summary>
+    public void ReturnForReset(ServerConnection connection)
+    {
+        lock (_lock)
+        {
+            connection.Owner = ConnectionOwner.Pool;
+            connection.Lessee = null;
+        }
+
+        _owner.Reset(connection);
+        connection.ResumeReading();
+    }
+
+    /// <summary>
+    /// Withdraws a queued waiter (its client left, or cancelled the request): its wait ends with
+    /// <paramref name="failure"/>. False when it was not queued (answered already: then its answer,
+    /// a connection perhaps, is on its way to the waiting party).
+    /// </summary>
+    public bool Withdraw(DeskWaiter waiter, Exception? failure = null)
+    {
+        lock (_lock)
+        {
+            if (waiter.State != WaiterState.Queued)
+            {
+                return false;
+            }
+
+            Dequeue(waiter);
+            waiter.Answer(null, failure ?? new OperationCanceledException("the wait for a server connection was withdrawn"));
+        }
+
+        waiter.Deliver();
+        return true;
+    }
+
+    // --- what the supervisor does --------------------------------------------------------------------
+
+    /// <summary>The supervisor starts opening a connection.</summary>
+    public void OpeningStarted()
+    {
+        lock (_lock)
+        {
+            _opening++;
+        }
+    }
+
+    /// <summary>A login that was counted as opening failed, or its backend stopped first.</summary>
+    public void OpeningEnded()
+    {
+        lock (_lock)
+        {
+            _opening--;
+        }
+    }
+
+    /// <summary>A new connection logged in: the oldest waiter gets it, or it is idle.</summary>
+    public void Opened(ServerConnection connection)
+    {
+        lock (_lock)
+        {
+            _opening--;
+            _live++;
+            connection.Desk = this;
+            connection.Generation = ++_nextGeneration;
+            connection.OpenedAt = _clock();
+        }
+
+        CheckIn(connection);
+    }
+
+    /// <summary>
+    /// What the supervisor can do for the waiters is done (connections are opening, or none may
+    /// open now): a new signal comes only once the demand is unmet again. Answers how many wait
+    /// beyond what is opening while the pool could still grow (the supervisor tries again later then).
+    /// </summary>
+    public DeskCounts DemandHandled()
+    {
+        lock (_lock)
+        {
+            _demandSignalled = DemandUnmet; // still unmet (a budget, the backoff): no new signal, the supervisor retries on its own
+            return new DeskCounts(_idleCount, _waitCount, _live, _opening, _waitHead is { } oldest ? _clock() - oldest.Since : TimeSpan.Zero, _paused);
+        }
+    }
+
+    /// <summary>PAUSE: nothing is lent until <see cref="Resume"/>; idle connections close now, lent ones as they come back.</summary>
+    public void Pause(string reason)
+    {
+        lock (_lock)
+        {
+            _paused = true;
+        }
+
+        RetireIdle(_ => reason);
+    }
+
+    /// <summary>RESUME: lending goes on; the supervisor opens connections for those who waited.</summary>
+    public void Resume()
+    {
+        lock (_lock)
+        {
+            _paused = false;
+        }
+    }
+
+    /// <summary>
+    /// RECONNECT (or a moved database): every connection open now closes as soon as it is free:
+    /// idle ones at once, lent ones when they come back.
+    /// </summary>
+    public void RetireOpenConnections(string reason)
+    {
+        lock (_lock)
+        {
+            _retireBelowGeneration = _nextGeneration + 1;
+            _retireReason = reason;
+        }
+
+        RetireIdle(connection => connection.Generation < _retireBelowGeneration ? reason : null);
+    }
+
+    /// <summary>Whether the connection was open at the last RECONNECT (it closes once free).</summary>
+    public bool MustReconnect(ServerConnection connection)
+    {
+        lock (_lock)
+        {
+            return connection.Generation < _retireBelowGeneration;
+        }
+    }
+
+    /// <summary>Whether connections opened before the last RECONNECT are still alive (WAIT_CLOSE, SHOW SERVERS' close_needed).</summary>
+    public bool ReconnectPending => Volatile.Read(ref _retireBelowGeneration) > 0;
+
+    /// <summary>Every connection open at the last RECONNECT has closed.</summary>
+    public void ReconnectDone()
+    {
+        lock (_lock)
+        {
+            _retireBelowGeneration = 0;
+        }
+    }
+
+    /// <summary>
+    /// The pool lends no more (a database removed by a reload, shutdown): every waiter and every
+    /// later checkout gets <paramref name="error"/>; connections that come back close.
+    /// </summary>
+    public void Close(PgError error)
+    {
+        lock (_lock)
+        {
+            _closed = error;
+        }
+
+        FailWaiters(_ => true, error);
+    }
+
+    /// <summary>The database is back in the configuration: lending goes on.</summary>
+    public void Reopen()
+    {
+        lock (_lock)
+        {
+            _closed = null;
+        }
+    }
+
+    /// <summary>Every waiter that has waited longer than <paramref name="longest"/> (all with TimeSpan.Zero) gets <paramref name="error"/>.</summary>
+    public int FailWaiters(TimeSpan longest, PgError error) =>
+        FailWaiters(waiter => longest == TimeSpan.Zero || _clock() - waiter.Since > longest, error);
+
+    /// <summary>
+    /// Idle connections the pool closes now (server_idle_timeout, server_lifetime, room for another
+    /// pool, a smaller pool_size): taken out of the desk as one step, so none is lent meanwhile.
+    /// </summary>
+    /// <param name="why">Why a connection must close (given how long it has been idle), or null to keep it; asked longest idle first.</param>
+    /// <param name="limit">At most this many.</param>
+    public List<(ServerConnection Connection, string Reason)> TakeIdleToClose(Func<ServerConnection, TimeSpan, string?> why, int limit = int.MaxValue)
+    {
+        var taken = new List<(ServerConnection, string)>();
+        lock (_lock)
+        {
+            var now = _clock();
+            for (var connection = _idleHead; connection is not null && taken.Count < limit;)
+            {
+                var next = connection.IdleNext;
+                if (why(connection, now - connection.IdleSince) is { } reason)
+                {
+                    UnlinkIdle(connection);
+                    MarkRetired(connection);
+                    taken.Add((connection, reason));
+                }
+
+                connection = next;
+            }
+        }
+
+        return taken;
+    }
+
+    /// <summary>The reader of an idle connection saw it speak or close: it leaves the desk (false when it was lent meanwhile).</summary>
+    public bool TryTakeIdleForExamination(ServerConnection connection)
+    {
+        lock (_lock)
+        {
+            if (connection.Owner != ConnectionOwner.Desk)
+            {
+                return false;
+            }
+
+            UnlinkIdle(connection);
+            connection.Owner = ConnectionOwner.Pool;
+            return true;
+        }
+    }
+
+    /// <summary>An idle connection's reader found only harmless messages (a notice, a parameter change): back to the desk.</summary>
+    public void ExaminedHarmless(ServerConnection connection) => CheckIn(connection);
+
+    // --- inside the lock -----------------------------------------------------------------------------
+
+    /// <summary>More wait than is opening for them, and the pool could still grow.</summary>
+    private bool DemandUnmet => !_paused && _closed is null && _waitCount > _opening && _live + _opening < SizeNowLocked();
+
+    /// <summary>How many connections the pool may hold now: pool_size, plus the reserve while the oldest waiter has waited reserve_pool_timeout.</summary>
+    private int SizeNowLocked() =>
+        _policy.ReserveSize > 0 && _waitHead is { } oldest && _clock() - oldest.Since >= _policy.ReserveTimeout
+            ? _policy.PoolSize + _policy.ReserveSize
+            : _policy.PoolSize;
+
+    /// <summary>Unmet demand the supervisor has not heard of yet: it is told once, not at every checkout that queues.</summary>
+    private bool WantsDemandSignal()
+    {
+        if (_demandSignalled || !DemandUnmet)
+        {
+            return false;
+        }
+
+        _demandSignalled = true;
+        return true;
+    }
+
+    /// <summary>Why a connection coming back must close instead of being lent again, or null.</summary>
+    private string? RetireReason(ServerConnection connection)
+    {
+        if (_paused)
+        {
+            return "the pool is paused (PAUSE)";
+        }
+
+        if (_closed is not null)
+        {
+            return "the database was removed from the configuration";
+        }
+
+        if (connection.Generation < _retireBelowGeneration)
+        {
+            return _retireReason;
+        }
+
+        if (_live > SizeNowLocked())
+        {
+            return "over pool_size (a reserve_pool connection, or pool_size was lowered)";
+        }
+
+        if (_policy.Lifetime > TimeSpan.Zero && _clock() - connection.OpenedAt > _policy.Lifetime)
+        {
+            return "server_lifetime reached";
+        }
+
+        return _policy.OverCap?.Invoke() == true
+            ? "max_db_connections/max_user_connections: another instance of the cluster waits, this one gives back its share"
+            : null;
+    }
+
+    /// <summary>To the oldest waiter (returned, to be told outside the lock), else idle.</summary>
+    private DeskWaiter? Place(ServerConnection connection)
+    {
+        if (_waitHead is { } oldest)
+        {
+            Dequeue(oldest);
+            connection.IdledFor = TimeSpan.Zero; // straight from one lessee to the next
+            Lend(connection, oldest.Lessee);
+            oldest.Answer(connection, null);
+            return oldest;
+        }
+
+        connection.Owner = ConnectionOwner.Desk;
+        connection.Lessee = null;
+        connection.IdleSince = _clock();
+        connection.IdlePrevious = _idleTail;
+        connection.IdleNext = null;
+        if (_idleTail is null)
+        {
+            _idleHead = connection;
+        }
+        else
+        {
+            _idleTail.IdleNext = connection;
+        }
+
+        _idleTail = connection;
+        _idleCount++;
+        return null;
+    }
+
+    private ServerConnection? TakeIdle(ServerConnection? preferred)
+    {
+        if (_idleCount == 0)
+        {
+            return null;
+        }
+
+        // server_round_robin spreads the load over every connection (oldest idle first); otherwise
+        // the client's own last connection if it is idle, else the warmest (most recently used).
+        var connection = _policy.RoundRobin ? _idleHead!
+            : preferred is { Owner: ConnectionOwner.Desk } && preferred.Desk == this ? preferred
+            : _idleTail!;
+        UnlinkIdle(connection);
+        connection.IdledFor = _clock() - connection.IdleSince;
+        return connection;
+    }
+
+    private static void Lend(ServerConnection connection, Proxy.ClientLink? lessee)
+    {
+        connection.Lessee = lessee;
+        connection.Owner = ConnectionOwner.Lent;
+    }
+
+    private void UnlinkIdle(ServerConnection connection)
+    {
+        if (connection.IdlePrevious is { } previous)
+        {
+            previous.IdleNext = connection.IdleNext;
+        }
+        else
+        {
+            _idleHead = connection.IdleNext;
+        }
+
+        if (connection.IdleNext is { } next)
+        {
+            next.IdlePrevious = connection.IdlePrevious;
+        }
+        else
+        {
+            _idleTail = connection.IdlePrevious;
+        }
+
+        connection.IdlePrevious = null;
+        connection.IdleNext = null;
+        connection.Owner = ConnectionOwner.Pool;
+        _idleCount--;
+    }
+
+    /// <summary>
+    /// Counted out of the pool: it closes. An idle one leaves the desk; a lent one stays with its
+    /// lessee, which learns of the close from its reader (KILL, shutdown).
+    /// </summary>
+    private void MarkRetired(ServerConnection connection)
+    {
+        if (connection.Owner == ConnectionOwner.Desk)
+        {
+            UnlinkIdle(connection);
+        }
+
+        if (!connection.Retired)
+        {
+            connection.Retired = true;
+            _live--;
+        }
+    }
+
+    private void Enqueue(DeskWaiter waiter, bool atFront)
+    {
+        waiter.State = WaiterState.Queued;
+        if (!atFront)
+        {
+            waiter.Since = _clock();
+            waiter.Previous = _waitTail;
+            waiter.Next = null;
+            if (_waitTail is null)
+            {
+                _waitHead = waiter;
+            }
+            else
+            {
+                _waitTail.Next = waiter;
+            }
+
+            _waitTail = waiter;
+        }
+        else
+        {
+            waiter.Previous = null;
+            waiter.Next = _waitHead;
+            if (_waitHead is null)
+            {
+                _waitTail = waiter;
+            }
+            else
+            {
+                _waitHead.Previous = waiter;
+            }
+
+            _waitHead = waiter;
+        }
+
+        _waitCount++;
+    }
+
+    private void Dequeue(DeskWaiter waiter)
+    {
+        if (waiter.Previous is { } previous)
+        {
+            previous.Next = waiter.Next;
+        }
+        else
+        {
+            _waitHead = waiter.Next;
+        }
+
+        if (waiter.Next is { } next)
+        {
+            next.Previous = waiter.Previous;
+        }
+        else
+        {
+            _waitTail = waiter.Previous;
+        }
+
+        waiter.Previous = null;
+        waiter.Next = null;
+        _waitCount--;
+    }
+
+    // --- outside the lock ----------------------------------------------------------------------------
+
+    private static void Deliver(DeskWaiter? served) => served?.Deliver();
+
+    private void Retired(ServerConnection connection, string reason, bool cancelFirst)
+    {
+        _owner.Close(connection, reason, cancelFirst);
+        connection.ResumeReading(); // a reader waiting for the session's decision goes on, to see the close
+    }
+
+    private int FailWaiters(Func<DeskWaiter, bool> which, PgError error)
+    {
+        List<DeskWaiter>? failed = null;
+        lock (_lock)
+        {
+            for (var waiter = _waitHead; waiter is not null;)
+            {
+                var next = waiter.Next;
+                if (which(waiter))
+                {
+                    Dequeue(waiter);
+                    waiter.Answer(null, new LendingRefusedException(error));
+                    (failed ??= []).Add(waiter);
+                }
+
+                waiter = next;
+            }
+        }
+
+        foreach (var waiter in failed ?? [])
+        {
+            waiter.Deliver();
+        }
+
+        return failed?.Count ?? 0;
+    }
+
+    private void RetireIdle(Func<ServerConnection, string?> why)
+    {
+        foreach (var (connection, reason) in TakeIdleToClose((connection, _) => why(connection)))
+        {
+            Retired(connection, reason, cancelFirst: false);
+        }
+    }
+}
+
+/// <summary>What a desk tells its pool's supervisor; called outside the desk's lock.</summary>
+internal interface IDeskOwner
+{
+    /// <summary>More wait than is idle or opening, and the pool could grow: open connections (told once until <see cref="LendingDesk.DemandHandled"/>).</summary>
+    void DemandUnmet();
+
+    /// <summary>The connection leaves the desk for good: close it (<paramref name="cancelFirst"/>: it may still be busy, cancel first).</summary>
+    void Close(ServerConnection connection, string reason, bool cancelFirst);
+
+    /// <summary>A session-mode connection came back clean: run server_reset_query, then check it in.</summary>
+    void Reset(ServerConnection connection);
+}
+
+/// <summary>
+/// What a pool's desk needs to know to decide on a check-in: its pool_size, reserve_pool_size and
+/// reserve_pool_timeout (the reserve is open while the oldest waiter has waited that long),
+/// server_lifetime, server_round_robin, and whether the cluster asks this instance to hold fewer.
+/// </summary>
+internal sealed record DeskPolicy(int PoolSize, TimeSpan Lifetime = default, bool RoundRobin = false, Func<bool>? OverCap = null,
+    int ReserveSize = 0, TimeSpan ReserveTimeout = default);

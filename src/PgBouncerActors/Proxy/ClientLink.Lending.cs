@@ -1,0 +1,440 @@
+using System.Diagnostics;
+using System.IO.Pipelines;
+using PgBouncerActors.Backend;
+using PgBouncerActors.Hosting;
+using PgBouncerActors.Pool;
+using PgBouncerActors.Protocol.Messages;
+
+namespace PgBouncerActors.Proxy;
+
+/// <summary>What a link needs of its session and pool, given once when the client is logged in to a pool.</summary>
+/// <param name="Desk">The pool's desk: where the link checks connections out and in.</param>
+/// <param name="ClientOutput">Where the server's answers go (the client socket's writer).</param>
+/// <param name="Releases">Transaction and statement modes: the connection goes back at the clean end of each transaction.</param>
+/// <param name="StartupSettings">The client's startup settings: with the server's defaults, what the client starts from.</param>
+/// <param name="ServerSideEnded">Tells the session that the server side ended: the server closed or broke the protocol, the client stopped reading, statement mode refused a transaction block.</param>
+/// <param name="Entry">The client as SHOW CLIENTS lists it (its waits are counted there); null for a link nobody lists.</param>
+/// <param name="Session">The session actor (SHOW SERVERS names it; server_fast_close tells it).</param>
+/// <param name="Lifetime">Cancelled when the session stops.</param>
+internal sealed record LinkLending(LendingDesk Desk, PoolerServices Services, PipeWriter ClientOutput, Configuration.PoolMode Mode, bool Releases,
+    IReadOnlyDictionary<string, string> StartupSettings, Action<ForwardEnd?, Exception?> ServerSideEnded, Stats.ClientEntry? Entry,
+    Akka.Actor.IActorRef? Session, CancellationToken Lifetime);
+
+/// <summary>The client cancelled its request while it waited for a server connection: the pooler answers it 57014 itself.</summary>
+internal sealed class WaitCanceledByClientException() : Exception("canceling statement due to user request");
+
+internal sealed partial class ClientLink
+{
+    private readonly Func<bool> _mayRelease;
+    private readonly Lock _holdLock = new();
+    private LinkLending? _lending;
+    private DeskWaiter? _waiter;
+    private ServerToClientInspector? _fromServer;
+    private ServerConnection? _lastServer;
+    private long _wantsServerSince; // Stopwatch timestamp: the client loop has a request and no connection; 0 otherwise
+    private TaskCompletionSource? _readerHeld;
+    private bool _readerHolding; // the reader stopped forwarding for this link (it holds, or it ended)
+    private volatile string? _serverEndReason;
+    private int _settingsVersion; // moves when a tracked setting of the client changes
+
+    /// <summary>The client's settings: the server's defaults with the startup settings over them, then every tracked parameter's current value.</summary>
+    public Dictionary<string, string> ClientSettings { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The desk of the pool the link is bound to (null before the login found the pool).</summary>
+    public LendingDesk? Desk => _lending?.Desk;
+
+    /// <summary>Transaction and statement modes: the connection goes back at the clean end of each transaction.</summary>
+    public bool Releases => _lending?.Releases == true;
+
+    /// <summary>The session actor that owns the link (null for a link made outside a session).</summary>
+    public Akka.Actor.IActorRef? Session => _lending?.Session;
+
+    /// <summary>Why the server side ended (for the reader's own record), once it did.</summary>
+    public string? ServerEndReason => _serverEndReason;
+
+    /// <summary>Binds the link to its pool, once, when the client has logged in to it.</summary>
+    public void Lend(LinkLending lending)
+    {
+        _lending = lending;
+        _waiter = new DeskWaiter(this);
+        _fromServer = new ServerToClientInspector(this, serverParameters: null, lending.Mode, lending.Mode == Configuration.PoolMode.Session ? null : ClientSettings);
+        CancelRoute.CancelWait = () => lending.Desk.Withdraw(_waiter, new WaitCanceledByClientException());
+    }
+
+    /// <summary>
+    /// How long the client has had a request without a server connection while neither queued for
+    /// one nor waiting on the server's answer to bringing one in line (bounded by
+    /// server_connect_timeout): zero otherwise. Never more than a moment unless the pooler has a
+    /// bug, which the watchdog reports.
+    /// </summary>
+    public TimeSpan WantsServerUnqueuedFor(long nowTimestamp)
+    {
+        if (Volatile.Read(ref _wantsServerSince) is not (var since and not 0))
+        {
+            return TimeSpan.Zero;
+        }
+
+        var accounted = State switch
+        {
+            LinkState.Waiting => _waiter?.State == WaiterState.Queued,
+            LinkState.Attaching => Server?.Query.Active == true,
+            _ => false,
+        };
+        return accounted ? TimeSpan.Zero : Stopwatch.GetElapsedTime(since, nowTimestamp);
+    }
+
+    /// <summary>The client loop began wanting a server connection at <paramref name="timestamp"/> (a Stopwatch timestamp; the watchdog's spec sets it to stand for a loop that got nowhere).</summary>
+    internal void WantsServerSince(long timestamp) => Volatile.Write(ref _wantsServerSince, timestamp);
+
+    // --- getting a connection ------------------------------------------------------------------------
+
+    /// <summary>
+    /// A request waits in the client's pipe and the link holds no connection: checks one out of the
+    /// desk (waiting its turn when none is idle), brings it in line with the client (server_check_query
+    /// after server_check_delay idle, the client's settings) and links it; a connection that fails its
+    /// check is closed and the next is taken, keeping the client's turn.
+    /// </summary>
+    /// <param name="forLogin">The login's own connection: left attached, for the session to link or give back once the client has its answer.</param>
+    /// <exception cref="LendingRefusedException">No connection can be had (query_wait_timeout, a removed database, the server down).</exception>
+    /// <exception cref="SettingRefusedException">The server refused one of the client's settings.</exception>
+    /// <exception cref="WaitCanceledByClientException">The client cancelled its request while it waited.</exception>
+    /// <exception cref="OperationCanceledException">The session stops.</exception>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<ServerConnection> AcquireAsync(bool forLogin = false)
+    {
+        var lending = _lending!;
+        var desk = lending.Desk;
+        WantsServerSince(Stopwatch.GetTimestamp());
+        var keepTurn = false;
+        try
+        {
+            while (true)
+            {
+                if (!_machine.TryBeginWaiting())
+                {
+                    throw new OperationCanceledException("the session is ending");
+                }
+
+                var checkout = desk.CheckoutAsync(_waiter!, _lastServer, keepTurn);
+                ServerConnection server;
+                if (checkout.IsCompletedSuccessfully)
+                {
+                    server = checkout.Result; // an idle one at once: no wait to count
+                }
+                else
+                {
+                    lending.Entry?.StartedWaiting();
+                    try
+                    {
+                        server = await checkout.ConfigureAwait(false);
+                        lending.Entry?.StoppedWaiting(served: true);
+                    }
+                    catch
+                    {
+                        lending.Entry?.StoppedWaiting(served: false);
+                        _machine.TryStopWaiting();
+                        throw;
+                    }
+                }
+
+                if (!_machine.TryAttach(server))
+                {
+                    desk.CheckIn(server); // the session stopped meanwhile: it goes back unused
+                    throw new OperationCanceledException("the session is ending");
+                }
+
+                if (await BringInLineAsync(server, lending).ConfigureAwait(false) is { } unusable)
+                {
+                    _machine.TryDetach();
+                    desk.Retire(server, unusable);
+                    keepTurn = true;
+                    continue;
+                }
+
+                if (forLogin)
+                {
+                    if (!_machine.TryHoldAttached())
+                    {
+                        _machine.TryDetach();
+                        desk.CheckIn(server);
+                        throw new OperationCanceledException("the session is ending");
+                    }
+
+                    return server;
+                }
+
+                switch (_machine.TryLink(server))
+                {
+                    case LinkOutcome.Stopped:
+                        _machine.TryDetach();
+                        desk.CheckIn(server);
+                        throw new OperationCanceledException("the session is ending");
+                    case LinkOutcome.Dead: // it died while being brought in line: another one, keeping the turn
+                        _machine.TryDetach();
+                        desk.Retire(server, $"it was lost before use: {server.ReaderEnded}");
+                        keepTurn = true;
+                        continue;
+                }
+
+                CancelRoute.Attach(server);
+                return server;
+            }
+        }
+        finally
+        {
+            WantsServerSince(0);
+        }
+    }
+
+    /// <summary>
+    /// The checks and the SET a connection gets before the client's request goes out, answered to
+    /// its reader as the pooler's own requests. Nothing is sent (and nothing waited for) when it was
+    /// used a moment ago and already carries the client's settings, the common case.
+    /// </summary>
+    /// <returns>Why the connection cannot be used (it is closed and another taken), or null.</returns>
+    /// <exception cref="SettingRefusedException">The server refused one of the client's settings (the connection goes back: it is fine).</exception>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<string?> BringInLineAsync(ServerConnection server, LinkLending lending)
+    {
+        var settings = lending.Services.Settings;
+        var check = settings.ServerCheckQuery.Length > 0 && server.IdledFor >= settings.ServerCheckDelay;
+        if (ClientSettings.Count == 0)
+        {
+            // The first connection of this client: it starts from the server's defaults and its own startup
+            // settings, never from what the connection's last client left (its TimeZone, DateStyle...).
+            foreach (var (name, value) in global::PgBouncerActors.Session.StartupParameters.OverServerDefaults(server.LoginParameters, lending.StartupSettings))
+            {
+                ClientSettings[name] = value;
+            }
+        }
+
+        var inLine = server.InLineWith == (this, _settingsVersion) ||
+                     global::PgBouncerActors.Session.StartupParameters.BuildSetQuery(ClientSettings, server.Parameters, server.Applied) is null;
+        if (!check && inLine)
+        {
+            server.InLineWith = (this, _settingsVersion);
+            return null;
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(lending.Lifetime);
+        timeout.CancelAfter(settings.ServerConnectTimeout);
+        PgError? refused;
+        try
+        {
+            if (check && await server.RunSilentlyAsync(settings.ServerCheckQuery, timeout.Token).ConfigureAwait(false) is { } failed)
+            {
+                return $"server_check_query failed: {failed}";
+            }
+
+            refused = await server.ApplySettingsAsync(ClientSettings, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException)
+        {
+            return $"it could not be brought in line with the client: {e.Message}";
+        }
+
+        if (refused is not null)
+        {
+            _machine.TryDetach();
+            lending.Desk.CheckIn(server); // the SET failed cleanly: the connection is fine, the client's setting is not
+            throw new SettingRefusedException(refused);
+        }
+
+        server.InLineWith = (this, _settingsVersion);
+        return null;
+    }
+
+    /// <summary>The server reported a new value of a tracked setting of the client's (forwarded on the connection it holds, which carries it too).</summary>
+    public void ClientSettingChanged()
+    {
+        _settingsVersion++;
+        if (Server is { } server)
+        {
+            server.InLineWith = (this, _settingsVersion);
+        }
+    }
+
+    /// <summary>The login's connection, attaching: linked for the client's session (session mode), or given back (pooled modes).</summary>
+    /// <returns>False when the session stopped meanwhile (then it decides what becomes of the connection).</returns>
+    public bool FinishLoginAttach()
+    {
+        var lending = _lending!;
+        if (!lending.Releases)
+        {
+            var server = _machine.Server!;
+            if (_machine.TryLink(server) != LinkOutcome.Linked)
+            {
+                return false; // stopped, or the connection died meanwhile (its loss ends the session)
+            }
+
+            CancelRoute.Attach(server);
+            return true;
+        }
+
+        if (_machine.TryReleaseAttached() is not { } attached)
+        {
+            return false;
+        }
+
+        _lastServer = attached;
+        lending.Desk.CheckIn(attached);
+        return true;
+    }
+
+    // --- the server's reader's side ------------------------------------------------------------------
+
+    /// <summary>Whether the connection's reader forwards what it reads to this link.</summary>
+    public bool Forwarding(ServerConnection server) => _machine.Forwarding(server);
+
+    /// <summary>
+    /// One read of the server's answers (on the connection's reader): forwarded to the client, then,
+    /// if it left the server settled, the connection goes back to the desk. Stops at a message
+    /// boundary once the link stops, and when the client can take no more.
+    /// </summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<ReaderStep> ForwardFromServerAsync(ServerConnection server, PipeReader input, ReadResult result)
+    {
+        if (_machine.State == LinkState.Stopped)
+        {
+            input.AdvanceTo(result.Buffer.Start);
+            return ReaderStep.Hold;
+        }
+
+        if (result.IsCanceled)
+        {
+            input.AdvanceTo(result.Buffer.Start); // woken to judge again: a write or a cancel that held up the release is done
+            TryRelease(server);
+            return ReaderStep.Continue;
+        }
+
+        // What the server sent that breaks the protocol (a frame too long, one cut short) throws to the reader, which ends.
+        var lending = _lending!;
+        var forwarded = FrameForwarder.Copy(input, result, lending.ClientOutput, _fromServer!, server.MaxFrameLength, ToClient);
+        try
+        {
+            if (forwarded.Written > 0 && (await lending.ClientOutput.FlushAsync().ConfigureAwait(false)).IsCompleted)
+            {
+                lending.ServerSideEnded(ForwardEnd.DestinationClosed, null);
+                return ReaderStep.Hold;
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
+        {
+            lending.ServerSideEnded(ForwardEnd.DestinationClosed, null); // the client's socket failed under the write
+            return ReaderStep.Hold;
+        }
+
+        if (_fromServer!.RefusedTransactionBlock)
+        {
+            lending.ServerSideEnded(ForwardEnd.Stopped, null);
+            return ReaderStep.Hold;
+        }
+
+        switch (FrameForwarder.EndOf(result, forwarded, ToClient))
+        {
+            case null:
+                return ReaderStep.Continue;
+            case ForwardEnd.Stopped: // a read that left the server settled
+                TryRelease(server);
+                return ReaderStep.Continue;
+            default: // the server closed: the reader ends, and tells the link (ServerLost)
+                return ReaderStep.End;
+        }
+    }
+
+    /// <summary>
+    /// The connection's reader ended (the server closed, or broke the protocol: <paramref name="failure"/>).
+    /// A link that holds it for use learns it here, once, and its session ends the client with the
+    /// cause; one that is still bringing it in line finds its request failed, and takes another.
+    /// </summary>
+    public void ServerLost(ServerConnection server, string why, Exception? failure)
+    {
+        if (!_machine.HoldsForUse(server))
+        {
+            return;
+        }
+
+        _serverEndReason = why;
+        ReaderGone();
+        _lending?.ServerSideEnded(failure is null ? ForwardEnd.SourceClosed : null, failure);
+    }
+
+    /// <summary>
+    /// Transaction and statement modes, on the reader: at a clean point with no write or cancel on
+    /// its way, the connection goes back to the desk, which hands it to the next waiter at once.
+    /// </summary>
+    private void TryRelease(ServerConnection server)
+    {
+        if (_lending is not { Releases: true } lending || !Tracker.IsSettled)
+        {
+            return;
+        }
+
+        if (_machine.TryRelease(server, _mayRelease) == ReleaseOutcome.Released)
+        {
+            _lastServer = server;
+            lending.Desk.CheckIn(server);
+        }
+    }
+
+    private bool MayRelease() => IsClean && CancelRoute.TryDetach();
+
+    /// <summary>The reader stopped forwarding for this link and waits for the connection's next owner.</summary>
+    public void ReaderHolds() => ReaderGone();
+
+    private void ReaderGone()
+    {
+        lock (_holdLock)
+        {
+            _readerHolding = true;
+            _readerHeld?.TrySetResult();
+        }
+    }
+
+    // --- the session's side --------------------------------------------------------------------------
+
+    /// <summary>
+    /// The session ends: the link stops (nothing changes hands any more but by the session), a
+    /// queued wait is withdrawn, and the reader of a connection in use is woken to stop at a message
+    /// boundary (<see cref="WhenReaderHoldsAsync"/>).
+    /// </summary>
+    public (LinkState Was, ServerConnection? Server) Stop()
+    {
+        var (was, server) = _machine.Stop();
+        switch (was)
+        {
+            case LinkState.Waiting:
+                _lending?.Desk.Withdraw(_waiter!);
+                break;
+            case LinkState.Linked or LinkState.Writing or LinkState.WritingReleaseWanted:
+                server!.Socket.Input.CancelPendingRead();
+                break;
+        }
+
+        return (was, server);
+    }
+
+    /// <summary>Completes once the connection's reader no longer forwards for this link (it holds at a message boundary, or it ended).</summary>
+    public Task WhenReaderHoldsAsync()
+    {
+        lock (_holdLock)
+        {
+            if (_readerHolding)
+            {
+                return Task.CompletedTask;
+            }
+
+            _readerHeld ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _readerHeld.Task;
+        }
+    }
+
+    /// <summary>Once stopped, with its loops quiet: the connection the session gives back, once.</summary>
+    public ServerConnection? TakeServerAfterStop() => _machine.TakeServerAfterStop();
+}
+
+/// <summary>The server refused one of the client's settings (a startup parameter, most likely): the client is told with the server's error.</summary>
+internal sealed class SettingRefusedException(PgError error) : Exception(error.Message)
+{
+    public PgError Error { get; } = error;
+}

@@ -1,0 +1,127 @@
+using System.IO.Pipelines;
+using PgBouncerActors.Protocol;
+using PgBouncerActors.Protocol.Framing;
+using PgBouncerActors.Protocol.Messages;
+
+namespace PgBouncerActors.Proxy;
+
+/// <summary>
+/// Client to server, in every mode: each read's frames go to the server connection the link
+/// holds, as slices of the receive buffer with one flush per read. In transaction and statement
+/// modes a request that finds the link without a connection stays unread in the pipe (nothing is
+/// lost or sent twice) while the link checks one out of the pool's desk; then the same bytes go
+/// out. The answers come back on the connection's own reader, never through this loop.
+/// <para>
+/// A read is written under the link's <see cref="LinkState.Writing"/> state: the connection cannot
+/// go back to the pool while bytes of this client are on their way to it.
+/// </para>
+/// </summary>
+internal static class ClientLoop
+{
+    public static async Task<ForwardEnd> RunAsync(PipeReader source, ClientLink link, IFrameInspector inspector, long maxFrameLength,
+        PipeWriter clientOutput, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var result = await source.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var buffer = result.Buffer;
+            if (result.IsCanceled)
+            {
+                source.AdvanceTo(buffer.Start);
+                return ForwardEnd.Cancelled;
+            }
+
+            if (link.State == LinkState.Free && link.ToServer.AtFrameBoundary)
+            {
+                // Between transactions: look at what arrived, consuming nothing.
+                if (!FrameReader.TryReadHeader(buffer, maxFrameLength, out var code, out var length))
+                {
+                    source.AdvanceTo(buffer.Start, buffer.End);
+                    if (result.IsCompleted)
+                    {
+                        return buffer.IsEmpty ? ForwardEnd.SourceClosed : throw new TruncatedFrameException(buffer.Length);
+                    }
+
+                    continue; // half a header: wait for the rest
+                }
+
+                source.AdvanceTo(buffer.Start);
+                if (code == (byte)FrontendMessageCode.Terminate)
+                {
+                    return ForwardEnd.Stopped; // goodbye without a connection
+                }
+
+                if (FrontendMessageRules.Refusal(code, length, link.RefuseSimpleQuery) is { } refusal)
+                {
+                    link.ClientViolation = PgError.FatalError(SqlStates.ProtocolViolation, refusal);
+                    return ForwardEnd.Stopped; // refused without taking a server connection for it
+                }
+
+                try
+                {
+                    await link.AcquireAsync().ConfigureAwait(false);
+                }
+                catch (WaitCanceledByClientException canceled)
+                {
+                    await RequestRefusal.AnswerAsync(source, clientOutput, PgError.Error(SqlStates.QueryCanceled, canceled.Message), maxFrameLength,
+                        cancellationToken).ConfigureAwait(false);
+                }
+
+                continue; // read again: the same bytes, now with a server to send them to
+            }
+
+            if (link.BeginWrite() is not { } server)
+            {
+                source.AdvanceTo(buffer.Start);
+                if (link.State == LinkState.Stopped)
+                {
+                    return ForwardEnd.Cancelled;
+                }
+
+                continue; // given back meanwhile, or still being handed over: look again
+            }
+
+            ForwardedRead forwarded;
+            try
+            {
+                forwarded = FrameForwarder.Copy(source, result, server.Socket.Output, inspector, maxFrameLength, link.ToServer);
+            }
+            catch
+            {
+                link.EndWrite(server);
+                throw;
+            }
+
+            if (forwarded.Written > 0 && await FlushAsync(link, server, cancellationToken).ConfigureAwait(false) is { } closed)
+            {
+                return closed;
+            }
+
+            link.EndWrite(server);
+            if (FrameForwarder.EndOf(result, forwarded, link.ToServer) is { } end)
+            {
+                return end;
+            }
+        }
+    }
+
+    /// <summary>Flushes one read's bytes to the server; a flush cut short leaves part of a message out, and the connection is never reused.</summary>
+    private static async ValueTask<ForwardEnd?> FlushAsync(ClientLink link, Backend.ServerConnection server, CancellationToken cancellationToken)
+    {
+        var done = false;
+        try
+        {
+            var flushed = await server.Socket.Output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            done = !flushed.IsCompleted;
+            return flushed.IsCompleted ? ForwardEnd.DestinationClosed : null;
+        }
+        finally
+        {
+            if (!done)
+            {
+                link.WriteBroken = true;
+                link.EndWrite(server);
+            }
+        }
+    }
+}
