@@ -93,7 +93,7 @@ internal sealed class BackendConnectionActor : ReceiveActor
         if (done.Error is null)
         {
             _connection!.Applied.Clear(); // the reset query put every setting back to its default
-            _connection.InLineWith = default;
+            _connection.CarriedSettings = null;
             Context.Parent.Tell(new BackendIdle(Self, _connection), Self);
         }
         else

@@ -53,11 +53,12 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
     public Dictionary<string, string> Applied { get; } = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>
-    /// The link whose settings it carries, as of that link's settings version: brought in line for
-    /// it, or changed along with it by the client's own SETs. A link that finds its own mark needs no
-    /// comparison of every setting before its request goes out. A reset query clears it.
+    /// The client settings it carries, as a signature (<see cref="Proxy.ClientLink.SettingsSignature"/>):
+    /// those it was brought in line with, or changed to along with its client by the client's own
+    /// SETs. A client with the same signature (most are alike) needs no comparison of every setting
+    /// before its request goes out. A reset query clears it.
     /// </summary>
-    internal (Proxy.ClientLink? Link, int Version) InLineWith { get; set; }
+    internal string? CarriedSettings { get; set; }
 
     /// <summary>Transaction and statement modes: the statements the pooler prepared here for its clients (made on first use).</summary>
     public Prepared.ServerStatements? Statements { get; set; }

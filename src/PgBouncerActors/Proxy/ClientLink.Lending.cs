@@ -35,7 +35,7 @@ internal sealed partial class ClientLink
     private TaskCompletionSource? _readerHeld;
     private bool _readerHolding; // the reader stopped forwarding for this link (it holds, or it ended)
     private volatile string? _serverEndReason;
-    private int _settingsVersion; // moves when a tracked setting of the client changes
+    private string? _settingsSignature; // made again after a tracked setting of the client changed
 
     /// <summary>The client's settings: the server's defaults with the startup settings over them, then every tracked parameter's current value.</summary>
     public Dictionary<string, string> ClientSettings { get; } = new(StringComparer.OrdinalIgnoreCase);
@@ -208,11 +208,12 @@ internal sealed partial class ClientLink
             }
         }
 
-        var inLine = server.InLineWith == (this, _settingsVersion) ||
+        var signature = SettingsSignature;
+        var inLine = string.Equals(server.CarriedSettings, signature, StringComparison.Ordinal) ||
                      global::PgBouncerActors.Session.StartupParameters.BuildSetQuery(ClientSettings, server.Parameters, server.Applied) is null;
         if (!check && inLine)
         {
-            server.InLineWith = (this, _settingsVersion);
+            server.CarriedSettings = signature;
             return null;
         }
 
@@ -240,17 +241,24 @@ internal sealed partial class ClientLink
             throw new SettingRefusedException(refused);
         }
 
-        server.InLineWith = (this, _settingsVersion);
+        server.CarriedSettings = signature;
         return null;
     }
 
-    /// <summary>The server reported a new value of a tracked setting of the client's (forwarded on the connection it holds, which carries it too).</summary>
+    /// <summary>The client's settings in one string (name=value, in name order), made again only after they change.</summary>
+    public string SettingsSignature => _settingsSignature ??= string.Join('\u0001',
+        ClientSettings.OrderBy(setting => setting.Key, StringComparer.OrdinalIgnoreCase).Select(setting => $"{setting.Key.ToLowerInvariant()}={setting.Value}"));
+
+    /// <summary>
+    /// The server reported a new value of a tracked setting of the client's (forwarded on the
+    /// connection it holds, which carries it too), or the welcome adopted the server's spelling.
+    /// </summary>
     public void ClientSettingChanged()
     {
-        _settingsVersion++;
+        _settingsSignature = null;
         if (Server is { } server)
         {
-            server.InLineWith = (this, _settingsVersion);
+            server.CarriedSettings = SettingsSignature;
         }
     }
 

@@ -43,6 +43,11 @@ internal sealed partial class ClientSessionActor
             }
         }
 
+        if (_mode != PoolMode.Session)
+        {
+            link.ClientSettingChanged(); // the connection, still held, carries exactly these
+        }
+
         var keys = _services.CancelKeys;
         if (_mode != PoolMode.Session || keys.IssuesOwnKeys)
         {

@@ -101,6 +101,7 @@ internal static class SessionEnding
         }
         else if (sessionMode)
         {
+            server.CarriedSettings = null; // a session's own SETs are not followed: the next client compares every setting
             desk.ReturnForReset(server);
         }
         else
