@@ -12,7 +12,7 @@ namespace PgBouncerActors.Backend;
 /// serves whoever owns it: it forwards answers to the link it is lent to, hands the answers of the
 /// pooler's own requests to <see cref="PoolerQuery"/>, and watches it while idle. Only the owner writes.
 /// </summary>
-internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint, string user, long maxFrameLength)
+internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint, string user, long maxFrameLength) : IDeskListNode<ServerConnection>
 {
     private readonly PoolerQuery _query = new();
     private readonly Lock _holdLock = new();
@@ -97,9 +97,9 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
     internal bool Retired { get; set; }
 
     // The desk's idle list, threaded through its connections.
-    internal ServerConnection? IdlePrevious { get; set; }
+    ServerConnection? IDeskListNode<ServerConnection>.Previous { get; set; }
 
-    internal ServerConnection? IdleNext { get; set; }
+    ServerConnection? IDeskListNode<ServerConnection>.Next { get; set; }
 
     // --- the reader -----------------------------------------------------------------------------------
 
@@ -257,7 +257,9 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
     /// Says goodbye with Terminate when the socket is still usable, then closes. With
     /// <paramref name="cancelFirst"/>, a CancelRequest goes first: a backend busy with a request
     /// (waiting on a lock, a long query) reads neither Terminate nor the close until it is done,
-    /// and holds its locks and its transaction until then.
+    /// and holds its locks and its transaction until then. A connection closed under a client it
+    /// is lent to (KILL, a connection lost) is cut without a Terminate: only its owner writes to it,
+    /// and that client's loop may be writing.
     /// </summary>
     public async Task CloseAsync(bool cancelFirst = false)
     {
@@ -273,7 +275,15 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
             }
         }
 
-        await Socket.CloseWithAsync(new MessageBuilder().Terminate().WrittenMemory).ConfigureAwait(false);
+        if (Owner == ConnectionOwner.Lent)
+        {
+            Socket.Abort();
+        }
+        else
+        {
+            await Socket.CloseWithAsync(new MessageBuilder().Terminate().WrittenMemory).ConfigureAwait(false);
+        }
+
         ResumeReading(); // a reader held for a session's decision sees the close
     }
 }

@@ -43,15 +43,8 @@ internal sealed class LendingDesk
     private readonly Func<TimeSpan> _clock;
     private readonly IDeskOwner _owner;
 
-    // Idle connections, a list threaded through the connections: the most recently checked in at the tail.
-    private ServerConnection? _idleHead;
-    private ServerConnection? _idleTail;
-    private int _idleCount;
-
-    // Waiters, first come first served.
-    private DeskWaiter? _waitHead;
-    private DeskWaiter? _waitTail;
-    private int _waitCount;
+    private DeskList<ServerConnection> _idle; // longest idle first: the most recently checked in is last
+    private DeskList<DeskWaiter> _waiting; // first come, first served
 
     private int _live; // logged in and not on its way to close: idle, lent, or the pool's for a reset
     private int _opening;
@@ -110,7 +103,7 @@ internal sealed class LendingDesk
         {
             lock (_lock)
             {
-                return new DeskCounts(_idleCount, _waitCount, _live, _opening, _waitHead is { } oldest ? _clock() - oldest.Since : TimeSpan.Zero,
+                return new DeskCounts(_idle.Count, _waiting.Count, _live, _opening, _waiting.First is { } oldest ? _clock() - oldest.Since : TimeSpan.Zero,
                     _paused);
             }
         }
@@ -121,19 +114,7 @@ internal sealed class LendingDesk
     {
         lock (_lock)
         {
-            var waiting = new List<DeskWaiter>(_waitCount);
-            for (var waiter = _waitHead; waiter is not null; waiter = waiter.Next)
-            {
-                waiting.Add(waiter);
-            }
-
-            var idle = new List<ServerConnection>(_idleCount);
-            for (var connection = _idleHead; connection is not null; connection = connection.IdleNext)
-            {
-                idle.Add(connection);
-            }
-
-            return ([.. waiting], [.. idle]);
+            return ([.. _waiting.Items()], [.. _idle.Items()]);
         }
     }
 
@@ -305,7 +286,7 @@ internal sealed class LendingDesk
         lock (_lock)
         {
             _demandSignalled = DemandUnmet; // still unmet (a budget, the backoff): no new signal, the supervisor retries on its own
-            return new DeskCounts(_idleCount, _waitCount, _live, _opening, _waitHead is { } oldest ? _clock() - oldest.Since : TimeSpan.Zero, _paused);
+            return new DeskCounts(_idle.Count, _waiting.Count, _live, _opening, _waiting.First is { } oldest ? _clock() - oldest.Since : TimeSpan.Zero, _paused);
         }
     }
 
@@ -404,17 +385,19 @@ internal sealed class LendingDesk
         lock (_lock)
         {
             var now = _clock();
-            for (var connection = _idleHead; connection is not null && taken.Count < limit;)
+            foreach (var connection in _idle.Items())
             {
-                var next = connection.IdleNext;
+                if (taken.Count == limit)
+                {
+                    break;
+                }
+
                 if (why(connection, now - connection.IdleSince) is { } reason)
                 {
                     UnlinkIdle(connection);
                     MarkRetired(connection);
                     taken.Add((connection, reason));
                 }
-
-                connection = next;
             }
         }
 
@@ -443,11 +426,11 @@ internal sealed class LendingDesk
     // --- inside the lock -----------------------------------------------------------------------------
 
     /// <summary>More wait than is opening for them, and the pool could still grow.</summary>
-    private bool DemandUnmet => !_paused && _closed is null && _waitCount > _opening && _live + _opening < SizeNowLocked();
+    private bool DemandUnmet => !_paused && _closed is null && _waiting.Count > _opening && _live + _opening < SizeNowLocked();
 
     /// <summary>How many connections the pool may hold now: pool_size, plus the reserve while the oldest waiter has waited reserve_pool_timeout.</summary>
     private int SizeNowLocked() =>
-        _policy.ReserveSize > 0 && _waitHead is { } oldest && _clock() - oldest.Since >= _policy.ReserveTimeout
+        _policy.ReserveSize > 0 && _waiting.First is { } oldest && _clock() - oldest.Since >= _policy.ReserveTimeout
             ? _policy.PoolSize + _policy.ReserveSize
             : _policy.PoolSize;
 
@@ -499,7 +482,7 @@ internal sealed class LendingDesk
     /// <summary>To the oldest waiter (returned, to be told outside the lock), else idle.</summary>
     private DeskWaiter? Place(ServerConnection connection)
     {
-        if (_waitHead is { } oldest)
+        if (_waiting.First is { } oldest)
         {
             Dequeue(oldest);
             connection.IdledFor = TimeSpan.Zero; // straight from one lessee to the next
@@ -511,34 +494,22 @@ internal sealed class LendingDesk
         connection.Owner = ConnectionOwner.Desk;
         connection.Lessee = null;
         connection.IdleSince = _clock();
-        connection.IdlePrevious = _idleTail;
-        connection.IdleNext = null;
-        if (_idleTail is null)
-        {
-            _idleHead = connection;
-        }
-        else
-        {
-            _idleTail.IdleNext = connection;
-        }
-
-        _idleTail = connection;
-        _idleCount++;
+        _idle.AddLast(connection);
         return null;
     }
 
     private ServerConnection? TakeIdle(ServerConnection? preferred)
     {
-        if (_idleCount == 0)
+        if (_idle.Count == 0)
         {
             return null;
         }
 
         // server_round_robin spreads the load over every connection (oldest idle first); otherwise
         // the client's own last connection if it is idle, else the warmest (most recently used).
-        var connection = _policy.RoundRobin ? _idleHead!
+        var connection = _policy.RoundRobin ? _idle.First!
             : preferred is { Owner: ConnectionOwner.Desk } && preferred.Desk == this ? preferred
-            : _idleTail!;
+            : _idle.Last!;
         UnlinkIdle(connection);
         connection.IdledFor = _clock() - connection.IdleSince;
         return connection;
@@ -552,28 +523,8 @@ internal sealed class LendingDesk
 
     private void UnlinkIdle(ServerConnection connection)
     {
-        if (connection.IdlePrevious is { } previous)
-        {
-            previous.IdleNext = connection.IdleNext;
-        }
-        else
-        {
-            _idleHead = connection.IdleNext;
-        }
-
-        if (connection.IdleNext is { } next)
-        {
-            next.IdlePrevious = connection.IdlePrevious;
-        }
-        else
-        {
-            _idleTail = connection.IdlePrevious;
-        }
-
-        connection.IdlePrevious = null;
-        connection.IdleNext = null;
+        _idle.Remove(connection);
         connection.Owner = ConnectionOwner.Pool;
-        _idleCount--;
     }
 
     /// <summary>
@@ -597,65 +548,18 @@ internal sealed class LendingDesk
     private void Enqueue(DeskWaiter waiter, bool atFront)
     {
         waiter.State = WaiterState.Queued;
-        if (!atFront)
+        if (atFront)
+        {
+            _waiting.AddFirst(waiter); // a retry keeps its first wait's time
+        }
+        else
         {
             waiter.Since = _clock();
-            waiter.Previous = _waitTail;
-            waiter.Next = null;
-            if (_waitTail is null)
-            {
-                _waitHead = waiter;
-            }
-            else
-            {
-                _waitTail.Next = waiter;
-            }
-
-            _waitTail = waiter;
+            _waiting.AddLast(waiter);
         }
-        else
-        {
-            waiter.Previous = null;
-            waiter.Next = _waitHead;
-            if (_waitHead is null)
-            {
-                _waitTail = waiter;
-            }
-            else
-            {
-                _waitHead.Previous = waiter;
-            }
-
-            _waitHead = waiter;
-        }
-
-        _waitCount++;
     }
 
-    private void Dequeue(DeskWaiter waiter)
-    {
-        if (waiter.Previous is { } previous)
-        {
-            previous.Next = waiter.Next;
-        }
-        else
-        {
-            _waitHead = waiter.Next;
-        }
-
-        if (waiter.Next is { } next)
-        {
-            next.Previous = waiter.Previous;
-        }
-        else
-        {
-            _waitTail = waiter.Previous;
-        }
-
-        waiter.Previous = null;
-        waiter.Next = null;
-        _waitCount--;
-    }
+    private void Dequeue(DeskWaiter waiter) => _waiting.Remove(waiter);
 
     // --- outside the lock ----------------------------------------------------------------------------
 
@@ -672,17 +576,14 @@ internal sealed class LendingDesk
         List<DeskWaiter>? failed = null;
         lock (_lock)
         {
-            for (var waiter = _waitHead; waiter is not null;)
+            foreach (var waiter in _waiting.Items())
             {
-                var next = waiter.Next;
                 if (which(waiter))
                 {
                     Dequeue(waiter);
                     waiter.Answer(null, new LendingRefusedException(error));
                     (failed ??= []).Add(waiter);
                 }
-
-                waiter = next;
             }
         }
 

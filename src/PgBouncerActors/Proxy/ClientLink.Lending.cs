@@ -362,6 +362,15 @@ internal sealed partial class ClientLink
             return;
         }
 
+        // Between transactions (its answer forwarded, the release not yet made) the loss costs the
+        // client nothing, as for a connection idle at the desk: its next request takes another.
+        if (failure is null && _lending is { Releases: true } lending &&
+            _machine.TryRelease(server, () => IsClean && CancelRoute.TryDetach()) == ReleaseOutcome.Released)
+        {
+            lending.Desk.Retire(server, $"lost between transactions: {why}");
+            return;
+        }
+
         _serverEndReason = why;
         ReaderGone();
         _lending?.ServerSideEnded(failure is null ? ForwardEnd.SourceClosed : null, failure);

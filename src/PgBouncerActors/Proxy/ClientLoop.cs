@@ -105,7 +105,11 @@ internal static class ClientLoop
         }
     }
 
-    /// <summary>Flushes one read's bytes to the server; a flush cut short leaves part of a message out, and the connection is never reused.</summary>
+    /// <summary>
+    /// Flushes one read's bytes to the server; a flush cut short leaves part of a message out, and
+    /// the connection is never reused. A server connection closed under the write (the server went
+    /// away, KILL) ends the loop as the server's side, so the client is told the server was lost.
+    /// </summary>
     private static async ValueTask<ForwardEnd?> FlushAsync(ClientLink link, Backend.ServerConnection server, CancellationToken cancellationToken)
     {
         var done = false;
@@ -114,6 +118,10 @@ internal static class ClientLoop
             var flushed = await server.Socket.Output.FlushAsync(cancellationToken).ConfigureAwait(false);
             done = !flushed.IsCompleted;
             return flushed.IsCompleted ? ForwardEnd.DestinationClosed : null;
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException && !cancellationToken.IsCancellationRequested)
+        {
+            return ForwardEnd.DestinationClosed;
         }
         finally
         {

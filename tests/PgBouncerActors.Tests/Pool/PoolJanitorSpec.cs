@@ -18,6 +18,7 @@ namespace PgBouncerActors.Tests.Pool;
 public sealed class PoolJanitorSpec : Akka.TestKit.Xunit2.TestKit
 {
     private readonly FakeServer _server = new();
+    private readonly List<FakeServerConnection> _served = []; // kept: a collected socket would close under the pool
     private readonly TestProbe _events;
     private readonly DateTimeOffset _start;
     private int _nextProcessId;
@@ -48,6 +49,7 @@ public sealed class PoolJanitorSpec : Akka.TestKit.Xunit2.TestKit
     private async Task ServeLoginAsync()
     {
         var connection = await _server.AcceptAsync();
+        _served.Add(connection);
         await connection.AcceptLoginAsync(processId: ++_nextProcessId);
         _events.ExpectMsg<ServerConnectionEvent>(e => e.Opened);
     }
