@@ -12,7 +12,10 @@
 # BENCH_WARMUP (seconds of warm-up traffic per pooler before the rows, default 30), BENCH_METRICS=0 runs PgBouncerActors without /metrics (default 1: on, as operators run it, so its
 # histograms are part of what is measured), BENCH_KEEP=1 keeps the scratch folder, BENCH_ONLY=TEXT runs only the rows whose name holds TEXT,
 # BENCH_POOLERS (default "bouncer bouncer118 actors"; bouncer118 is left out when Debian's pgbouncer is
-# missing). Installs postgresql (and Debian's pgbouncer, when it can) from apt when missing.
+# missing), BENCH_BEFORE=EXE adds a pooler "before": another PgBouncerActors executable (say, main's
+# before a change, built in a git worktree) with the same settings, so a change is measured against
+# what it changes in one run (it runs just before actors unless BENCH_POOLERS places it).
+# Installs postgresql (and Debian's pgbouncer, when it can) from apt when missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
@@ -43,6 +46,9 @@ bouncer_exe=$(bash "$repo/../shared/reference/build-pgbouncer.sh" | tail -1)
 bouncer118_exe=$(command -v pgbouncer || true)
 poolers=${BENCH_POOLERS:-bouncer bouncer118 actors}
 if [ -z "$bouncer118_exe" ]; then poolers=${poolers/bouncer118/}; fi
+before_exe=${BENCH_BEFORE:-}
+if [ -n "$before_exe" ] && [[ " $poolers " != *" before "* ]]; then poolers=${poolers/actors/before actors}; fi
+if [ -z "$before_exe" ]; then poolers=${poolers/before/}; fi
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 # PostgreSQL and PgBouncer refuse to run as root.
 as_service() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -137,7 +143,7 @@ EOF
 cp "$bouncer_exe" "$work/pgbouncer-1.25.2"; chmod 755 "$work/pgbouncer-1.25.2"
 declare -A port_of pid_of
 for pooler in $poolers; do
-  [ "$pooler" = actors ] && continue
+  [[ $pooler = actors || $pooler = before ]] && continue
   free_port bouncer_port; port_of[$pooler]=$bouncer_port
   bouncer_ini "$pooler" "$bouncer_port"
   exe=$work/pgbouncer-1.25.2; [ "$pooler" = bouncer118 ] && exe=$bouncer118_exe
@@ -146,13 +152,15 @@ for pooler in $poolers; do
   pids+=($!)
 done
 
+# start_actors NAME EXE: PgBouncerActors (or the BENCH_BEFORE build) with the settings of the PgBouncers above.
+start_actors() {
+local name=$1 exe=$2 actors_port metrics="" metrics_port
 free_port actors_port
-metrics=""
 if [ "${BENCH_METRICS:-1}" = 1 ]; then
   free_port metrics_port
   metrics=", metrics { port = $metrics_port }"
 fi
-cat >"$work/actors.conf" <<EOF
+cat >"$work/$name.conf" <<EOF
 pgbouncer {
   listen_addr = 127.0.0.1, listen_port = $actors_port, auth_type = scram-sha-256, auth_file = "$work/userlist.txt"
   default_pool_size = $pool_size, max_client_conn = $((idle_clients + 2000))
@@ -165,8 +173,13 @@ databases {
 }
 pgbouncer-actors { log_level = warning $metrics }
 EOF
-"$actors_exe" --config "$work/actors.conf" >"$work/actors.log" 2>&1 &
+"$exe" --config "$work/$name.conf" >"$work/$name.log" 2>&1 &
 pids+=($!)
+port_of[$name]=$actors_port
+pid_of[$name]=${pids[-1]}
+}
+start_actors actors "$actors_exe"
+if [ -n "$before_exe" ]; then start_actors before "$before_exe"; fi
 
 wait_for_port() {
   for _ in $(seq 1 100); do
@@ -175,11 +188,9 @@ wait_for_port() {
   done
   say "nothing listens on $1"; cat "$work"/*.log >&2; exit 1
 }
-port_of[actors]=$actors_port
-pid_of[actors]=${pids[-1]}
 for pooler in $poolers; do
   wait_for_port "${port_of[$pooler]}"
-  if [ "$pooler" != actors ]; then pid_of[$pooler]=$(cat "$work/$pooler.pid"); fi
+  if [[ $pooler != actors && $pooler != before ]]; then pid_of[$pooler]=$(cat "$work/$pooler.pid"); fi
 done
 
 # CPU seconds (user + system) a process has used so far, from /proc.
@@ -287,17 +298,18 @@ done
 awk -F'\t' '
   { key = $2 SUBSEP $3; sum[$1, key] += $4; n[$1, key]++; if (!(key in seen)) { seen[key] = 1; order[++rows] = key } }
   END {
-    line = "+--------------------------------------------+----------------+------------+------------+-----------------+--------+"
+    line = "+--------------------------------------------+----------------+------------+------------+------------+-----------------+--------+"
     print line
-    printf "| %-42s | %-14s | %10s | %10s | %15s | %6s |\n", "scenario", "metric", "PgB 1.25.2", "PgB 1.18", "PgBouncerActors", "ratio"
+    printf "| %-42s | %-14s | %10s | %10s | %10s | %15s | %6s |\n", "scenario", "metric", "PgB 1.25.2", "PgB 1.18", "before", "PgBouncerActors", "ratio"
     print line
     for (r = 1; r <= rows; r++) {
       split(order[r], part, SUBSEP)
       b = n["bouncer", order[r]] ? sum["bouncer", order[r]] / n["bouncer", order[r]] : 0
       o = n["bouncer118", order[r]] ? sprintf("%10.2f", sum["bouncer118", order[r]] / n["bouncer118", order[r]]) : sprintf("%10s", "-")
+      w = n["before", order[r]] ? sprintf("%10.2f", sum["before", order[r]] / n["before", order[r]]) : sprintf("%10s", "-")
       a = n["actors", order[r]] ? sum["actors", order[r]] / n["actors", order[r]] : 0
       ratio = b != 0 ? sprintf("%.2f", a / b) : "-"
-      printf "| %-42s | %-14s | %10.2f | %s | %15.2f | %6s |\n", (part[1] == last ? "" : part[1]), part[2], b, o, a, ratio
+      printf "| %-42s | %-14s | %10.2f | %s | %s | %15.2f | %6s |\n", (part[1] == last ? "" : part[1]), part[2], b, o, w, a, ratio
       last = part[1]
     }
     print line
