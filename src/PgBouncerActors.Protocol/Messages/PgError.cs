@@ -125,6 +125,7 @@ public static class SqlStates
     public const string IdleSessionTimeout = "57P05";
     public const string CannotConnectNow = "57P03";
     public const string InternalError = "XX000";
+    public const string DatatypeMismatch = "42804";
     public const string DuplicatePreparedStatement = "42P05";
     public const string InvalidSqlStatementName = "26000";
     public const string ProgramLimitExceeded = "54000";

@@ -40,6 +40,9 @@ internal sealed class PoolerServices(PoolerSettings settings, ILogger log, Actor
 
     public ScramKeyStore ScramKeys { get; } = new();
 
+    /// <summary>Which prepared statements the servers no longer run as prepared, for every pool (transaction and statement modes).</summary>
+    public Prepared.StatementInvalidation StatementInvalidation { get; } = new();
+
     /// <summary>/metrics's registry and histograms; null when the metrics port is 0 (nothing is observed then).</summary>
     public Metrics.PoolerMetrics? Metrics { get; } = settings.Metrics.Port == 0 ? null : new Metrics.PoolerMetrics(Admin.ShowTables.VersionText);
 

@@ -30,6 +30,13 @@ internal sealed class StatementDefinition : IEquatable<StatementDefinition>
     /// <summary>Prepared with <c>PREPARE</c>: the server gets it again as SQL, not as a Parse.</summary>
     public bool IsSql { get; }
 
+    /// <summary>
+    /// A client's Parse or PREPARE of it: the <see cref="StatementInvalidation.Step"/> then, so a
+    /// copy set aside later as out of date is still the one this client's statement runs.
+    /// Not part of what the statement is (equality ignores it).
+    /// </summary>
+    public long DefinedAt { get; set; }
+
     public static StatementDefinition FromParse(ReadOnlySequence<byte> parseBody) => new(parseBody.ToArray(), isSql: false);
 
     public static StatementDefinition FromSql(string afterName) => new(Encoding.UTF8.GetBytes(afterName), isSql: true);

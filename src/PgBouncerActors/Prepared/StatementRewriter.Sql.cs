@@ -57,6 +57,7 @@ internal sealed partial class StatementRewriter
     private bool RewritePrepare(SqlPreparedCommand command, ClientLink link)
     {
         var definition = StatementDefinition.FromSql(command.Rest);
+        definition.DefinedAt = invalidation.Step;
         if (!Client.TryDefine(command.Name, definition))
         {
             RefuseInQuery(Duplicate(command.Name), link);
@@ -64,7 +65,7 @@ internal sealed partial class StatementRewriter
         }
 
         var statements = StatementsOf(link);
-        if (statements.Use(definition) is not null)
+        if (statements.Use(definition, forNewStatement: true) is not null)
         {
             // Already on this connection: PREPARE's answer comes from a statement made and dropped at once.
             Out.Clear();
@@ -75,8 +76,8 @@ internal sealed partial class StatementRewriter
             return true;
         }
 
-        var statement = statements.Add(definition, out var evicted);
-        var (deallocate, hidden) = Deallocation(evicted);
+        var statement = statements.Add(definition);
+        var (deallocate, hidden) = Deallocation(statements);
         SendQuery($"{deallocate}PREPARE {statement.SqlName}{command.Rest}",
             new QueryRewrite(hidden, new ClientParse(Client, command.Name, definition, statement), preparedByHidden: false), link);
         return true;
@@ -91,14 +92,14 @@ internal sealed partial class StatementRewriter
         }
 
         var statements = StatementsOf(link);
-        if (statements.Use(definition) is { } prepared)
+        if (statements.Use(definition, forNewStatement: false) is { } prepared)
         {
             SendQuery($"EXECUTE {prepared.SqlName}{command.Rest}", null, link);
             return true;
         }
 
-        var statement = statements.Add(definition, out var evicted);
-        var (deallocate, hidden) = Deallocation(evicted);
+        var statement = statements.Add(definition);
+        var (deallocate, hidden) = Deallocation(statements);
         SendQuery($"{deallocate}PREPARE {statement.SqlName}{definition.SqlText}{Then}EXECUTE {statement.SqlName}{command.Rest}",
             new QueryRewrite(hidden + 1, statement, preparedByHidden: true), link);
         return true;
@@ -116,9 +117,19 @@ internal sealed partial class StatementRewriter
     }
 
 
-    /// <summary>The statement that makes room on a full connection, to put first in the query string, and how many completions it adds.</summary>
-    private static (string Text, int Completions) Deallocation(ServerStatement? evicted) =>
-        evicted is null ? ("", 0) : ($"DEALLOCATE {evicted.SqlName}{Then}", 1);
+    /// <summary>The statements that make room on a full connection or are stale, to put first in the query string, and how many completions they add.</summary>
+    private static (string Text, int Completions) Deallocation(ServerStatements statements)
+    {
+        var text = "";
+        var completions = 0;
+        while (statements.TakeRetired(out var retired))
+        {
+            text += $"DEALLOCATE {retired.SqlName}{Then}";
+            completions++;
+        }
+
+        return (text, completions);
+    }
 
     private void SendQuery(string sql, QueryRewrite? rewrite, ClientLink link)
     {

@@ -25,7 +25,7 @@ namespace PgBouncerActors.Prepared;
 /// <see cref="Output"/> and tells the link's tracker what was sent, or returns false to let the
 /// message through unchanged. Called by the client loop, under the link's gate, with a server.
 /// </summary>
-internal sealed partial class StatementRewriter(int maxPerServer)
+internal sealed partial class StatementRewriter(int maxPerServer, StatementInvalidation invalidation)
 {
     /// <summary>
     /// The longest Parse of a named statement, whose text the pooler keeps to prepare it on other
@@ -50,17 +50,23 @@ internal sealed partial class StatementRewriter(int maxPerServer)
 
     private MessageBuilder Out => _builder ??= new MessageBuilder();
 
-    /// <summary>A Parse, seen whole. The unnamed statement is not the pooler's business.</summary>
+    /// <summary>A Parse, seen whole. The unnamed statement is not the pooler's business, unless it deallocates one of the client's.</summary>
     public bool RewriteParse(ReadOnlySequence<byte> payload, ClientLink link)
     {
         var reader = new SequenceReader<byte>(payload);
-        if (!reader.TryReadTo(out ReadOnlySequence<byte> nameBytes, 0) || nameBytes.IsEmpty)
+        if (!reader.TryReadTo(out ReadOnlySequence<byte> nameBytes, 0))
         {
             return false;
         }
 
+        if (nameBytes.IsEmpty)
+        {
+            return RewriteDeallocateStatement(reader.UnreadSequence, link);
+        }
+
         var name = Encoding.UTF8.GetString(nameBytes);
         var definition = StatementDefinition.FromParse(reader.UnreadSequence);
+        definition.DefinedAt = invalidation.Step;
         Out.Clear();
         if (!Client.TryDefine(name, definition))
         {
@@ -69,15 +75,15 @@ internal sealed partial class StatementRewriter(int maxPerServer)
         }
 
         var statements = StatementsOf(link);
-        if (statements.Use(definition) is not null)
+        if (statements.Use(definition, forNewStatement: true) is not null)
         {
             Out.Close('P', NoSuchNameBytes);
             link.Tracker.PoolerSentForAnswer((byte)FrontendMessageCode.Close, ParseCompleteMessage, new ClientParse(Client, name, definition, null));
             return true;
         }
 
-        var statement = statements.Add(definition, out var evicted);
-        CloseEvicted(evicted, link);
+        var statement = statements.Add(definition);
+        CloseRetired(statements, link);
         Out.Parse(statement.NameBytes, definition.Body);
         link.Tracker.ClientSent((byte)FrontendMessageCode.Parse, new ClientParse(Client, name, definition, statement));
         return true;
@@ -145,7 +151,7 @@ internal sealed partial class StatementRewriter(int maxPerServer)
         Out.WriteByte((byte)FrontendMessageCode.Bind).WriteInt32(length - (int)statementName.Length + statement.NameBytes.Length);
         WriteCString(portal);
         Out.WriteBytes(statement.NameBytes).WriteByte(0);
-        link.Tracker.ClientSent((byte)FrontendMessageCode.Bind);
+        link.Tracker.ClientSentUsing((byte)FrontendMessageCode.Bind, statement);
         return (int)(portal.Length + 1 + statementName.Length + 1);
     }
 
@@ -166,7 +172,7 @@ internal sealed partial class StatementRewriter(int maxPerServer)
 
         var statement = EnsurePrepared(definition, link);
         Out.Describe('S', statement.NameBytes);
-        link.Tracker.ClientSent((byte)FrontendMessageCode.Describe);
+        link.Tracker.ClientSentUsing((byte)FrontendMessageCode.Describe, statement);
         return true;
     }
 
@@ -193,23 +199,59 @@ internal sealed partial class StatementRewriter(int maxPerServer)
     private ServerStatement EnsurePrepared(StatementDefinition definition, ClientLink link)
     {
         var statements = StatementsOf(link);
-        if (statements.Use(definition) is { } prepared)
+        if (statements.Use(definition, forNewStatement: false) is { } prepared)
         {
             return prepared;
         }
 
-        var statement = statements.Add(definition, out var evicted);
-        CloseEvicted(evicted, link);
+        var statement = statements.Add(definition);
+        CloseRetired(statements, link);
         Out.Parse(statement.NameBytes, definition.Body);
         link.Tracker.PoolerSentParse(statement);
         return statement;
     }
 
-    private void CloseEvicted(ServerStatement? evicted, ClientLink link)
+    /// <summary>
+    /// An unnamed Parse of <c>DEALLOCATE [PREPARE] name</c> (psycopg sends it so), where the name
+    /// is one of the client's: the name is freed at once, and the server deallocates a stand-in
+    /// the pooler prepares just before (its answers unseen), so the client's Bind and Execute of
+    /// the statement get DEALLOCATE's own answers while the server's shared copy stays for others.
+    /// Any other name goes on as it is, and the server refuses it in PostgreSQL's words.
+    /// </summary>
+    private bool RewriteDeallocateStatement(ReadOnlySequence<byte> body, ClientLink link)
     {
-        if (evicted is not null)
+        if (!StartsLikeDeallocate(body.FirstSpan) ||
+            SqlPreparedCommand.Recognize(body) is not { Verb: SqlPreparedVerb.Deallocate } command || !Client.Remove(command.Name))
         {
-            Out.Close('S', evicted.NameBytes);
+            return false; // the hot path: an unnamed statement of the client's own
+        }
+
+        var standIn = StatementsOf(link).NextStandInName();
+        Out.Clear();
+        Out.Parse("", $"PREPARE \"{standIn}\" AS SELECT");
+        link.Tracker.PoolerSentShowingErrors((byte)FrontendMessageCode.Parse);
+        Out.Bind("", "");
+        link.Tracker.PoolerSentShowingErrors((byte)FrontendMessageCode.Bind);
+        Out.Execute("");
+        link.Tracker.PoolerSentShowingErrors((byte)FrontendMessageCode.Execute);
+        Out.Parse("", $"DEALLOCATE \"{standIn}\"");
+        link.Tracker.ClientSent((byte)FrontendMessageCode.Parse);
+        return true;
+    }
+
+    /// <summary>Whether a statement's text may begin with DEALLOCATE (or a comment): most do not, and are not read further.</summary>
+    private static bool StartsLikeDeallocate(ReadOnlySpan<byte> text)
+    {
+        var start = text.IndexOfAnyExcept(" \t\r\n"u8);
+        return start >= 0 && text[start] is (byte)'d' or (byte)'D' or (byte)'-' or (byte)'/';
+    }
+
+    /// <summary>Closes on the server the statements this connection no longer keeps (evicted to make room, or stale), before the message that replaced them.</summary>
+    private void CloseRetired(ServerStatements statements, ClientLink link)
+    {
+        while (statements.TakeRetired(out var retired))
+        {
+            Out.Close('S', retired.NameBytes);
             link.Tracker.PoolerSent((byte)FrontendMessageCode.Close);
         }
     }
@@ -232,7 +274,7 @@ internal sealed partial class StatementRewriter(int maxPerServer)
     private ServerStatements StatementsOf(ClientLink link)
     {
         var server = link.Server!;
-        return server.Statements ??= new ServerStatements(maxPerServer);
+        return server.Statements ??= new ServerStatements(maxPerServer, invalidation);
     }
 
     /// <summary>A Describe or Close payload naming a statement ('S'), not the unnamed one: the client's definition of it, null when it has none.</summary>

@@ -48,6 +48,9 @@ internal sealed partial class ClientLink
     /// <summary>The client sent something PostgreSQL would not read (set by the client-side inspector); the client is refused with it.</summary>
     public PgError? ClientViolation { get; set; }
 
+    /// <summary>Transaction and statement modes: the client's prepared statements kept across server connections; null when they pass as they are.</summary>
+    public Prepared.StatementRewriter? Statements { get; set; }
+
     /// <summary>disable_pqexec as it was when the client logged in: its Query messages are refused.</summary>
     public bool RefuseSimpleQuery { get; init; }
 

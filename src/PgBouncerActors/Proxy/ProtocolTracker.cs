@@ -40,6 +40,7 @@ internal sealed class ProtocolTracker(TrafficCounters counters)
     // The reader's view: the message the server is working on and how it reads what follows.
     private Entry _current;
     private byte[]? _replacement;
+    private ServerStatement? _erroredStatement;
     private volatile ReadMode _mode;
     private volatile bool _extendedOpen;
     private volatile byte _status = TransactionStatus.Idle;
@@ -115,7 +116,24 @@ internal sealed class ProtocolTracker(TrafficCounters counters)
     public void ClientSent(byte code) => ClientSent(code, null);
 
     /// <summary>The client side: a message went to the server for the client; <paramref name="outcome"/> hears if it is a Parse the server refuses or skips.</summary>
-    public void ClientSent(byte code, IPrepareOutcome? outcome)
+    public void ClientSent(byte code, IPrepareOutcome? outcome) => ClientSent(code, AnswerOwner.Client, outcome);
+
+    /// <summary>
+    /// The client side: the client's Bind or Describe went out naming a statement of the pooler's;
+    /// an error in answer to it is told with <see cref="TakeErroredStatement"/> (the server may no
+    /// longer run that statement as prepared).
+    /// </summary>
+    public void ClientSentUsing(byte code, ServerStatement statement) => ClientSent(code, AnswerOwner.ClientUsingStatement, statement);
+
+    /// <summary>The pooler statement named by the message the last ErrorResponse answered, once; null when it named none.</summary>
+    public ServerStatement? TakeErroredStatement()
+    {
+        var statement = _erroredStatement;
+        _erroredStatement = null;
+        return statement;
+    }
+
+    private void ClientSent(byte code, AnswerOwner owner, object? tag)
     {
         switch ((FrontendMessageCode)code)
         {
@@ -128,7 +146,7 @@ internal sealed class ProtocolTracker(TrafficCounters counters)
                 break;
         }
 
-        Enqueue(new Entry(code, AnswerOwner.Client, outcome));
+        Enqueue(new Entry(code, owner, tag));
     }
 
     /// <summary>The pooler wrote a message of its own into the client's stream; its answers are swallowed.</summary>
@@ -141,6 +159,9 @@ internal sealed class ProtocolTracker(TrafficCounters counters)
     /// </summary>
     public void PoolerSentParse(ServerStatement statement) =>
         Enqueue(new Entry((byte)FrontendMessageCode.Parse, AnswerOwner.PoolerShowingErrors, statement));
+
+    /// <summary>The pooler sent a message of its own in the client's stream whose success the client does not see, but whose error stands for its own next message's.</summary>
+    public void PoolerSentShowingErrors(byte code) => Enqueue(new Entry(code, AnswerOwner.PoolerShowingErrors, null));
 
     /// <summary>The client's simple query went out rewritten (<see cref="QueryRewrite"/>): some of its answers are the pooler's.</summary>
     public void ClientSentRewritten(QueryRewrite rewrite) =>
@@ -223,6 +244,11 @@ internal sealed class ProtocolTracker(TrafficCounters counters)
         {
             LoseTrack($"the server sent '{(char)code}' with nothing outstanding");
             return AnswerFate.Pass;
+        }
+
+        if (code == (byte)BackendMessageCode.ErrorResponse && _current.Owner == AnswerOwner.ClientUsingStatement)
+        {
+            _erroredStatement = (ServerStatement)_current.Tag!;
         }
 
         var fate = FateOf(code);
@@ -457,7 +483,7 @@ internal sealed class ProtocolTracker(TrafficCounters counters)
         if (code == (byte)BackendMessageCode.ErrorResponse)
         {
             _mode = ReadMode.SkipToSync;
-            (_current.Tag as IPrepareOutcome)?.NotPrepared();
+            OutcomeOf(_current)?.NotPrepared();
         }
         else if (code != (byte)success)
         {
@@ -516,7 +542,7 @@ internal sealed class ProtocolTracker(TrafficCounters counters)
                 switch (_mode)
                 {
                     case ReadMode.SkipToSync when head != FrontendMessageCode.Sync:
-                        (_queue[_head].Tag as IPrepareOutcome)?.NotPrepared(); // skipped: a Parse among them prepared nothing
+                        OutcomeOf(_queue[_head])?.NotPrepared(); // skipped: a Parse among them prepared nothing
                         DequeueResolved();
                         continue;
                     case ReadMode.Normal when _current.IsNone && IsUnanswered(head):
@@ -595,6 +621,9 @@ internal sealed class ProtocolTracker(TrafficCounters counters)
 
     private static bool IsAnswered(Entry entry) => !entry.IsNone && !IsUnanswered((FrontendMessageCode)entry.Code);
 
+    /// <summary>Who hears that the server refused or skipped a message: a Parse's, never a statement a Bind merely names.</summary>
+    private static IPrepareOutcome? OutcomeOf(Entry entry) => entry.Owner == AnswerOwner.ClientUsingStatement ? null : entry.Tag as IPrepareOutcome;
+
     /// <summary>A message sent to the server: its type, whose its answers are, and what to tell about it (a Parse's outcome, or the answer the client sees instead).</summary>
     private readonly record struct Entry(byte Code, AnswerOwner Owner, object? Tag)
     {
@@ -618,6 +647,9 @@ internal sealed class ProtocolTracker(TrafficCounters counters)
 
         /// <summary>The client's query, rewritten: the pooler's statements in it answer first, unseen (<see cref="QueryRewrite"/>).</summary>
         ClientHidingCompletions,
+
+        /// <summary>The client's Bind or Describe, naming a statement of the pooler's (the tag): the client sees every answer.</summary>
+        ClientUsingStatement,
     }
 }
 

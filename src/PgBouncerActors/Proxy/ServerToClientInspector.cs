@@ -11,7 +11,8 @@ namespace PgBouncerActors.Proxy;
 /// pass. In transaction and statement modes it asks to stop after a read that ended with the
 /// server settled (a ReadyForQuery with nothing else owed), so the server loop can try to give
 /// the connection back; in statement mode it stops before a ReadyForQuery that reports an open
-/// transaction block.
+/// transaction block. With prepared statements kept across connections, its CommandCompletes and
+/// errors tell the link's <see cref="Prepared.StatementRewriter"/> what the server dropped or refused.
 /// </summary>
 /// <param name="serverParameters">Where the server's parameter changes are kept: by default those of the connection the link holds.</param>
 internal sealed class ServerToClientInspector(ClientLink state, IDictionary<string, string>? serverParameters,
@@ -31,6 +32,7 @@ internal sealed class ServerToClientInspector(ClientLink state, IDictionary<stri
             case BackendMessageCode.ReadyForQuery:
             case BackendMessageCode.ParameterStatus:
             case BackendMessageCode.ErrorResponse:
+            case BackendMessageCode.CommandComplete when state.Statements is not null:
                 return FrameDecision.Inspect;
             default:
                 _stopRequested = false; // something after the ReadyForQuery: the server is not settled after all
@@ -76,6 +78,11 @@ internal sealed class ServerToClientInspector(ClientLink state, IDictionary<stri
 
                 state.Tracker.OnServerMessage(code);
                 return FrameDecision.Pass;
+            case BackendMessageCode.CommandComplete:
+                _stopRequested = false;
+                var fate = state.Tracker.OnServerMessage(code);
+                state.Statements!.OnCommandComplete(payload, state, clients: fate == AnswerFate.Pass);
+                return Decide(fate);
             default: // ErrorResponse
                 var error = PgError.Parse(payload);
                 if (error.IsFatal)
@@ -85,14 +92,22 @@ internal sealed class ServerToClientInspector(ClientLink state, IDictionary<stri
                 }
 
                 _stopRequested = false;
-                return state.Tracker.OnServerMessage(code) switch
+                var errorFate = state.Tracker.OnServerMessage(code);
+                if (state.Tracker.TakeErroredStatement() is { } statement)
                 {
-                    AnswerFate.Drop => FrameDecision.Drop,
-                    AnswerFate.Replace => Replace(),
-                    _ => FrameDecision.Pass,
-                };
+                    state.Statements?.OnStatementError(statement, error);
+                }
+
+                return Decide(errorFate);
         }
     }
+
+    private FrameDecision Decide(AnswerFate fate) => fate switch
+    {
+        AnswerFate.Drop => FrameDecision.Drop,
+        AnswerFate.Replace => Replace(),
+        _ => FrameDecision.Pass,
+    };
 
     public ReadOnlyMemory<byte> TakeInjection()
     {

@@ -74,7 +74,10 @@ internal sealed partial class ClientSessionActor
             Receive<PumpEnded>(OnPumpEnded);
         });
 
-        var statements = _mode != PoolMode.Session && Settings.MaxPreparedStatements > 0 ? new Prepared.StatementRewriter(Settings.MaxPreparedStatements) : null;
+        var statements = _mode != PoolMode.Session && Settings.MaxPreparedStatements > 0
+            ? new Prepared.StatementRewriter(Settings.MaxPreparedStatements, _services.StatementInvalidation)
+            : null;
+        link.Statements = statements;
         var inspector = new ClientToServerInspector(link, _startupSettings, statements);
         _clientPump = WelcomeThenForwardAsync(_client, link, welcome.WrittenMemory, inspector, Settings.MaxFrameLength, _lifetime.Token);
         _clientPump.PipeTo(Self, Self, end => new PumpEnded(FromServer: false, end, null), cause => new PumpEnded(false, null, cause));

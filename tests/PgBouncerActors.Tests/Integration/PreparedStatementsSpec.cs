@@ -15,7 +15,7 @@ namespace PgBouncerActors.Tests.Integration;
 /// own answers and errors.
 /// </summary>
 [Collection(PostgresCollection.Name)]
-public sealed class PreparedStatementsSpec(PostgresFixture postgres)
+public sealed partial class PreparedStatementsSpec(PostgresFixture postgres)
 {
     private PoolerHost StartTransactionPool(int size, string extra = "") =>
         postgres.StartPooler($"auth_type = trust, pool_mode = transaction, default_pool_size = {size}, max_client_conn = 200, query_wait_timeout = 30 {extra}",
