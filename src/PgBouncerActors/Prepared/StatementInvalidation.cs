@@ -46,12 +46,10 @@ internal sealed class StatementInvalidation
         }
     }
 
-    /// <summary>Whether the server may no longer run <paramref name="statement"/> as prepared; a good one is marked good as of now.</summary>
-    public bool IsStale(ServerStatement statement) => StaleSince(statement) > 0;
-
     /// <summary>
     /// The step of the invalidation that made <paramref name="statement"/> out of date (a client
-    /// that prepared its statement before that step prepared it before the change), or 0 when it is not.
+    /// that prepared its statement before that step prepared it before the change), or 0 when it is
+    /// not; a good one is marked good as of now.
     /// </summary>
     public long StaleSince(ServerStatement statement)
     {

@@ -16,9 +16,6 @@ namespace PgBouncerActors.Prepared;
 /// </summary>
 internal sealed partial class StatementRewriter
 {
-    /// <summary>Which statements of the pooler's the server may no longer run (every connection of this pooler).</summary>
-    public StatementInvalidation Invalidation => invalidation;
-
     /// <summary>A CommandComplete from the server; <paramref name="clients"/>: it answers the client's own statement.</summary>
     public void OnCommandComplete(ReadOnlySequence<byte> payload, ClientLink link, bool clients)
     {
