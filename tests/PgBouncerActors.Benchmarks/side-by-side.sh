@@ -10,11 +10,16 @@
 # Knobs (environment): BENCH_SECONDS (per pgbench run, default 15), BENCH_ROUNDS (alternations,
 # default 2), BENCH_IDLE_CLIENTS (default 10000), BENCH_SCALE (pgbench scale, default 10),
 # BENCH_WARMUP (seconds of warm-up traffic per pooler before the rows, default 30), BENCH_METRICS=0 runs PgBouncerActors without /metrics (default 1: on, as operators run it, so its
-# histograms are part of what is measured), BENCH_KEEP=1 keeps the scratch folder, BENCH_ONLY=TEXT runs only the rows whose name holds TEXT,
+# histograms are part of what is measured), BENCH_KEEP=1 keeps the scratch folder, BENCH_ONLY=TEXT runs only the rows whose name holds TEXT (TEXT|TEXT... any of them),
 # BENCH_POOLERS (default "bouncer bouncer118 actors"; bouncer118 is left out when Debian's pgbouncer is
 # missing), BENCH_BEFORE=EXE adds a pooler "before": another PgBouncerActors executable (say, main's
 # before a change, built in a git worktree) with the same settings, so a change is measured against
 # what it changes in one run (it runs just before actors unless BENCH_POOLERS places it).
+# BENCH_COUNTERS=1 also profiles contention in PgBouncerActors (and before) during each pgbench row with
+# dotnet-counters (installed as a global tool when missing): monitor lock contentions and thread-pool
+# work items per 100,000 transactions, the thread pool's longest queue, bytes allocated per transaction
+# and GC collections per generation per 100,000 (its session costs the pooler some CPU: leave it off
+# for the CPU column).
 # Installs postgresql (and Debian's pgbouncer, when it can) from apt when missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -50,6 +55,11 @@ before_exe=${BENCH_BEFORE:-}
 if [ -n "$before_exe" ] && [[ " $poolers " != *" before "* ]]; then poolers=${poolers/actors/before actors}; fi
 if [ -z "$before_exe" ]; then poolers=${poolers/before/}; fi
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+counters_exe=""
+if [ "${BENCH_COUNTERS:-0}" = 1 ]; then
+  counters_exe=$(command -v dotnet-counters || echo "$HOME/.dotnet/tools/dotnet-counters")
+  [ -x "$counters_exe" ] || dotnet tool install -g dotnet-counters >/dev/null
+fi
 # PostgreSQL and PgBouncer refuse to run as root.
 as_service() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 # 10,000 idle clients need 10,000 descriptors in the pooler and in the client.
@@ -78,7 +88,9 @@ taken_ports=" "
 free_port() {
   local port
   while :; do
-    port=$((20000 + RANDOM % 30000))
+    # Below the kernel's ephemeral range (32768 and up): a port an outgoing connection holds (the
+    # thousand clients of a row, in TIME_WAIT) answers no connect, yet a listener cannot bind it.
+    port=$((20000 + RANDOM % 12000))
     if [[ $taken_ports != *" $port "* ]] && ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       taken_ports+="$port "; printf -v "$1" '%s' "$port"; return
     fi
@@ -204,13 +216,56 @@ results=$work/results.tsv # pooler \t row \t metric \t value
 : >"$results"
 record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$results"; }
 
+# wanted ROW: whether BENCH_ONLY (TEXT or TEXT|TEXT...) lets the row run.
+wanted() {
+  [ -z "${BENCH_ONLY:-}" ] && return 0
+  local part
+  IFS='|' read -ra parts <<<"$BENCH_ONLY"
+  for part in "${parts[@]}"; do [[ $1 == *"$part"* ]] && return 0; done
+  return 1
+}
+
+# counters_start POOLER SECONDS / counters_record POOLER ROW TPS: with BENCH_COUNTERS=1, dotnet-counters
+# watches a PgBouncerActors process for the length of a row (System.Runtime, 1 s intervals, CSV); what it
+# counted is divided by the transactions of its window (tps times its length).
+counters_start() {
+  counters_pid=""
+  [[ ${BENCH_COUNTERS:-0} = 1 && ($1 = actors || $1 = before) ]] || return 0
+  rm -f "$work/counters.csv"
+  counters_window=$(($2 < 59 ? $2 : 59))
+  "$counters_exe" collect -p "${pid_of[$1]}" --refresh-interval 1 --format csv -o "$work/counters.csv" \
+    --counters System.Runtime --duration "00:00:$(printf '%02d' "$counters_window")" >/dev/null 2>&1 &
+  counters_pid=$!
+}
+counters_record() {
+  [ -n "$counters_pid" ] || return 0
+  wait "$counters_pid" 2>/dev/null || true
+  # Rates are increments per interval; the queue length is a gauge (its highest sample).
+  local contentions work_items queue allocated gen0 gen1 gen2
+  read -r contentions work_items queue allocated gen0 gen1 gen2 < <(awk -F, '
+    $3 ~ /lock_contention/ { c += $NF } $3 ~ /work_item.count|completed-items/ { w += $NF } $3 ~ /queue.length|queue-length/ { if ($NF > q) q = $NF }
+    $3 ~ /total_allocated|alloc-rate/ { a += $NF } $3 ~ /collections.*gen0|gen-0-gc/ { g0 += $NF } $3 ~ /collections.*gen1|gen-1-gc/ { g1 += $NF }
+    $3 ~ /collections.*gen2|gen-2-gc/ { g2 += $NF }
+    END { printf "%d %d %d %d %d %d %d\n", c, w, q, a, g0, g1, g2 }' "$work/counters.csv" 2>/dev/null || echo "0 0 0 0 0 0 0")
+  local txs; txs=$(awk -v t="${3:-0}" -v s="$counters_window" 'BEGIN { print t * s }')
+  per100k() { awk -v c="$1" -v n="$txs" 'BEGIN { printf "%.1f", (n > 0 ? c / n * 100000 : 0) }'; }
+  record "$1" "$2" "contentions/100k" "$(per100k "$contentions")"
+  record "$1" "$2" "TP items/100k" "$(per100k "$work_items")"
+  record "$1" "$2" "TP queue max" "$queue"
+  record "$1" "$2" "alloc B/tx" "$(awk -v a="$allocated" -v n="$txs" 'BEGIN { printf "%.0f", (n > 0 ? a / n : 0) }')"
+  record "$1" "$2" "gen0 GCs/100k" "$(per100k "$gen0")"
+  record "$1" "$2" "gen1 GCs/100k" "$(per100k "$gen1")"
+  record "$1" "$2" "gen2 GCs/100k" "$(per100k "$gen2")"
+}
+
 # pgbench_run POOLER ROW DB SECONDS EXTRA_ARGS...: tps, average and p99 latency, failed, pooler CPU per 100k.
 pgbench_run() {
   local pooler=$1 row=$2 db=$3 seconds=$4; shift 4
-  if [[ -n ${BENCH_ONLY:-} && $row != *"$BENCH_ONLY"* ]]; then return; fi
+  wanted "$row" || return 0
   local out=$work/pgbench.out logs=$work/txlog
   rm -f "$logs".*
   local cpu_before; cpu_before=$(cpu_seconds "${pid_of[$pooler]}")
+  counters_start "$pooler" "$seconds"
   timeout $((seconds * 4 + 60)) "$pgbin/pgbench" -n -S -j 2 -T "$seconds" -h 127.0.0.1 -p "${port_of[$pooler]}" -U bench "$@" \
     -l --log-prefix="$logs" "$db" >"$out" 2>&1 || { say "pgbench failed against $pooler:"; cat "$out" >&2; }
   local cpu_after; cpu_after=$(cpu_seconds "${pid_of[$pooler]}")
@@ -225,12 +280,13 @@ pgbench_run() {
   record "$pooler" "$row" "p99 ms" "$p99"
   record "$pooler" "$row" failed "${failed:-${txs:+0}}"
   record "$pooler" "$row" "CPU s/100k tx" "$(awk -v a="$cpu_before" -v b="$cpu_after" -v n="${txs:-0}" 'BEGIN { printf "%.2f", (n > 0 ? (b - a) / n * 100000 : 0) }')"
+  counters_record "$pooler" "$row" "${tps:-0}"
   say "$row, $pooler: tps ${tps:-?}, p99 ${p99} ms, failed ${failed:-?}"
 }
 
 idle_run() {
   local pooler=$1 row="$idle_clients idle clients"
-  if [[ -n ${BENCH_ONLY:-} && $row != *"$BENCH_ONLY"* ]]; then return; fi
+  wanted "$row" || return 0
   local ready=$work/idle.ready json=$work/idle.json
   rm -f "$ready" "$json"
   local before; before=$(rss_kb "${pid_of[$pooler]}")

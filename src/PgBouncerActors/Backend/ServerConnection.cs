@@ -12,7 +12,7 @@ namespace PgBouncerActors.Backend;
 /// serves whoever owns it: it forwards answers to the link it is lent to, hands the answers of the
 /// pooler's own requests to <see cref="PoolerQuery"/>, and watches it while idle. Only the owner writes.
 /// </summary>
-internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint, string user, long maxFrameLength) : IDeskListNode<ServerConnection>
+internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint, string user, long maxFrameLength) : DeskListNode<ServerConnection>
 {
     private readonly PoolerQuery _query = new();
     private readonly Lock _holdLock = new();
@@ -95,11 +95,6 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
 
     /// <summary>On its way to close: it never goes back to the desk.</summary>
     internal bool Retired { get; set; }
-
-    // The desk's idle list, threaded through its connections.
-    ServerConnection? IDeskListNode<ServerConnection>.Previous { get; set; }
-
-    ServerConnection? IDeskListNode<ServerConnection>.Next { get; set; }
 
     // --- the reader -----------------------------------------------------------------------------------
 

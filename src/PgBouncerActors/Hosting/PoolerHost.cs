@@ -59,6 +59,8 @@ public sealed class PoolerHost : IAsyncDisposable
 
     internal PoolerSettings Settings => _services.Settings;
 
+    internal Net.ReceiveBufferPool ClientReceiveBuffers => _services.ClientReceiveBuffers;
+
     /// <summary>Why the pooler stopped itself (it could not listen any more); null when it did not. The process exits with an error then.</summary>
     public string? FatalError => _services.FatalError;
 

@@ -40,6 +40,9 @@ internal sealed class PoolerServices(PoolerSettings settings, ILogger log, Actor
 
     public ScramKeyStore ScramKeys { get; } = new();
 
+    /// <summary>The receive buffers of this pooler's client connections, kept between requests.</summary>
+    public Net.ReceiveBufferPool ClientReceiveBuffers { get; } = new(TimeSpan.FromSeconds(10));
+
     /// <summary>Which prepared statements the servers no longer run as prepared, for every pool (transaction and statement modes).</summary>
     public Prepared.StatementInvalidation StatementInvalidation { get; } = new();
 

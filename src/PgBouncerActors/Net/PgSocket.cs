@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Security;
 using System.Net;
@@ -16,6 +17,7 @@ internal sealed class PgSocket : IAsyncDisposable
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
     private readonly bool _zeroByteReads;
+    private readonly MemoryPool<byte>? _receiveBuffers;
     private SslStream? _tls;
     private int _closed;
     private int _lingering;
@@ -23,10 +25,12 @@ internal sealed class PgSocket : IAsyncDisposable
     /// <param name="zeroByteReads">
     /// A connection waiting for its peer holds no buffer, only the socket: a receive buffer is
     /// rented when bytes are there and returned once they are consumed, so ten thousand idle
-    /// clients cost kilobytes each, not 16 KB each. It costs a receive call per read, so server
-    /// connections, a pool's worth, read straight into their buffer.
+    /// clients cost kilobytes each, not 16 KB each; the buffers come from
+    /// a <see cref="ReceiveBufferPool"/>, which keeps them between requests. It costs a
+    /// receive call per read, so server connections, a pool's worth, read straight into their buffer.
     /// </param>
-    private PgSocket(Socket socket, bool zeroByteReads)
+    /// <param name="receiveBuffers">Where the input pipe's buffers come from; null: the shared array pool.</param>
+    private PgSocket(Socket socket, bool zeroByteReads, MemoryPool<byte>? receiveBuffers)
     {
         _socket = socket;
         if (socket.AddressFamily != AddressFamily.Unix)
@@ -36,7 +40,8 @@ internal sealed class PgSocket : IAsyncDisposable
 
         _stream = new NetworkStream(socket, ownsSocket: true);
         _zeroByteReads = zeroByteReads;
-        (Input, Output) = Pipes(_stream, zeroByteReads);
+        _receiveBuffers = receiveBuffers;
+        (Input, Output) = Pipes(_stream, zeroByteReads, receiveBuffers);
         // A Unix socket's peer has no address: PgBouncer shows "unix" and the port of the socket's name.
         RemoteAddress = Describe(socket.AddressFamily == AddressFamily.Unix ? socket.LocalEndPoint : socket.RemoteEndPoint);
     }
@@ -49,9 +54,9 @@ internal sealed class PgSocket : IAsyncDisposable
     /// <summary>The TLS protocol and cipher once the handshake is done ("TLSv1.3/TLS_AES_256_GCM_SHA384"); empty without TLS.</summary>
     public string TlsDescription => _tls is { } tls ? $"{TlsName(tls.SslProtocol)}/{tls.NegotiatedCipherSuite}" : "";
 
-    private static (PipeReader, PipeWriter) Pipes(Stream stream, bool zeroByteReads) =>
-        (PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true,
-            useZeroByteReads: zeroByteReads)),
+    private static (PipeReader, PipeWriter) Pipes(Stream stream, bool zeroByteReads, MemoryPool<byte>? receiveBuffers) =>
+        (PipeReader.Create(stream, new StreamPipeReaderOptions(pool: receiveBuffers, bufferSize: ReceiveBufferPool.BlockSize, minimumReadSize: 4 * 1024,
+            leaveOpen: true, useZeroByteReads: zeroByteReads)),
          PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true)));
 
     /// <summary>
@@ -82,7 +87,7 @@ internal sealed class PgSocket : IAsyncDisposable
         }
 
         _tls = tls;
-        (Input, Output) = Pipes(tls, _zeroByteReads);
+        (Input, Output) = Pipes(tls, _zeroByteReads, _receiveBuffers);
     }
 
     private static string TlsName(System.Security.Authentication.SslProtocols protocol) => protocol switch
@@ -159,7 +164,8 @@ internal sealed class PgSocket : IAsyncDisposable
     public string ApplicationProtocol => _tls?.NegotiatedApplicationProtocol.ToString() ?? "";
 
     /// <summary>An accepted client connection.</summary>
-    public static PgSocket Wrap(Socket socket) => new(socket, zeroByteReads: true);
+    /// <param name="receiveBuffers">The pooler's <see cref="Hosting.PoolerServices.ClientReceiveBuffers"/>; null: the shared array pool.</param>
+    public static PgSocket Wrap(Socket socket, ReceiveBufferPool? receiveBuffers = null) => new(socket, zeroByteReads: true, receiveBuffers);
 
     public static async Task<PgSocket> ConnectAsync(string host, int port, CancellationToken cancellationToken)
     {
@@ -167,7 +173,7 @@ internal sealed class PgSocket : IAsyncDisposable
         try
         {
             await socket.ConnectAsync(host, port, cancellationToken).ConfigureAwait(false);
-            return new PgSocket(socket, zeroByteReads: false);
+            return new PgSocket(socket, zeroByteReads: false, receiveBuffers: null);
         }
         catch
         {

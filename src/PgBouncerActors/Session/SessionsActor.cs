@@ -72,7 +72,7 @@ internal sealed class SessionsActor : ReceiveActor, IWithTimers
 
     private void OnAccepted(ClientAccepted accepted)
     {
-        var client = PgSocket.Wrap(accepted.Socket);
+        var client = PgSocket.Wrap(accepted.Socket, _services.ClientReceiveBuffers);
         if (_draining)
         {
             client.Abort();
