@@ -249,7 +249,7 @@ counters_record() {
     END { printf "%d %d %d %d %d %d %d\n", c, w, q, a, g0, g1, g2 }' "$work/counters.csv" 2>/dev/null || echo "0 0 0 0 0 0 0")
   local txs; txs=$(awk -v t="${3:-0}" -v s="$counters_window" 'BEGIN { print t * s }')
   per100k() { awk -v c="$1" -v n="$txs" 'BEGIN { printf "%.1f", (n > 0 ? c / n * 100000 : 0) }'; }
-  record "$1" "$2" "contentions/100k" "$(per100k "$contentions")"
+  record "$1" "$2" "contended/100k" "$(per100k "$contentions")"
   record "$1" "$2" "TP items/100k" "$(per100k "$work_items")"
   record "$1" "$2" "TP queue max" "$queue"
   record "$1" "$2" "alloc B/tx" "$(awk -v a="$allocated" -v n="$txs" 'BEGIN { printf "%.0f", (n > 0 ? a / n : 0) }')"
