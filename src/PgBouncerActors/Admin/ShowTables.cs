@@ -209,10 +209,9 @@ internal static class ShowTables
     /// </summary>
     public static ResultTable Mem(PoolerServices services)
     {
-        var buffers = services.ClientReceiveBuffers;
-        var (used, free) = (buffers.InUse, (long)buffers.FreeCount);
+        var (used, free) = services.ClientReceiveBuffers.Counts();
         return new ResultTable("name", "size:int4", "used:int4", "free:int4", "memtotal:int4")
-            .Row("iobuf_cache", Net.ReceiveBufferPool.BlockSize, Int4(used), Int4(free), Int4((used + free) * Net.ReceiveBufferPool.BlockSize));
+            .Row("iobuf_cache", Net.ReceiveBufferPool.BlockSize, Int4(used), free, Int4((used + free) * Net.ReceiveBufferPool.BlockSize));
     }
 
     private static int Int4(long value) => (int)Math.Min(value, int.MaxValue);

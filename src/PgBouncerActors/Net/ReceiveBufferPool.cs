@@ -61,14 +61,14 @@ internal sealed class ReceiveBufferPool : MemoryPool<byte>
     public long Created => Interlocked.Read(ref _created);
 
     /// <summary>Buffers rented and not given back: a client's request in hand (none once every client has left).</summary>
-    public long InUse
+    public long InUse => Counts().InUse;
+
+    /// <summary>Buffers in use and free, read in one step (SHOW MEM).</summary>
+    public (long InUse, int Free) Counts()
     {
-        get
+        lock (_lock)
         {
-            lock (_lock)
-            {
-                return Interlocked.Read(ref _created) - _trimmed - _freeCount;
-            }
+            return (Interlocked.Read(ref _created) - _trimmed - _freeCount, _freeCount);
         }
     }
 

@@ -125,15 +125,19 @@ internal static class ClientLoop
         }
 
         var buffer = result.Buffer;
-        Span<byte> terminate = [(byte)FrontendMessageCode.Terminate, 0, 0, 0, 4];
+        ReadOnlySpan<byte> terminate = [(byte)FrontendMessageCode.Terminate, 0, 0, 0, 4];
         Span<byte> front = stackalloc byte[terminate.Length];
         if (buffer.Length >= front.Length)
         {
             buffer.Slice(0, front.Length).CopyTo(front);
+            if (front.SequenceEqual(terminate))
+            {
+                source.AdvanceTo(buffer.GetPosition(front.Length));
+                return;
+            }
         }
 
-        var isTerminate = buffer.Length >= front.Length && front.SequenceEqual(terminate);
-        source.AdvanceTo(isTerminate ? buffer.GetPosition(front.Length) : buffer.Start);
+        source.AdvanceTo(buffer.Start);
     }
 
     /// <summary>
