@@ -26,6 +26,8 @@ internal sealed class PoolerQuery : IValueTaskSource<PgError?>
     private Action<byte[]>? _onRow;
     private PgError? _error;
     private string _what = "";
+    private PgError?[]? _each; // several queries sent at once: each one's error, by its place
+    private int _answered; // how many of them ended (a ReadyForQuery each)
     private bool _decidedByReader; // the reader delivers it once it has let go of its buffer
     private PgError? _outcome;
     private Exception? _failure;
@@ -34,11 +36,14 @@ internal sealed class PoolerQuery : IValueTaskSource<PgError?>
     public bool Active => Volatile.Read(ref _phase) == Waiting;
 
     /// <summary>Starts a request (before it is sent, so no answer can come first).</summary>
-    public ValueTask<PgError?> Begin(string what, Action<byte[]>? onRow)
+    /// <param name="each">Several queries go at once, one ReadyForQuery each: their errors by place (the outcome is the first).</param>
+    public ValueTask<PgError?> Begin(string what, Action<byte[]>? onRow, PgError?[]? each = null)
     {
         _core.Reset();
         _onRow = onRow;
         _error = null;
+        _each = each;
+        _answered = 0;
         _what = what;
         _decidedByReader = false;
         Volatile.Write(ref _phase, Waiting);
@@ -71,12 +76,24 @@ internal sealed class PoolerQuery : IValueTaskSource<PgError?>
                         }
 
                         _error ??= error;
+                        if (_each is not null)
+                        {
+                            _each[_answered] ??= error;
+                        }
+
                         break;
                     case BackendMessageCode.ParameterStatus:
                         Proxy.ParameterStatusReader.Apply(frame.Payload, parameters);
                         break;
                     case BackendMessageCode.CopyInResponse or BackendMessageCode.CopyOutResponse or BackendMessageCode.CopyBothResponse:
                         throw new IOException($"{_what} started COPY");
+                    case BackendMessageCode.ReadyForQuery when _each is not null && ++_answered < _each.Length:
+                        if (frame.Payload.FirstSpan is not [TransactionStatus.Idle])
+                        {
+                            _error ??= PgError.Error(SqlStates.InternalError, $"{_what} left the server connection inside a transaction");
+                        }
+
+                        break;
                     case BackendMessageCode.ReadyForQuery:
                         DecideByReader(_error ?? (frame.Payload.FirstSpan is [TransactionStatus.Idle] ? null
                             : PgError.Error(SqlStates.InternalError, $"{_what} left the server connection inside a transaction")), null);

@@ -188,6 +188,22 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
     public ValueTask<PgError?> RunSilentlyAsync(string sql, CancellationToken cancellationToken) =>
         RunAsync(new MessageBuilder().Query(sql), "a silent query", onRow: null, cancellationToken);
 
+    /// <summary>Runs several simple Queries at once, each on its own (an error in one does not stop the next), and swallows their results.</summary>
+    /// <returns>Each query's error (null where it ran), in order.</returns>
+    /// <exception cref="IOException">The connection broke.</exception>
+    public async ValueTask<PgError?[]> RunEachSilentlyAsync(IReadOnlyList<string> queries, string what, CancellationToken cancellationToken)
+    {
+        var request = new MessageBuilder();
+        foreach (var query in queries)
+        {
+            request.Query(query);
+        }
+
+        var each = new PgError?[queries.Count];
+        await RunAsync(request, what, onRow: null, cancellationToken, each).ConfigureAwait(false);
+        return each;
+    }
+
     /// <summary>
     /// Runs one parameterized query with the extended protocol (unnamed statement and portal, so no
     /// client's prepared statements are touched) and returns its first row in text.
@@ -203,9 +219,10 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
     }
 
     /// <summary>Sends the pooler's own request; its reader brings the answers to <see cref="PoolerQuery"/> up to the ReadyForQuery.</summary>
-    private async ValueTask<PgError?> RunAsync(MessageBuilder request, string what, Action<byte[]>? onRow, CancellationToken cancellationToken)
+    private async ValueTask<PgError?> RunAsync(MessageBuilder request, string what, Action<byte[]>? onRow, CancellationToken cancellationToken,
+        PgError?[]? each = null)
     {
-        var answered = _query.Begin(what, onRow);
+        var answered = _query.Begin(what, onRow, each);
         Interlocked.MemoryBarrier();
         if (_readerEnded is { } ended)
         {

@@ -2,13 +2,19 @@ namespace PgBouncerActors.Prepared;
 
 /// <summary>
 /// A client's named prepared statements, as it named them: they outlive every server connection
-/// the client's transactions run on. The client loop defines and closes them; the server loop
-/// takes back one whose own Parse the server refused, as PostgreSQL would never have defined it.
+/// the client's transactions run on. Those made with the protocol (Parse) run on the server under
+/// names of the pooler's; those made with SQL (<c>PREPARE</c>) under the client's own, and
+/// <see cref="SqlVersion"/> tells a server connection whether it still holds exactly those
+/// (see <see cref="ServerStatements.SqlInLineWith"/>). The client loop defines and closes them;
+/// the server loop takes back one whose own Parse the server refused, as PostgreSQL would never
+/// have defined it, and records what the client's PREPARE and DEALLOCATE did, hence the lock.
 /// </summary>
 internal sealed class ClientStatements
 {
     private readonly Lock _lock = new();
     private Dictionary<string, StatementDefinition>? _byName; // made on first use: most clients of a pool never prepare
+    private int _sqlCount;
+    private long _sqlVersion;
 
     public int Count
     {
@@ -20,6 +26,12 @@ internal sealed class ClientStatements
             }
         }
     }
+
+    /// <summary>How many statements the client made with SQL (read without the lock: the hot path asks it every transaction).</summary>
+    public int SqlCount => Volatile.Read(ref _sqlCount);
+
+    /// <summary>Changes whenever the statements made with SQL do.</summary>
+    public long SqlVersion => Volatile.Read(ref _sqlVersion);
 
     public bool TryGet(string name, out StatementDefinition definition)
     {
@@ -35,7 +47,29 @@ internal sealed class ClientStatements
     {
         lock (_lock)
         {
-            return (_byName ??= new Dictionary<string, StatementDefinition>(StringComparer.Ordinal)).TryAdd(name, definition);
+            if (!(_byName ??= new Dictionary<string, StatementDefinition>(StringComparer.Ordinal)).TryAdd(name, definition))
+            {
+                return false;
+            }
+
+            Counted(definition, +1);
+            return true;
+        }
+    }
+
+    /// <summary>The server prepared the client's <c>PREPARE name</c> (it answered PREPARE): the name is the client's from now on.</summary>
+    public void DefinedWithSql(string name, StatementDefinition definition)
+    {
+        lock (_lock)
+        {
+            _byName ??= new Dictionary<string, StatementDefinition>(StringComparer.Ordinal);
+            if (_byName.Remove(name, out var replaced))
+            {
+                Counted(replaced, -1); // only a PREPARE the pooler could not check first (inside a longer string) gets here
+            }
+
+            _byName[name] = definition;
+            Counted(definition, +1);
         }
     }
 
@@ -43,7 +77,13 @@ internal sealed class ClientStatements
     {
         lock (_lock)
         {
-            return _byName?.Remove(name) == true;
+            if (_byName?.Remove(name, out var removed) != true)
+            {
+                return false;
+            }
+
+            Counted(removed!, -1);
+            return true;
         }
     }
 
@@ -55,6 +95,7 @@ internal sealed class ClientStatements
             if (_byName?.TryGetValue(name, out var current) == true && ReferenceEquals(current, definition))
             {
                 _byName.Remove(name);
+                Counted(definition, -1);
             }
         }
     }
@@ -64,6 +105,41 @@ internal sealed class ClientStatements
         lock (_lock)
         {
             _byName?.Clear();
+            if (_sqlCount > 0)
+            {
+                Volatile.Write(ref _sqlCount, 0);
+                Volatile.Write(ref _sqlVersion, _sqlVersion + 1);
+            }
+        }
+    }
+
+    /// <summary>The statements made with SQL, by name, as they are now.</summary>
+    public Dictionary<string, StatementDefinition> SqlStatements()
+    {
+        lock (_lock)
+        {
+            var statements = new Dictionary<string, StatementDefinition>(StringComparer.Ordinal);
+            if (_sqlCount > 0)
+            {
+                foreach (var (name, definition) in _byName!)
+                {
+                    if (definition.IsSql)
+                    {
+                        statements[name] = definition;
+                    }
+                }
+            }
+
+            return statements;
+        }
+    }
+
+    private void Counted(StatementDefinition definition, int change)
+    {
+        if (definition.IsSql)
+        {
+            Volatile.Write(ref _sqlCount, _sqlCount + change);
+            Volatile.Write(ref _sqlVersion, _sqlVersion + 1);
         }
     }
 }

@@ -2,13 +2,10 @@ namespace PgBouncerActors.Prepared;
 
 /// <summary>
 /// A client's simple query that the pooler sent as several statements in one query string (a
-/// PREPARE of its own before the client's EXECUTE, say): the first <c>hidden</c> CommandCompletes
-/// are the pooler's, and the client sees the rest as the answer to what it sent. PostgreSQL stops
-/// a query string at its first error, so an error there is the client's either way.
+/// statement of its own before the one whose answer the client gets): the first <c>hidden</c>
+/// CommandCompletes are the pooler's, and the client sees the rest as the answer to what it sent.
 /// </summary>
-/// <param name="outcome">Told when the server did not prepare the pooler's statement.</param>
-/// <param name="preparedByHidden">The statement is prepared by a hidden part: an error after those parts leaves it prepared.</param>
-internal sealed class QueryRewrite(int hidden, IPrepareOutcome? outcome, bool preparedByHidden) : IPrepareOutcome
+internal sealed class QueryRewrite(int hidden)
 {
     private int _hiddenLeft = hidden;
 
@@ -22,16 +19,5 @@ internal sealed class QueryRewrite(int hidden, IPrepareOutcome? outcome, bool pr
 
         _hiddenLeft--;
         return true;
-    }
-
-    /// <summary>Skipped whole (it came after a failed extended-protocol message): nothing in it ran.</summary>
-    public void NotPrepared() => outcome?.NotPrepared();
-
-    public void Failed()
-    {
-        if (!preparedByHidden || _hiddenLeft > 0)
-        {
-            outcome?.NotPrepared();
-        }
     }
 }

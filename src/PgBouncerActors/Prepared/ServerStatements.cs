@@ -1,4 +1,5 @@
 using System.Text;
+using PgBouncerActors.Protocol.Messages;
 
 namespace PgBouncerActors.Prepared;
 
@@ -10,6 +11,12 @@ namespace PgBouncerActors.Prepared;
 /// connection that is closed or replaced takes its statements with it. The client loop that holds
 /// the connection adds and uses statements; the server loop forgets one whose Parse the server
 /// refused or skipped, hence the lock.
+/// <para>
+/// Beside them, the statements the client that holds the connection made with SQL, under its own
+/// names (see <see cref="SqlStatementSync"/>): the connection holds exactly those of whichever client
+/// it is lent to, so that anything the client writes with its names (EXECUTE inside EXPLAIN,
+/// <c>CREATE TABLE AS EXECUTE</c>, a Parse of <c>EXECUTE p</c>) meets them as on a direct connection.
+/// </para>
 /// </summary>
 internal sealed class ServerStatements(int capacity, StatementInvalidation invalidation)
 {
@@ -23,6 +30,11 @@ internal sealed class ServerStatements(int capacity, StatementInvalidation inval
     // rows of a shape they never described.
     private readonly Dictionary<StatementDefinition, ServerStatement> _superseded = [];
     private long _lastId;
+
+    private readonly Dictionary<string, StatementDefinition> _sql = new(StringComparer.Ordinal); // made with SQL by the client it is lent to
+    private readonly Dictionary<string, PgError> _sqlNotPrepared = new(StringComparer.Ordinal); // the client's, which the server refused to prepare again
+    private ClientStatements? _sqlInLineWith;
+    private long _sqlInLineVersion;
 
     public int Count
     {
@@ -102,7 +114,7 @@ internal sealed class ServerStatements(int capacity, StatementInvalidation inval
                 }
             }
 
-            var statement = new ServerStatement(this, $"PGBA_{++_lastId}", definition) { GoodAt = invalidation.Step };
+            var statement = new ServerStatement(this, NextName(), definition) { GoodAt = invalidation.Step };
             _byDefinition[definition] = _recency.AddFirst(statement);
             return statement;
         }
@@ -113,8 +125,21 @@ internal sealed class ServerStatements(int capacity, StatementInvalidation inval
     {
         lock (_lock)
         {
-            return $"PGBA_{++_lastId}";
+            return NextName();
         }
+    }
+
+    /// <summary>A name of the pooler's, never one a client gave a statement with SQL here.</summary>
+    private string NextName()
+    {
+        string name;
+        do
+        {
+            name = $"PGBA_{++_lastId}";
+        }
+        while (_sql.ContainsKey(name));
+
+        return name;
     }
 
     /// <summary>A statement forgotten here (evicted, or stale) that the server still has: the caller closes it before its next message.</summary>
@@ -148,6 +173,121 @@ internal sealed class ServerStatements(int capacity, StatementInvalidation inval
             _recency.Clear();
             _retired.Clear();
             _superseded.Clear();
+            _sql.Clear();
+            _sqlNotPrepared.Clear();
+        }
+    }
+
+    // --- statements made with SQL, under the client's names --------------------------------------------
+
+    /// <summary>
+    /// Whether the connection holds exactly <paramref name="client"/>'s statements made with SQL:
+    /// neither has any (nearly every client), or it was brought in line with them and nothing
+    /// changed since but through it. The hot path, once per transaction.
+    /// </summary>
+    public bool SqlInLineWith(ClientStatements client)
+    {
+        if (client.SqlCount == 0 && _sql.Count == 0)
+        {
+            return true; // asked by the connection's owner: nobody changes them meanwhile
+        }
+
+        lock (_lock)
+        {
+            return (client.SqlCount == 0 && _sql.Count == 0) || (_sqlInLineWith == client && _sqlInLineVersion == client.SqlVersion);
+        }
+    }
+
+    /// <summary>The statements made with SQL the connection holds, by name.</summary>
+    public Dictionary<string, StatementDefinition> SqlStatements()
+    {
+        lock (_lock)
+        {
+            return new Dictionary<string, StatementDefinition>(_sql, StringComparer.Ordinal);
+        }
+    }
+
+    /// <summary>
+    /// What bringing the connection in line did: <paramref name="deallocated"/> are gone, <paramref name="prepared"/>
+    /// are there, and those the server refused to prepare again are not (its errors kept for the client's EXECUTE).
+    /// </summary>
+    public void SqlBroughtInLine(ClientStatements client, long version, IEnumerable<string> deallocated,
+        IEnumerable<(string Name, StatementDefinition Definition, PgError? Refused)> prepared)
+    {
+        lock (_lock)
+        {
+            _sqlNotPrepared.Clear();
+            foreach (var name in deallocated)
+            {
+                _sql.Remove(name);
+            }
+
+            var complete = true;
+            foreach (var (name, definition, refused) in prepared)
+            {
+                if (refused is null)
+                {
+                    _sql[name] = definition;
+                }
+                else
+                {
+                    _sqlNotPrepared[name] = refused;
+                    complete = false;
+                }
+            }
+
+            // One that could not be prepared is tried again with the client's next transaction.
+            (_sqlInLineWith, _sqlInLineVersion) = complete ? (client, version) : (null, 0);
+        }
+    }
+
+    /// <summary>Why the server refused to prepare the client's statement again here (as its EXECUTE would fail on a direct connection), or null.</summary>
+    public PgError? SqlNotPrepared(string name)
+    {
+        lock (_lock)
+        {
+            return _sqlNotPrepared.GetValueOrDefault(name);
+        }
+    }
+
+    /// <summary>The client's PREPARE (or DEALLOCATE: <paramref name="definition"/> null) ran here: the connection and the client changed alike.</summary>
+    public void SqlChanged(ClientStatements client, string name, StatementDefinition? definition)
+    {
+        lock (_lock)
+        {
+            var inLine = _sqlInLineWith == client && _sqlInLineVersion == client.SqlVersion;
+            _sqlNotPrepared.Remove(name);
+            if (definition is null)
+            {
+                _sql.Remove(name);
+                client.Remove(name);
+                if (_recency.First is not null)
+                {
+                    ForgetByName(name); // a client that deallocated one of the pooler's own statements by its name
+                }
+            }
+            else
+            {
+                _sql[name] = definition;
+                client.DefinedWithSql(name, definition);
+            }
+
+            // In line with the client before, so still; otherwise in line with nobody now (not with the client it was last
+            // brought in line with, whose statements these no longer are).
+            (_sqlInLineWith, _sqlInLineVersion) = inLine ? (client, client.SqlVersion) : (null, 0);
+        }
+    }
+
+    private void ForgetByName(string name)
+    {
+        for (var node = _recency.First; node is not null; node = node.Next)
+        {
+            if (node.Value.Name == name)
+            {
+                _recency.Remove(node);
+                _byDefinition.Remove(node.Value.Definition);
+                return;
+            }
         }
     }
 }
@@ -161,9 +301,6 @@ internal sealed class ServerStatement(ServerStatements owner, string name, State
     public byte[] NameBytes { get; } = Encoding.UTF8.GetBytes(name);
 
     public StatementDefinition Definition { get; } = definition;
-
-    /// <summary>The name in SQL: quoted, or PostgreSQL would fold it to lower case.</summary>
-    public string SqlName { get; } = $"\"{name}\"";
 
     /// <summary>The <see cref="StatementInvalidation.Step"/> it was last known good at.</summary>
     internal long GoodAt { get; set; }

@@ -20,17 +20,20 @@ internal enum SqlPreparedVerb
 }
 
 /// <summary>
-/// A simple query whose whole text is one statement about prepared statements, read as
-/// PostgreSQL reads it (comments, case, quoted names). <see cref="Rest"/> is the text after the
-/// name, which the pooler puts after a name of its own. In a longer query string only
-/// <c>DEALLOCATE ALL</c> is recognised; the rest passes unchanged.
+/// One statement about prepared statements in a query string (a simple Query's, or a Parse's),
+/// read as PostgreSQL reads it (comments, case, quoted names). <see cref="Text"/>: for PREPARE,
+/// the statement as it can be sent again on another server connection (the whole query string
+/// when the PREPARE is all of it, so <c>pg_prepared_statements</c> shows what the client sent).
 /// </summary>
-internal readonly record struct SqlPreparedCommand(SqlPreparedVerb Verb, string Name, string Rest)
+internal readonly record struct SqlPreparedCommand(SqlPreparedVerb Verb, string Name, string Text = "")
 {
     private static readonly byte[][] Keywords = ["prepare"u8.ToArray(), "execute"u8.ToArray(), "deallocate"u8.ToArray(), "discard"u8.ToArray()];
 
-    public static SqlPreparedCommand? Recognize(ReadOnlySequence<byte> queryText)
+    /// <summary>The query string's statements about prepared statements, in order; null when it has none (most do not).</summary>
+    /// <param name="whole">The query string is that one statement and nothing else.</param>
+    public static List<SqlPreparedCommand>? Recognize(ReadOnlySequence<byte> queryText, out bool whole)
     {
+        whole = false;
         var bytes = queryText.IsSingleSegment ? queryText.FirstSpan : queryText.ToArray();
         var end = bytes.IndexOf((byte)0);
         bytes = end < 0 ? bytes : bytes[..end];
@@ -40,44 +43,47 @@ internal readonly record struct SqlPreparedCommand(SqlPreparedVerb Verb, string 
         }
 
         var sql = Encoding.UTF8.GetString(bytes);
-        var statements = SqlStatementWords.Split(sql, wordsPerStatement: 4);
-        if (statements.Count == 1)
+        var ends = new List<int>();
+        var statements = SqlStatementWords.Split(sql, wordsPerStatement: 4, ends);
+        List<SqlPreparedCommand>? commands = null;
+        for (var i = 0; i < statements.Count; i++)
         {
-            return Match(sql, statements[0]);
+            if (Match(sql, statements[i], ends[i], statements.Count == 1) is { } command)
+            {
+                (commands ??= []).Add(command);
+            }
         }
 
-        // Inside a longer string only DEALLOCATE ALL matters, as it empties the server connection (DISCARD ALL fails there:
-        // a query string is one transaction block).
-        return statements.Any(words => words[0].IsKeyword("deallocate") && Match(sql, words) is { Verb: SqlPreparedVerb.ForgetAll })
-            ? new SqlPreparedCommand(SqlPreparedVerb.ForgetAll, "", "")
-            : null;
+        whole = statements.Count == 1 && commands is not null;
+        return commands;
     }
 
-    private static SqlPreparedCommand? Match(string sql, List<SqlWord> words)
+    private static SqlPreparedCommand? Match(string sql, List<SqlWord> words, int end, bool whole)
     {
         bool Is(int index, string keyword) => index < words.Count && words[index].IsKeyword(keyword);
         bool IsName(int index) => index < words.Count && words[index].IsName;
-        string After(int index) => sql[words[index].End..];
 
         if (Is(0, "discard") && Is(1, "all") && words.Count == 2)
         {
-            return new SqlPreparedCommand(SqlPreparedVerb.ForgetAll, "", "");
+            return new SqlPreparedCommand(SqlPreparedVerb.ForgetAll, "");
         }
 
         if (Is(0, "deallocate"))
         {
             var at = Is(1, "prepare") && IsName(2) ? 2 : 1;
-            return Is(at, "all") && words.Count == at + 1 ? new SqlPreparedCommand(SqlPreparedVerb.ForgetAll, "", "")
-                : IsName(at) && words.Count == at + 1 ? new SqlPreparedCommand(SqlPreparedVerb.Deallocate, words[at].Text, "")
+            return Is(at, "all") && words.Count == at + 1 ? new SqlPreparedCommand(SqlPreparedVerb.ForgetAll, "")
+                : IsName(at) && words.Count == at + 1 ? new SqlPreparedCommand(SqlPreparedVerb.Deallocate, words[at].Text)
                 : null;
         }
 
         if (Is(0, "prepare") && IsName(1) && !Is(1, "transaction"))
         {
-            return new SqlPreparedCommand(SqlPreparedVerb.Prepare, words[1].Text, After(1));
+            // Inside a longer string only the statement itself can be sent again (its leading comments go).
+            var text = whole ? sql : $"PREPARE{sql[words[0].End..end]}";
+            return new SqlPreparedCommand(SqlPreparedVerb.Prepare, words[1].Text, text);
         }
 
-        return Is(0, "execute") && IsName(1) ? new SqlPreparedCommand(SqlPreparedVerb.Execute, words[1].Text, After(1)) : null;
+        return Is(0, "execute") && IsName(1) ? new SqlPreparedCommand(SqlPreparedVerb.Execute, words[1].Text) : null;
     }
 
     private static bool MayBeOne(ReadOnlySpan<byte> text)

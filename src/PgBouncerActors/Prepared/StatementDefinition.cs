@@ -5,10 +5,10 @@ namespace PgBouncerActors.Prepared;
 
 /// <summary>
 /// What a statement is, apart from its name. Prepared with the protocol: the query text and the
-/// parameter types, kept as the bytes that follow the name in a Parse. Prepared with SQL: what
-/// follows the name in <c>PREPARE name</c> (the optional types, AS, the statement). Two statements
-/// with the same definition are the same statement, so a server connection keeps one copy for
-/// every client that prepares it.
+/// parameter types, kept as the bytes that follow the name in a Parse: two with the same
+/// definition are the same statement, so a server connection keeps one copy for every client that
+/// prepares it. Prepared with SQL: the whole <c>PREPARE name ...</c> statement, which is sent again
+/// as it is to each server connection the client's transactions land on.
 /// </summary>
 internal sealed class StatementDefinition : IEquatable<StatementDefinition>
 {
@@ -24,7 +24,7 @@ internal sealed class StatementDefinition : IEquatable<StatementDefinition>
         _hash = hash.ToHashCode();
     }
 
-    /// <summary>Parse: the query text (NUL-terminated), the parameter count and the parameter type OIDs. SQL: the text after the name, in UTF-8.</summary>
+    /// <summary>Parse: the query text (NUL-terminated), the parameter count and the parameter type OIDs. SQL: the PREPARE statement, in UTF-8.</summary>
     public byte[] Body { get; }
 
     /// <summary>Prepared with <c>PREPARE</c>: the server gets it again as SQL, not as a Parse.</summary>
@@ -39,9 +39,9 @@ internal sealed class StatementDefinition : IEquatable<StatementDefinition>
 
     public static StatementDefinition FromParse(ReadOnlySequence<byte> parseBody) => new(parseBody.ToArray(), isSql: false);
 
-    public static StatementDefinition FromSql(string afterName) => new(Encoding.UTF8.GetBytes(afterName), isSql: true);
+    public static StatementDefinition FromSql(string prepareStatement) => new(Encoding.UTF8.GetBytes(prepareStatement), isSql: true);
 
-    /// <summary>SQL: what follows the name in its PREPARE.</summary>
+    /// <summary>SQL: its PREPARE statement.</summary>
     public string SqlText => Encoding.UTF8.GetString(Body);
 
     public bool Equals(StatementDefinition? other) =>

@@ -16,11 +16,27 @@ namespace PgBouncerActors.Prepared;
 /// </summary>
 internal sealed partial class StatementRewriter
 {
+    private SqlEffects? _unnamedEffects; // what an Execute of the unnamed statement the server holds does (reader side)
+
+    /// <summary>A ParseComplete from the server: an unnamed Parse replaced the unnamed statement, and with it what executing it does.</summary>
+    public void OnParseComplete(ClientLink link)
+    {
+        switch (link.Tracker.AnsweredTag)
+        {
+            case null:
+                _unnamedEffects = null; // unnamed (a named Parse always carries its statement)
+                break;
+            case SqlEffects effects:
+                _unnamedEffects = effects;
+                break;
+        }
+    }
+
     /// <summary>A CommandComplete from the server; <paramref name="clients"/>: it answers the client's own statement.</summary>
     public void OnCommandComplete(ReadOnlySequence<byte> payload, ClientLink link, bool clients)
     {
         var first = payload.FirstSpan;
-        if (first.IsEmpty || first[0] is not ((byte)'A' or (byte)'D'))
+        if (first.IsEmpty || first[0] is not ((byte)'A' or (byte)'D' or (byte)'P'))
         {
             return; // the hot path: SELECT, INSERT, UPDATE, COMMIT...
         }
@@ -28,11 +44,20 @@ internal sealed partial class StatementRewriter
         var tag = payload.IsSingleSegment ? first : payload.ToArray();
         var end = tag.IndexOf((byte)0);
         tag = end < 0 ? tag : tag[..end];
-        if (tag.SequenceEqual("DEALLOCATE ALL"u8) || tag.SequenceEqual("DISCARD ALL"u8))
+        if (tag.SequenceEqual("PREPARE"u8) && clients)
+        {
+            OnSqlCompletion(SqlPreparedVerb.Prepare, link);
+        }
+        else if (tag.SequenceEqual("DEALLOCATE"u8) && clients)
+        {
+            OnSqlCompletion(SqlPreparedVerb.Deallocate, link);
+        }
+        else if (tag.SequenceEqual("DEALLOCATE ALL"u8) || tag.SequenceEqual("DISCARD ALL"u8))
         {
             link.Server?.Statements?.Clear(); // the server dropped the pooler's statements with the client's
             if (clients)
             {
+                OnSqlCompletion(SqlPreparedVerb.ForgetAll, link); // keeps the query's other statements matched to their answers
                 Client.Clear();
             }
         }

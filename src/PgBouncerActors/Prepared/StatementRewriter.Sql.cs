@@ -6,103 +6,68 @@ using PgBouncerActors.Proxy;
 namespace PgBouncerActors.Prepared;
 
 /// <summary>
-/// The SQL side: a simple query that is one PREPARE, EXECUTE or DEALLOCATE statement
-/// (<see cref="SqlPreparedCommand"/>) works as on a direct connection. The pooler's statements go
-/// in the same query string before the client's, their CommandCompletes hidden
-/// (<see cref="QueryRewrite"/>): PostgreSQL stops a query string at its first error, so a
-/// statement that cannot be prepared again gives the client that error and nothing else.
-/// These statements inside a longer query string pass unchanged; EXECUTE or DEALLOCATE of a name
-/// the client does not have is refused as PostgreSQL would, without the server seeing the name.
+/// The SQL side: PREPARE, EXECUTE and DEALLOCATE go to the server as the client wrote them, under
+/// the client's names (<see cref="SqlStatementSync"/> keeps the server connection holding exactly the
+/// client's statements); their answers tell what ran (<see cref="SqlEffects"/>). A query that is
+/// one such statement is answered by the pooler only where the server cannot know the answer: a
+/// name the client never prepared (refused as PostgreSQL refuses it, without the server seeing the
+/// name, so no client reaches a statement of the pooler's by its name), a name taken by one of the
+/// client's protocol-level statements, and DEALLOCATE of such a statement.
 /// </summary>
 internal sealed partial class StatementRewriter
 {
-    /// <summary>Separates the pooler's statements from the client's text, which may end in a line comment.</summary>
-    private const string Then = "\n;\n";
-
     /// <summary>Quoted, as every server name in SQL: unquoted, PostgreSQL would fold it to lower case.</summary>
     private const string SqlNoSuchName = $"\"{NoSuchName}\"";
 
     /// <summary>A simple query, seen whole (short ones only: these statements are short).</summary>
-    public bool RewriteQuery(ReadOnlySequence<byte> payload, ClientLink link)
+    /// <param name="effects">When the query goes on as it is (false): what it does to the client's statements made with SQL, should it run.</param>
+    public bool RewriteQuery(ReadOnlySequence<byte> payload, ClientLink link, out SqlEffects? effects)
     {
-        if (SqlPreparedCommand.Recognize(payload) is not { } command)
+        effects = null;
+        if (SqlPreparedCommand.Recognize(payload, out var whole) is not { } commands)
         {
             return false;
         }
 
+        if (whole && Answered(commands[0], link))
+        {
+            return true;
+        }
+
+        effects = SqlEffects.Of(commands);
+        return false;
+    }
+
+    /// <summary>A query that is one statement about prepared statements, answered here when the server cannot answer it as PostgreSQL would.</summary>
+    private bool Answered(SqlPreparedCommand command, ClientLink link)
+    {
+        var known = Client.TryGet(command.Name, out var definition);
         switch (command.Verb)
         {
-            case SqlPreparedVerb.ForgetAll:
-                // It goes to the server as it is, and empties the server connection of every statement, the pooler's included.
-                Client.Clear();
-                link.Server!.Statements?.Clear();
-                return false;
-            case SqlPreparedVerb.Deallocate:
-                if (!Client.Remove(command.Name))
-                {
-                    RefuseInQuery(Unknown(command.Name), link);
-                    return true;
-                }
-
-                // The server's copy stays for others; the client gets DEALLOCATE's own answer, from a statement made for it.
-                SendQuery($"PREPARE {SqlNoSuchName} AS SELECT{Then}DEALLOCATE {SqlNoSuchName}", new QueryRewrite(1, null, preparedByHidden: false), link);
+            case SqlPreparedVerb.Prepare when known:
+                RefuseInQuery(Duplicate(command.Name), link);
                 return true;
-            case SqlPreparedVerb.Prepare:
-                return RewritePrepare(command, link);
+            case SqlPreparedVerb.Execute or SqlPreparedVerb.Deallocate when !known:
+                RefuseInQuery(Unknown(command.Name), link);
+                return true;
+            case SqlPreparedVerb.Execute when !definition.IsSql:
+                // Made with Parse, so it has another name on the server: EXECUTE of it is not carried over.
+                RefuseInQuery(Unknown(command.Name), link);
+                return true;
+            case SqlPreparedVerb.Execute when link.Server!.Statements?.SqlNotPrepared(command.Name) is { } refused:
+                RefuseInQuery(refused, link); // what its EXECUTE says on a direct connection once its table is gone
+                return true;
+            case SqlPreparedVerb.Deallocate when !definition.IsSql:
+                // Made with Parse: the name is freed at once, the server's shared copy stays for others, and the client gets
+                // DEALLOCATE's own answer from a statement made for it.
+                Client.Remove(command.Name);
+                Out.Clear();
+                Out.Query($"PREPARE {SqlNoSuchName} AS SELECT\n;\nDEALLOCATE {SqlNoSuchName}");
+                link.Tracker.ClientSentRewritten(new QueryRewrite(hidden: 1));
+                return true;
             default:
-                return RewriteExecute(command, link);
+                return false;
         }
-    }
-
-    private bool RewritePrepare(SqlPreparedCommand command, ClientLink link)
-    {
-        var definition = StatementDefinition.FromSql(command.Rest);
-        definition.DefinedAt = invalidation.Step;
-        if (!Client.TryDefine(command.Name, definition))
-        {
-            RefuseInQuery(Duplicate(command.Name), link);
-            return true;
-        }
-
-        var statements = StatementsOf(link);
-        if (statements.Use(definition, forNewStatement: true) is not null)
-        {
-            // Already on this connection: PREPARE's answer comes from a statement made and dropped at once.
-            Out.Clear();
-            Out.Query($"PREPARE {SqlNoSuchName} AS SELECT");
-            link.Tracker.ClientSentRewritten(new QueryRewrite(0, new ClientParse(Client, command.Name, definition, null), preparedByHidden: false));
-            Out.Query($"DEALLOCATE {SqlNoSuchName}");
-            link.Tracker.PoolerSent((byte)FrontendMessageCode.Query);
-            return true;
-        }
-
-        var statement = statements.Add(definition);
-        var (deallocate, hidden) = Deallocation(statements);
-        SendQuery($"{deallocate}PREPARE {statement.SqlName}{command.Rest}",
-            new QueryRewrite(hidden, new ClientParse(Client, command.Name, definition, statement), preparedByHidden: false), link);
-        return true;
-    }
-
-    private bool RewriteExecute(SqlPreparedCommand command, ClientLink link)
-    {
-        if (!Client.TryGet(command.Name, out var definition) || !definition.IsSql)
-        {
-            RefuseInQuery(Unknown(command.Name), link); // never prepared with SQL by this client: no other client's statement runs
-            return true;
-        }
-
-        var statements = StatementsOf(link);
-        if (statements.Use(definition, forNewStatement: false) is { } prepared)
-        {
-            SendQuery($"EXECUTE {prepared.SqlName}{command.Rest}", null, link);
-            return true;
-        }
-
-        var statement = statements.Add(definition);
-        var (deallocate, hidden) = Deallocation(statements);
-        SendQuery($"{deallocate}PREPARE {statement.SqlName}{definition.SqlText}{Then}EXECUTE {statement.SqlName}{command.Rest}",
-            new QueryRewrite(hidden + 1, statement, preparedByHidden: true), link);
-        return true;
     }
 
     /// <summary>
@@ -116,32 +81,32 @@ internal sealed partial class StatementRewriter
         link.Tracker.PoolerSentForAnswer((byte)FrontendMessageCode.Query, new MessageBuilder().Error(error).ToArray());
     }
 
+    /// <summary>Whether the server connection holds exactly the client's statements made with SQL (the hot path: neither has any).</summary>
+    public bool SqlInLine(Backend.ServerConnection server) =>
+        server.Statements is { } statements ? statements.SqlInLineWith(Client) : Client.SqlCount == 0;
 
-    /// <summary>The statements that make room on a full connection or are stale, to put first in the query string, and how many completions they add.</summary>
-    private static (string Text, int Completions) Deallocation(ServerStatements statements)
+    /// <summary>Before the client's transaction: the server connection holds exactly the client's statements made with SQL.</summary>
+    public ValueTask BringInLineAsync(Backend.ServerConnection server, CancellationToken cancellationToken)
     {
-        var text = "";
-        var completions = 0;
-        while (statements.TakeRetired(out var retired))
+        if (SqlInLine(server))
         {
-            text += $"DEALLOCATE {retired.SqlName}{Then}";
-            completions++;
+            return ValueTask.CompletedTask;
         }
 
-        return (text, completions);
+        return SqlStatementSync.BringInLineAsync(Client, server.Statements ??= new ServerStatements(maxPerServer, invalidation), server, cancellationToken);
     }
 
-    private void SendQuery(string sql, QueryRewrite? rewrite, ClientLink link)
+    /// <summary>The server answered PREPARE or DEALLOCATE to the client's query or to an Execute of its unnamed statement: the client's statements made with SQL change with the server connection's.</summary>
+    private void OnSqlCompletion(SqlPreparedVerb verb, ClientLink link)
     {
-        Out.Clear();
-        Out.Query(sql);
-        if (rewrite is null)
+        var command = link.Tracker.AnsweredCode == (byte)FrontendMessageCode.Query
+            ? (link.Tracker.AnsweredTag as SqlEffects)?.Next(verb)
+            : _unnamedEffects?.Only(verb);
+        if (command is not { } ran || verb == SqlPreparedVerb.ForgetAll)
         {
-            link.Tracker.ClientSent((byte)FrontendMessageCode.Query);
+            return;
         }
-        else
-        {
-            link.Tracker.ClientSentRewritten(rewrite);
-        }
+
+        StatementsOf(link).SqlChanged(Client, ran.Name, verb == SqlPreparedVerb.Prepare ? StatementDefinition.FromSql(ran.Text) : null);
     }
 }

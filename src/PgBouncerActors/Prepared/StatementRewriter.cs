@@ -33,6 +33,12 @@ internal sealed partial class StatementRewriter(int maxPerServer, StatementInval
     /// </summary>
     public const int LongestNamedParse = 1024 * 1024;
 
+    /// <summary>
+    /// The longest simple query read for PREPARE, EXECUTE and DEALLOCATE (a longer one streams
+    /// through unseen: a PREPARE in it is not carried to the client's other server connections).
+    /// </summary>
+    public const int LongestQueryFollowed = 64 * 1024;
+
     /// <summary>Never the name of a statement or portal: messages sent only for their answer name it.</summary>
     private const string NoSuchName = "PGBA_NONE";
 
@@ -50,9 +56,14 @@ internal sealed partial class StatementRewriter(int maxPerServer, StatementInval
 
     private MessageBuilder Out => _builder ??= new MessageBuilder();
 
-    /// <summary>A Parse, seen whole. The unnamed statement is not the pooler's business, unless it deallocates one of the client's.</summary>
-    public bool RewriteParse(ReadOnlySequence<byte> payload, ClientLink link)
+    /// <summary>
+    /// A Parse, seen whole. The unnamed statement is not the pooler's business, unless it is about
+    /// prepared statements made with SQL (<paramref name="effects"/>, when it goes on as it is) or
+    /// deallocates one of the client's made with Parse.
+    /// </summary>
+    public bool RewriteParse(ReadOnlySequence<byte> payload, ClientLink link, out SqlEffects? effects)
     {
+        effects = null;
         var reader = new SequenceReader<byte>(payload);
         if (!reader.TryReadTo(out ReadOnlySequence<byte> nameBytes, 0))
         {
@@ -61,7 +72,7 @@ internal sealed partial class StatementRewriter(int maxPerServer, StatementInval
 
         if (nameBytes.IsEmpty)
         {
-            return RewriteDeallocateStatement(reader.UnreadSequence, link);
+            return RewriteUnnamed(reader.UnreadSequence, link, out effects);
         }
 
         var name = Encoding.UTF8.GetString(nameBytes);
@@ -137,11 +148,17 @@ internal sealed partial class StatementRewriter(int maxPerServer, StatementInval
             return 0; // the unnamed statement is not the pooler's business
         }
 
-        Out.Clear();
-        if (!TryGetDefinition(statementName, out var definition) || definition.IsSql)
+        var known = TryGetDefinition(statementName, out var definition);
+        if (known && definition.IsSql)
         {
-            // Never the client's (or made with SQL, which a Bind cannot prepare again): refused as PostgreSQL refuses an
-            // unknown name, never passed on, so no client reaches a statement the pooler prepared for others.
+            return 0; // made with SQL: the server holds it under the client's name
+        }
+
+        Out.Clear();
+        if (!known)
+        {
+            // Never the client's: refused as PostgreSQL refuses an unknown name, never passed on, so no client reaches a
+            // statement the pooler prepared for others.
             RefuseAsPostgreSqlWould(Unknown(_lastNameText), link);
             dropRest = true; // its parameters go nowhere
             return (int)(portal.Length + 1 + statementName.Length + 1);
@@ -163,8 +180,13 @@ internal sealed partial class StatementRewriter(int maxPerServer, StatementInval
             return false;
         }
 
+        if (definition is { IsSql: true })
+        {
+            return false; // made with SQL: the server holds it under the client's name
+        }
+
         Out.Clear();
-        if (definition is not { IsSql: false })
+        if (definition is null)
         {
             RefuseAsPostgreSqlWould(Unknown(_lastNameText), link);
             return true;
@@ -182,8 +204,15 @@ internal sealed partial class StatementRewriter(int maxPerServer, StatementInval
     /// </summary>
     public bool RewriteClose(ReadOnlySequence<byte> payload, ClientLink link)
     {
-        if (!TryReadStatementTarget(payload, out _))
+        if (!TryReadStatementTarget(payload, out var definition))
         {
+            return false;
+        }
+
+        if (definition is { IsSql: true })
+        {
+            // Made with SQL: the server closes its own copy (a Close never fails), and the name is free from now on.
+            StatementsOf(link).SqlChanged(Client, _lastNameText, definition: null);
             return false;
         }
 
@@ -212,20 +241,29 @@ internal sealed partial class StatementRewriter(int maxPerServer, StatementInval
     }
 
     /// <summary>
-    /// An unnamed Parse of <c>DEALLOCATE [PREPARE] name</c> (psycopg sends it so), where the name
-    /// is one of the client's: the name is freed at once, and the server deallocates a stand-in
-    /// the pooler prepares just before (its answers unseen), so the client's Bind and Execute of
-    /// the statement get DEALLOCATE's own answers while the server's shared copy stays for others.
-    /// Any other name goes on as it is, and the server refuses it in PostgreSQL's words.
+    /// An unnamed Parse. Of <c>PREPARE</c>, <c>DEALLOCATE</c> or <c>DISCARD ALL</c>, it goes on with
+    /// its <paramref name="effects"/>, seen when an Execute of it answers. Of <c>DEALLOCATE
+    /// [PREPARE] name</c> where the name is one of the client's made with Parse (psycopg sends it
+    /// so): the name is freed at once, and the server deallocates a stand-in the pooler prepares just
+    /// before (its answers unseen), so the client's Bind and Execute of the statement get
+    /// DEALLOCATE's own answers while the server's shared copy stays for others.
     /// </summary>
-    private bool RewriteDeallocateStatement(ReadOnlySequence<byte> body, ClientLink link)
+    private bool RewriteUnnamed(ReadOnlySequence<byte> body, ClientLink link, out SqlEffects? effects)
     {
-        if (!StartsLikeDeallocate(body.FirstSpan) ||
-            SqlPreparedCommand.Recognize(body) is not { Verb: SqlPreparedVerb.Deallocate } command || !Client.Remove(command.Name))
+        effects = null;
+        if (!StartsLikeAboutPrepared(body.FirstSpan) || SqlPreparedCommand.Recognize(body, out var whole) is not { } commands)
         {
             return false; // the hot path: an unnamed statement of the client's own
         }
 
+        if (!whole || commands[0] is not { Verb: SqlPreparedVerb.Deallocate } deallocate ||
+            !Client.TryGet(deallocate.Name, out var definition) || definition.IsSql)
+        {
+            effects = SqlEffects.Of(commands);
+            return false;
+        }
+
+        Client.Remove(deallocate.Name);
         var standIn = StatementsOf(link).NextStandInName();
         Out.Clear();
         Out.Parse("", $"PREPARE \"{standIn}\" AS SELECT");
@@ -239,11 +277,11 @@ internal sealed partial class StatementRewriter(int maxPerServer, StatementInval
         return true;
     }
 
-    /// <summary>Whether a statement's text may begin with DEALLOCATE (or a comment): most do not, and are not read further.</summary>
-    private static bool StartsLikeDeallocate(ReadOnlySpan<byte> text)
+    /// <summary>Whether a statement's text may begin with PREPARE, DEALLOCATE or DISCARD (or a comment): most do not, and are not read further.</summary>
+    private static bool StartsLikeAboutPrepared(ReadOnlySpan<byte> text)
     {
         var start = text.IndexOfAnyExcept(" \t\r\n"u8);
-        return start >= 0 && text[start] is (byte)'d' or (byte)'D' or (byte)'-' or (byte)'/';
+        return start >= 0 && text[start] is (byte)'d' or (byte)'D' or (byte)'p' or (byte)'P' or (byte)'-' or (byte)'/';
     }
 
     /// <summary>Closes on the server the statements this connection no longer keeps (evicted to make room, or stale), before the message that replaced them.</summary>

@@ -143,7 +143,7 @@ internal sealed partial class ClientLink
                     throw new OperationCanceledException("the session is ending");
                 }
 
-                if (await BringInLineAsync(server, lending).ConfigureAwait(false) is { } unusable)
+                if (await BringInLineAsync(server, lending, forLogin).ConfigureAwait(false) is { } unusable)
                 {
                     _machine.TryDetach();
                     desk.Retire(server, unusable);
@@ -187,14 +187,17 @@ internal sealed partial class ClientLink
     }
 
     /// <summary>
-    /// The checks and the SET a connection gets before the client's request goes out, answered to
-    /// its reader as the pooler's own requests. Nothing is sent (and nothing waited for) when it was
-    /// used a moment ago and already carries the client's settings, the common case.
+    /// The checks, the SET and the client's prepared statements made with SQL
+    /// (<see cref="Prepared.SqlStatementSync"/>) a connection gets before the client's request goes
+    /// out, answered to its reader as the pooler's own requests. Nothing is sent (and nothing waited
+    /// for) when it was used a moment ago and already carries the client's settings and statements,
+    /// the common case.
     /// </summary>
+    /// <param name="forLogin">The login's own connection: no request of the client's runs on it, so its statements are not needed.</param>
     /// <returns>Why the connection cannot be used (it is closed and another taken), or null.</returns>
     /// <exception cref="SettingRefusedException">The server refused one of the client's settings (the connection goes back: it is fine).</exception>
     [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<string?> BringInLineAsync(ServerConnection server, LinkLending lending)
+    private async ValueTask<string?> BringInLineAsync(ServerConnection server, LinkLending lending, bool forLogin)
     {
         var settings = lending.Services.Settings;
         var check = settings.ServerCheckQuery.Length > 0 && server.IdledFor >= settings.ServerCheckDelay;
@@ -211,7 +214,8 @@ internal sealed partial class ClientLink
         var signature = SettingsSignature;
         var inLine = string.Equals(server.CarriedSettings, signature, StringComparison.Ordinal) ||
                      global::PgBouncerActors.Session.StartupParameters.BuildSetQuery(ClientSettings, server.Parameters, server.Applied) is null;
-        if (!check && inLine)
+        var statements = forLogin ? null : Statements;
+        if (!check && inLine && (statements is null || statements.SqlInLine(server)))
         {
             server.CarriedSettings = signature;
             return null;
@@ -228,6 +232,10 @@ internal sealed partial class ClientLink
             }
 
             refused = await server.ApplySettingsAsync(ClientSettings, timeout.Token).ConfigureAwait(false);
+            if (refused is null && statements is not null)
+            {
+                await statements.BringInLineAsync(server, timeout.Token).ConfigureAwait(false);
+            }
         }
         catch (Exception e) when (e is IOException or OperationCanceledException)
         {

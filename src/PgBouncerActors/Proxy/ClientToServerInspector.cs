@@ -73,12 +73,13 @@ internal sealed class ClientToServerInspector(ClientLink state, IReadOnlyDiction
         switch ((FrontendMessageCode)code)
         {
             case FrontendMessageCode.Query:
-                if (statements?.RewriteQuery(payload, state) == true)
+                SqlEffects? queryEffects = null;
+                if (statements?.RewriteQuery(payload, state, out queryEffects) == true)
                 {
                     return Rewritten();
                 }
 
-                state.Tracker.ClientSent(code);
+                ClientSent(code, queryEffects);
                 if (Watching)
                 {
                     Inject(SettingsReset.FindIn(payload));
@@ -91,12 +92,13 @@ internal sealed class ClientToServerInspector(ClientLink state, IReadOnlyDiction
                     RememberResets(payload);
                 }
 
-                if (statements?.RewriteParse(payload, state) == true)
+                SqlEffects? parseEffects = null;
+                if (statements?.RewriteParse(payload, state, out parseEffects) == true)
                 {
                     return Rewritten();
                 }
 
-                state.Tracker.ClientSent(code);
+                ClientSent(code, parseEffects);
                 break;
             case FrontendMessageCode.Describe when statements?.RewriteDescribe(payload, state) == true:
             case FrontendMessageCode.Close when statements?.RewriteClose(payload, state) == true:
@@ -179,7 +181,7 @@ internal sealed class ClientToServerInspector(ClientLink state, IReadOnlyDiction
         FrontendMessageCode.Parse => length <= StatementRewriter.LongestNamedParse ? FrameDecision.Inspect : FrameDecision.RewriteHead,
         FrontendMessageCode.Describe or FrontendMessageCode.Close => FrameDecision.Inspect,
         FrontendMessageCode.Bind => FrameDecision.RewriteHead,
-        FrontendMessageCode.Query when length <= SettingsReset.LongestQueryLooked => FrameDecision.Inspect,
+        FrontendMessageCode.Query when length <= StatementRewriter.LongestQueryFollowed => FrameDecision.Inspect,
         _ => null,
     };
 
@@ -244,6 +246,18 @@ internal sealed class ClientToServerInspector(ClientLink state, IReadOnlyDiction
         {
             _injection = new MessageBuilder().Query(reapply).ToArray();
             state.Tracker.PoolerSent((byte)FrontendMessageCode.Query);
+        }
+    }
+
+    private void ClientSent(byte code, SqlEffects? effects)
+    {
+        if (effects is null)
+        {
+            state.Tracker.ClientSent(code);
+        }
+        else
+        {
+            state.Tracker.ClientSentChangingStatements(code, effects);
         }
     }
 

@@ -39,6 +39,7 @@ internal sealed class ProtocolTracker(TrafficCounters counters)
 
     // The reader's view: the message the server is working on and how it reads what follows.
     private Entry _current;
+    private Entry _answered; // the message the last answer read was for (it may be complete now)
     private byte[]? _replacement;
     private ServerStatement? _erroredStatement;
     private volatile ReadMode _mode;
@@ -163,6 +164,15 @@ internal sealed class ProtocolTracker(TrafficCounters counters)
     /// <summary>The pooler sent a message of its own in the client's stream whose success the client does not see, but whose error stands for its own next message's.</summary>
     public void PoolerSentShowingErrors(byte code) => Enqueue(new Entry(code, AnswerOwner.PoolerShowingErrors, null));
 
+    /// <summary>The client's message went out as it is, and <paramref name="effects"/> say what it does to its statements made with SQL, should it run.</summary>
+    public void ClientSentChangingStatements(byte code, SqlEffects effects) => ClientSent(code, AnswerOwner.Client, effects);
+
+    /// <summary>Reader side: the type of the message the last answer was for (a Query, an Execute...).</summary>
+    public byte AnsweredCode => _answered.Code;
+
+    /// <summary>Reader side: what was told with the message the last answer was for (<see cref="SqlEffects"/>, a statement...).</summary>
+    public object? AnsweredTag => _answered.Tag;
+
     /// <summary>The client's simple query went out rewritten (<see cref="QueryRewrite"/>): some of its answers are the pooler's.</summary>
     public void ClientSentRewritten(QueryRewrite rewrite) =>
         Enqueue(new Entry((byte)FrontendMessageCode.Query, AnswerOwner.ClientHidingCompletions, rewrite));
@@ -246,6 +256,7 @@ internal sealed class ProtocolTracker(TrafficCounters counters)
             return AnswerFate.Pass;
         }
 
+        _answered = _current;
         if (code == (byte)BackendMessageCode.ErrorResponse && _current.Owner == AnswerOwner.ClientUsingStatement)
         {
             _erroredStatement = (ServerStatement)_current.Tag!;
@@ -304,11 +315,6 @@ internal sealed class ProtocolTracker(TrafficCounters counters)
                 return AnswerFate.Replace;
             case AnswerOwner.ClientHidingCompletions:
                 var rewrite = (QueryRewrite)_current.Tag!;
-                if (code == (byte)BackendMessageCode.ErrorResponse)
-                {
-                    rewrite.Failed();
-                }
-
                 return code == (byte)BackendMessageCode.CommandComplete && rewrite.HidesCompletion() ? AnswerFate.Drop : AnswerFate.Pass;
             default:
                 return AnswerFate.Pass;

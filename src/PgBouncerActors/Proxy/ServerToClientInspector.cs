@@ -37,6 +37,11 @@ internal sealed class ServerToClientInspector(ClientLink state, IDictionary<stri
             default:
                 _stopRequested = false; // something after the ReadyForQuery: the server is not settled after all
                 var fate = state.Tracker.OnServerMessage(code);
+                if (code == (byte)BackendMessageCode.ParseComplete)
+                {
+                    state.Statements?.OnParseComplete(state);
+                }
+
                 _replacing = fate == AnswerFate.Replace; // seen whole (it is small), then left out for the replacement
                 return fate switch { AnswerFate.Drop => FrameDecision.Drop, AnswerFate.Replace => FrameDecision.Inspect, _ => FrameDecision.Pass };
         }

@@ -15,7 +15,8 @@ internal readonly record struct SqlWord(string Text, bool IsName, bool Quoted, i
 /// </summary>
 internal static class SqlStatementWords
 {
-    public static List<List<SqlWord>> Split(string sql, int wordsPerStatement)
+    /// <param name="ends">Given, each statement's end is added to it: where its semicolon is, or the end of the string.</param>
+    public static List<List<SqlWord>> Split(string sql, int wordsPerStatement, List<int>? ends = null)
     {
         var statements = new List<List<SqlWord>>();
         var words = new List<SqlWord>();
@@ -29,7 +30,7 @@ internal static class SqlStatementWords
             }
             else if (c == ';')
             {
-                Flush();
+                Flush(i);
                 i++;
             }
             else if (c == '-' && At(i + 1) == '-')
@@ -68,7 +69,7 @@ internal static class SqlStatementWords
             }
         }
 
-        Flush();
+        Flush(sql.Length);
         return statements;
 
         char At(int index) => index < sql.Length ? sql[index] : '\0';
@@ -81,11 +82,12 @@ internal static class SqlStatementWords
             }
         }
 
-        void Flush()
+        void Flush(int end)
         {
             if (words.Count > 0)
             {
                 statements.Add(words);
+                ends?.Add(end);
                 words = [];
             }
         }
