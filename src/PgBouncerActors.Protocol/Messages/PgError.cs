@@ -128,6 +128,7 @@ public static class SqlStates
     public const string DatatypeMismatch = "42804";
     public const string DuplicatePreparedStatement = "42P05";
     public const string InvalidSqlStatementName = "26000";
+    public const string InFailedSqlTransaction = "25P02";
     public const string ProgramLimitExceeded = "54000";
     public const string InsufficientPrivilege = "42501";
     public const string ConfigFileError = "F0000";

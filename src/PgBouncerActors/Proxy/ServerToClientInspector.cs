@@ -103,6 +103,14 @@ internal sealed class ServerToClientInspector(ClientLink state, IDictionary<stri
                     state.Statements?.OnStatementError(statement, error);
                 }
 
+                if (errorFate == AnswerFate.Replace && error.SqlState == SqlStates.InFailedSqlTransaction)
+                {
+                    // The pooler answers for the server only where the server would look the name up: inside an aborted
+                    // transaction block PostgreSQL refuses every statement first, and so does the client's here.
+                    state.Tracker.TakeReplacement();
+                    return FrameDecision.Pass;
+                }
+
                 return Decide(errorFate);
         }
     }

@@ -56,6 +56,12 @@ public sealed partial class PreparedStatementsSpec
             \! INTRUDER
             SELECT count(*) FROM pg_prepared_statements;
             EXECUTE q;
+            BEGIN;
+            SELECT 1/0;
+            EXECUTE q;
+            DEALLOCATE q;
+            PREPARE q AS SELECT 1;
+            ROLLBACK;
             """;
 
         var direct = await PsqlScriptAsync(script, postgres.Cluster.Port);
