@@ -65,7 +65,7 @@ pool_mode = transaction
 default_pool_size = 20
 max_client_conn = 500
 max_prepared_statements = 200
-ignore_startup_parameters = extra_float_digits,options
+ignore_startup_parameters = extra_float_digits
 pidfile = $work/pooler-$1.pid
 logfile = $work/pooler-$1.log
 EOF
