@@ -49,6 +49,19 @@ internal sealed partial class ClientLink
     public PgError? ClientViolation { get; set; }
 
     /// <summary>Transaction and statement modes: the client's prepared statements kept across server connections; null when they pass as they are.</summary>
+    /// <summary>
+    /// Why PostgreSQL would not read a message of the client's (a FATAL for the client, never
+    /// forwarded), or null. A Describe or Close over PostgreSQL's length may name one of the client's
+    /// statements by a long name, which the server never sees (it gets the pooler's): it is let in,
+    /// to be seen whole (see <see cref="ClientToServerInspector"/>).
+    /// </summary>
+    public string? Refusal(byte code, int length) =>
+        Protocol.FrontendMessageRules.Refusal(code, length, RefuseSimpleQuery) is { } refusal &&
+        !(Statements is not null && (Protocol.FrontendMessageCode)code is Protocol.FrontendMessageCode.Describe or Protocol.FrontendMessageCode.Close &&
+          length <= FrameForwarder.HeadLimit)
+            ? refusal
+            : null;
+
     public Prepared.StatementRewriter? Statements { get; set; }
 
     /// <summary>disable_pqexec as it was when the client logged in: its Query messages are refused.</summary>

@@ -53,7 +53,7 @@ internal static class ClientLoop
                     return ForwardEnd.Stopped; // goodbye without a connection
                 }
 
-                if (FrontendMessageRules.Refusal(code, length, link.RefuseSimpleQuery) is { } refusal)
+                if (link.Refusal(code, length) is { } refusal)
                 {
                     link.ClientViolation = PgError.FatalError(SqlStates.ProtocolViolation, refusal);
                     return ForwardEnd.Stopped; // refused without taking a server connection for it

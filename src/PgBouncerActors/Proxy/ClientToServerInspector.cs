@@ -38,7 +38,7 @@ internal sealed class ClientToServerInspector(ClientLink state, IReadOnlyDiction
 
     public FrameDecision OnHeader(byte code, int length)
     {
-        if (FrontendMessageRules.Refusal(code, length, state.RefuseSimpleQuery) is { } refusal)
+        if (state.Refusal(code, length) is { } refusal)
         {
             state.ClientViolation = PgError.FatalError(SqlStates.ProtocolViolation, refusal);
             return FrameDecision.Stop;
@@ -103,6 +103,10 @@ internal sealed class ClientToServerInspector(ClientLink state, IReadOnlyDiction
             case FrontendMessageCode.Describe when statements?.RewriteDescribe(payload, state) == true:
             case FrontendMessageCode.Close when statements?.RewriteClose(payload, state) == true:
                 return Rewritten();
+            case FrontendMessageCode.Describe or FrontendMessageCode.Close when payload.Length + 4 > FrontendMessageRules.SmallMessageLimit:
+                // Let in for a long statement name the pooler renames, but it goes on as it is: PostgreSQL would refuse it.
+                state.ClientViolation = PgError.FatalError(SqlStates.ProtocolViolation, FrontendMessageRules.Refusal(code, (int)payload.Length + 4)!);
+                return FrameDecision.Stop;
             case FrontendMessageCode.Bind:
                 state.Tracker.ClientSent(code);
                 ResetsOfBind(payload);

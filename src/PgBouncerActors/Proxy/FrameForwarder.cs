@@ -91,8 +91,12 @@ internal static class FrameForwarder
     /// </summary>
     private const int WholeFrameLimit = 64 * 1024;
 
-    /// <summary>How much of a frame's payload an inspector sees when it asks to rewrite the frame's head.</summary>
-    public const int HeadLimit = 4096;
+    /// <summary>
+    /// How much of a frame's payload an inspector sees when it asks to rewrite the frame's head: a
+    /// Bind's portal and statement names (PostgreSQL sets no limit on a protocol-level statement's
+    /// name; PgBouncer's suite binds one of 16 KB).
+    /// </summary>
+    public const int HeadLimit = 64 * 1024;
 
     public static async Task<ForwardEnd> RunAsync(PipeReader source, PipeWriter destination, IFrameInspector inspector,
         long maxFrameLength, ForwardPosition position, CancellationToken cancellationToken = default)

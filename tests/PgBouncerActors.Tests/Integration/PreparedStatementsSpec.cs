@@ -353,6 +353,28 @@ public sealed partial class PreparedStatementsSpec(PostgresFixture postgres)
         Assert.Equal("5", await ValueAsync(client, b => BindText(b, "len", "abcde").Execute("").Sync()));
     }
 
+    [Fact]
+    public async Task A_statement_named_with_sixteen_kilobytes_is_prepared_described_bound_and_closed_as_PgBouncer_allows()
+    {
+        await using var pooler = StartTransactionPool(1);
+        var client = await LoginAsync(pooler.Port);
+        var name = new string('a', 16 * 1024); // PgBouncer's suite: four of its packet buffers; the server only sees the pooler's short name
+        Assert.Equal("1Z", Types(await SendAsync(client, b => b.Parse(name, "select $1::text").Sync())));
+        var described = await SendAsync(client, b => b.Describe('S', Encoding.UTF8.GetBytes(name)).Sync());
+        Assert.True(Types(described) == "tTZ", string.Join(",", described.Where(m => m.Type == 'E').Select(m => PgError.Parse(m.Payload).Message)));
+        Assert.Equal("abc", await ValueAsync(client, b => BindText(b, name, "abc").Execute("").Sync()));
+        Assert.Equal("3Z", Types(await SendAsync(client, b => b.Close('S', Encoding.UTF8.GetBytes(name)).Sync())));
+        var gone = await SendAsync(client, b => b.Describe('S', Encoding.UTF8.GetBytes(name)).Sync());
+        Assert.Equal(("EZ", "26000"), (Types(gone), PgError.Parse(gone[0].Payload).SqlState));
+
+        // A portal's name is not renamed: a Describe that long is what PostgreSQL refuses, and so does the pooler, before any server reads it.
+        await client.SendAsync(new MessageBuilder().Describe('P', Encoding.UTF8.GetBytes(name)).Sync());
+        var refused = await client.ReadUntilReadyAsync(); // up to the close: no ReadyForQuery comes
+        Assert.Equal("08P01", PgError.Parse(refused.Single(m => m.Type == 'E').Payload).SqlState);
+        var other = await LoginAsync(pooler.Port);
+        Assert.Equal("1", Value(await other.QueryAsync("select 1")));
+    }
+
     private static async Task QueryOkAsync(WireClient client, string sql)
     {
         var answers = await client.QueryAsync(sql);
