@@ -57,9 +57,14 @@ internal sealed partial class StatementRewriter
             case SqlPreparedVerb.Execute when link.Server!.Statements?.SqlNotPrepared(command.Name) is { } refused:
                 RefuseInQuery(refused, link); // what its EXECUTE says on a direct connection once its table is gone
                 return true;
-            case SqlPreparedVerb.Deallocate when !definition.IsSql:
-                // Made with Parse: the name is freed at once, the server's shared copy stays for others, and the client gets
-                // DEALLOCATE's own answer from a statement made for it.
+            case SqlPreparedVerb.Deallocate when !definition.IsSql || link.Server!.Statements?.SqlNotPrepared(command.Name) is not null:
+                // Made with Parse (or with SQL, and the server refused to prepare it again here): the name is freed at once,
+                // the server's copy (if any) stays, and the client gets DEALLOCATE's own answer from a statement made for it.
+                if (definition.IsSql)
+                {
+                    StatementsOf(link).SqlChanged(Client, command.Name, definition: null);
+                }
+
                 Client.Remove(command.Name);
                 Out.Clear();
                 Out.Query($"PREPARE {SqlNoSuchName} AS SELECT\n;\nDEALLOCATE {SqlNoSuchName}");

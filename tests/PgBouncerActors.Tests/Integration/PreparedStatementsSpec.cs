@@ -247,6 +247,9 @@ public sealed partial class PreparedStatementsSpec(PostgresFixture postgres)
         Assert.Equal("EZ", Types(failed));
         Assert.Equal("42P01", PgError.Parse(failed[0].Payload).SqlState); // relation does not exist, as a re-PREPARE would say
         Assert.Equal("1", Value(await client.QueryAsync("select 1"))); // and the session goes on
+        Assert.Equal("CZ", Types(await client.QueryAsync("DEALLOCATE sum_t"))); // as on its own session, where it still existed
+        await QueryOkAsync(client, "PREPARE sum_t AS SELECT 4");
+        Assert.Equal("4", Value(await client.QueryAsync("EXECUTE sum_t")));
     }
 
     [Fact]

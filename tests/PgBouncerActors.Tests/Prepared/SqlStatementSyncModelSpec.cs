@@ -112,15 +112,14 @@ public sealed class SqlStatementSyncModelSpec
 
                         break;
                     case Action.Deallocate when client.TryGet(name, out _):
-                        if (Execute(server, $"DEALLOCATE {SqlStatementSync.QuotedName(name)}") is null)
+                        if (pooler.SqlNotPrepared(name) is null)
                         {
-                            pooler.SqlChanged(client, name, definition: null);
-                        }
-                        else
-                        {
-                            Assert.NotNull(pooler.SqlNotPrepared(name)); // only a statement that could not be prepared again is missing
+                            Assert.Null(Execute(server, $"DEALLOCATE {SqlStatementSync.QuotedName(name)}")); // the client's own is there
                         }
 
+                        // Either way the name is free after (one the server could not prepare again is answered by the pooler).
+                        pooler.SqlChanged(client, name, definition: null);
+                        Assert.False(client.TryGet(name, out _));
                         break;
                     case Action.DiscardAll:
                         server.Clear();
