@@ -215,12 +215,14 @@ public sealed class PoolerHost : IAsyncDisposable
     /// sessions after startup would use both from actor threads at once, each blocking a pool
     /// thread while the work they wait for sits queued behind them: on a small machine logins
     /// stalled for seconds, and on a thread pool that cannot grow they hung for good. So both
-    /// are started here, on the starting thread, before anything listens.
+    /// are started here, on the starting thread, before anything listens. The wait is for order, not
+    /// a deadline: on a machine busy enough that the thread pool runs nothing new for ten seconds
+    /// (seen once, a test run starting many poolers on 2 cores) the start must not fail for it.
     /// </summary>
     private static void StartAkkaPartsThatBlockOnFirstUse(ActorSystem system, Akka.Streams.IMaterializer streams)
     {
         var supervisor = ((Akka.Streams.ActorMaterializer)streams).Supervisor;
-        supervisor.Ask<ActorIdentity>(new Identify(null), TimeSpan.FromSeconds(10)).GetAwaiter().GetResult();
+        supervisor.Ask<ActorIdentity>(new Identify(null), TimeSpan.FromSeconds(60)).GetAwaiter().GetResult();
         system.Scheduler.Advanced.ScheduleOnce(TimeSpan.Zero, static () => { }); // returns once the timer loop runs
     }
 
