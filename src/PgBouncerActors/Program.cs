@@ -23,62 +23,95 @@ public static class Program
         }
     }
 
-    private const string Usage = """
-        usage: pgbouncer-actors --config FILE     run the pooler with a HOCON configuration (hocon/reference.conf lists every setting)
-               pgbouncer-actors FILE              the same, as pgbouncer takes its ini file
-               pgbouncer-actors demo [--port N]   start a scratch PostgreSQL and the pooler in front of it (port 6432 by default)
-               pgbouncer-actors --help | --version
-        With no arguments, runs the demo.
-        """;
-
     public static async Task<int> Main(string[] args)
     {
+        Posix.TakeBackInterruptAndQuit(); // first: before the runtime looks at signals
         ForwardOnTheSocketThread();
-        using var signals = new ProcessSignals();
-
+        CommandLine line;
         try
         {
-            switch (args)
-            {
-                case [] or ["demo"]:
-                    return await DemoCommand.RunAsync(6432, signals);
-                case ["demo", "--port", var port] when int.TryParse(port, out var number):
-                    return await DemoCommand.RunAsync(number, signals);
-                case ["--help" or "-h"]:
-                    Console.WriteLine(Usage);
-                    return 0;
-                case ["--version" or "-V"]:
-                    Console.WriteLine($"pgbouncer-actors {typeof(Program).Assembly.GetName().Version}");
-                    return 0;
-                case ["--config" or "-c", var file]:
-                    return await RunAsync(file, signals);
-                case [var file] when !file.StartsWith('-'):
-                    return await RunAsync(file, signals);
-                default:
-                    Console.Error.WriteLine(Usage);
-                    return 2;
-            }
+            line = CommandLine.Parse(args);
+        }
+        catch (CommandLineException e)
+        {
+            Console.Error.WriteLine($"pgbouncer-actors: {e.Message}");
+            Console.Error.WriteLine("Try \"pgbouncer-actors --help\" for more information.");
+            return 1;
+        }
+
+        switch (line.Kind)
+        {
+            case CommandKind.Help:
+                Console.WriteLine(CommandLine.Usage);
+                return 0;
+            case CommandKind.Version:
+                // The first line is SHOW VERSION's, as PgBouncer's -V and SHOW VERSION agree.
+                Console.WriteLine(Admin.ShowTables.VersionText);
+                Console.WriteLine($".NET {Environment.Version}");
+                return 0;
+        }
+
+        using var signals = new ProcessSignals();
+        try
+        {
+            return line.Kind == CommandKind.Demo ? await DemoCommand.RunAsync(line.DemoPort, signals) : await RunAsync(line, args, signals);
         }
         catch (ConfigurationException e)
         {
             Console.Error.WriteLine($"pgbouncer-actors: {e.Message}");
-            return 2;
+            return 1;
         }
     }
 
-    private static async Task<int> RunAsync(string configFile, ProcessSignals signals)
+    /// <summary>
+    /// In PgBouncer's order: read the configuration, become its user, check the pidfile, go to the
+    /// background when asked (-d), then listen, write the pidfile and serve until a signal or SHUTDOWN.
+    /// </summary>
+    private static async Task<int> RunAsync(CommandLine line, string[] args, ProcessSignals signals)
     {
-        var settings = SettingsLoader.LoadFile(configFile, Environment.GetEnvironmentVariable);
-        using var log = Logging.Create(settings);
+        var daemonChild = Daemon.IsChild;
+        if (daemonChild)
+        {
+            Daemon.BecomeChild();
+        }
+
+        var settings = SettingsLoader.LoadFile(line.ConfigFile!, Environment.GetEnvironmentVariable);
+        settings = settings with { Verbose = settings.Verbose + line.Verbose };
+        if ((line.User ?? settings.RunAsUser) is { } user)
+        {
+            Posix.BecomeUser(user);
+        }
+
+        if (line.Daemon && settings.PidFile is null)
+        {
+            throw new ConfigurationException("daemon needs pidfile configured");
+        }
+
+        var quiet = line.Quiet || line.Daemon;
+        using var log = Logging.Create(settings, console: !quiet);
+        using var pidFile = PidFile.Claim(settings.PidFile, message => log.Logger.Information("{Message}", message));
+        if (line.Daemon && !daemonChild)
+        {
+            Daemon.StartChild(args);
+            return 0;
+        }
+
         foreach (var warning in settings.Warnings)
         {
             log.Logger.Warning("{File}: {Warning}", settings.ConfigFile, warning);
         }
 
         var host = PoolerHost.Start(settings, log.Logger);
+        pidFile?.Write();
+        signals.OnFastExit(() =>
+        {
+            // PgBouncer's fast exit: no draining, no goodbye to anyone; the pidfile goes, the log is flushed.
+            pidFile?.Dispose();
+            log.Dispose();
+            Posix.ExitNow(0);
+        });
         host.Operate(signals, log);
-        await signals.StopRequested;
-        await host.StopAsync();
+        await host.StopAsync(await signals.StopRequested);
         if (host.FatalError is { } fatal)
         {
             Console.Error.WriteLine($"pgbouncer-actors: {fatal}");

@@ -52,7 +52,7 @@ public class InspectorBenchmarks
         _preparedAnswer = Messages.PreparedAnswer();
         _preparedLink = new ClientLink();
         _preparedLink.HoldFromTheStart(LoopbackServer());
-        var statements = new StatementRewriter(200, new StatementInvalidation());
+        var statements = new StatementRewriter(() => 200, new StatementInvalidation());
         _preparedLink.Statements = statements;
         _preparedToServer = new ClientToServerInspector(_preparedLink, new Dictionary<string, string>(), statements);
         _preparedToClient = new ServerToClientInspector(_preparedLink, new Dictionary<string, string>(), PoolMode.Transaction, new Dictionary<string, string>());

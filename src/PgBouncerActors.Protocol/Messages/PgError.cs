@@ -122,6 +122,9 @@ public static class SqlStates
     public const string QueryCanceled = "57014";
     public const string FeatureNotSupported = "0A000";
     public const string IdleInTransactionSessionTimeout = "25P03";
+
+    /// <summary>PostgreSQL 17's transaction_timeout.</summary>
+    public const string TransactionTimeout = "25P04";
     public const string IdleSessionTimeout = "57P05";
     public const string CannotConnectNow = "57P03";
     public const string InternalError = "XX000";

@@ -16,7 +16,7 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
 {
     private const string Help = """
         SHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION|STATE
-        	SHOW LISTS|MEM|PEERS|CLUSTER
+        	SHOW LISTS|MEM|SOCKETS|ACTIVE_SOCKETS|DNS_HOSTS|DNS_ZONES|PEERS|PEER_POOLS|CLUSTER
         	SHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS
         	SET key = arg
         	RELOAD
@@ -25,9 +25,10 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
         	DISABLE <db>
         	ENABLE <db>
         	RECONNECT [<db>]
-        	KILL <db>
+        	KILL [<db>]
         	KILL_CLIENT <id>
         	SHUTDOWN
+        	SHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS
         	WAIT_CLOSE [<db>]
         """;
 
@@ -71,23 +72,33 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
             case ("SHOW", [var what]):
                 await ShowAsync(what.ToUpperInvariant(), command, answer, cancellationToken).ConfigureAwait(false);
                 return;
-            case ("PAUSE" or "RESUME" or "RECONNECT" or "WAIT_CLOSE", []):
+            case ("RESUME", []) when services.Stopping is not null:
+                throw Refused(SqlStates.ProtocolViolation, "pooler is shutting down");
+            case ("PAUSE" or "RESUME" or "RECONNECT" or "WAIT_CLOSE" or "KILL", []):
                 await CommandPoolsAsync(command.Verb, null, cancellationToken).ConfigureAwait(false);
                 break;
             case ("PAUSE" or "RESUME" or "RECONNECT" or "WAIT_CLOSE" or "KILL" or "DISABLE" or "ENABLE", [var database]):
                 await CommandPoolsAsync(command.Verb, KnownDatabase(database), cancellationToken).ConfigureAwait(false);
                 break;
-            case ("KILL" or "DISABLE" or "ENABLE", []):
+            case ("DISABLE" or "ENABLE", []):
                 throw Refused(SqlStates.ProtocolViolation, "a database is required");
             case ("KILL_CLIENT", [var id]):
-                KillClient(id);
+                await KillClientAsync(id, cancellationToken).ConfigureAwait(false);
                 break;
             case ("SUSPEND", []):
                 throw Refused(SqlStates.FeatureNotSupported, "SUSPEND is not supported: it hands sockets over for an online restart, which this pooler does not do",
                     hint: "use PAUSE to hold clients while the database restarts, or a rolling restart of pooler instances");
             case ("SHUTDOWN", []):
-                services.Log.Information("SHUTDOWN on the admin console: stopping as on SIGTERM");
-                services.RequestShutdown();
+                services.Log.Information("SHUTDOWN command issued");
+                services.RequestShutdown(ShutdownMode.Immediate);
+                break;
+            case ("SHUTDOWN", [var wait]) when wait.Equals("WAIT_FOR_CLIENTS", StringComparison.OrdinalIgnoreCase):
+                services.Log.Information("SHUTDOWN WAIT_FOR_CLIENTS command issued");
+                services.RequestShutdown(ShutdownMode.WaitForClients);
+                break;
+            case ("SHUTDOWN", [var wait]) when wait.Equals("WAIT_FOR_SERVERS", StringComparison.OrdinalIgnoreCase):
+                services.Log.Information("SHUTDOWN WAIT_FOR_SERVERS command issued");
+                services.RequestShutdown(ShutdownMode.WaitForServers);
                 break;
             case ("RELOAD", []):
                 Reload();
@@ -115,9 +126,6 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
                 return;
             case "CONFIG":
                 ConfigView.Show(services.Settings).WriteTo(answer);
-                return;
-            case "USERS":
-                ShowTables.Users(services).WriteTo(answer);
                 return;
             case "STATS":
                 ShowTables.Stats(services).WriteTo(answer);
@@ -150,6 +158,12 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
             "CLIENTS" => ShowTables.Clients(services, snapshot),
             "SERVERS" => ShowTables.Servers(services, snapshot),
             "DATABASES" => ShowTables.Databases(services, snapshot),
+            "USERS" => ShowTables.Users(services, snapshot),
+            "SOCKETS" => ShowTables.Sockets(services, snapshot),
+            "ACTIVE_SOCKETS" => ShowTables.Sockets(services, snapshot, activeOnly: true),
+            "DNS_HOSTS" => ShowTables.DnsHosts(),
+            "DNS_ZONES" => ShowTables.DnsZones(),
+            "PEER_POOLS" => ShowTables.PeerPools(),
             "STATE" => ShowTables.State(described),
             "LISTS" => ShowTables.Lists(services, snapshot,
                 await sessions.Ask<int>(CountSessions.Instance, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false)),
@@ -173,11 +187,16 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
                 services.DisabledDatabases.TryRemove(database!, out _);
                 return;
             case "KILL":
-                foreach (var client in services.Statistics.Clients.Where(client => client.Database == database))
+                // Without a database: every client but the console's, as PgBouncer's KILL.
+                var killed = services.Statistics.Clients
+                    .Where(client => database is null ? client.Database != ShowTables.AdminDatabase : client.Database == database).ToList();
+                foreach (var client in killed)
                 {
                     client.Session.Tell(new KillSession("KILL on the admin console", PgError.FatalError(SqlStates.AdminShutdown,
-                        $"terminating connection: database \"{database}\" was killed on the pooler's admin console")));
+                        $"terminating connection: database \"{client.Database}\" was killed on the pooler's admin console")));
                 }
+
+                await UntilGoneAsync(killed.Select(client => client.Id).ToList(), cancellationToken).ConfigureAwait(false);
 
                 break;
         }
@@ -190,15 +209,33 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
         }
     }
 
-    private void KillClient(string id)
+    private async Task KillClientAsync(string id, CancellationToken cancellationToken)
     {
+        // PgBouncer's words (scripts match them): a malformed id, then one that names nobody.
         var number = id.StartsWith("0x", StringComparison.OrdinalIgnoreCase) && long.TryParse(id.AsSpan(2), System.Globalization.NumberStyles.HexNumber, null, out var hex)
             ? hex
-            : long.TryParse(id, out var plain) ? plain : -1;
+            : long.TryParse(id, out var plain) ? plain
+            : throw Refused(SqlStates.ProtocolViolation, "invalid client pointer supplied", hint: "SHOW CLIENTS lists the clients; KILL_CLIENT takes their id or ptr");
         var client = services.Statistics.Clients.FirstOrDefault(client => client.Id == number)
-            ?? throw Refused(SqlStates.ProtocolViolation, $"client {id} not found", hint: "SHOW CLIENTS lists the clients; their ptr is what KILL_CLIENT takes");
+            ?? throw Refused(SqlStates.ProtocolViolation, "client not found", detail: $"no client has id {id}",
+                hint: "SHOW CLIENTS lists the clients; KILL_CLIENT takes their id or ptr");
         client.Session.Tell(new KillSession("KILL_CLIENT on the admin console",
             PgError.FatalError(SqlStates.AdminShutdown, "terminating connection: the client was killed on the pooler's admin console (KILL_CLIENT)")));
+        await UntilGoneAsync([client.Id], cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// KILL and KILL_CLIENT answer once the clients are gone, as PgBouncer's (it closes them before
+    /// it answers), so the next SHOW CLIENTS no longer lists them; bounded, as a session ends in
+    /// moments (its server connection, if dirty, is closed rather than waited for).
+    /// </summary>
+    private async Task UntilGoneAsync(IReadOnlyCollection<long> ids, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (DateTime.UtcNow < deadline && services.Statistics.Clients.Any(client => ids.Contains(client.Id)))
+        {
+            await Task.Delay(10, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private void Reload()
@@ -209,7 +246,9 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
         }
         catch (ConfigurationException e)
         {
-            throw Refused(SqlStates.ConfigFileError, $"RELOAD failed, the running configuration stays: {e.Message}");
+            // PgBouncer's words, which scripts match; what was wrong goes to the log and, here, to the detail too.
+            services.Log.Error("RELOAD failed, the running configuration stays: {Error}", e.Message);
+            throw Refused(SqlStates.ConfigFileError, "RELOAD failed, see logs for additional details", detail: e.Message);
         }
     }
 
@@ -250,7 +289,8 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
 
     private static ConsoleError Invalid(string text) => Refused(SqlStates.ProtocolViolation, $"invalid command '{text}', use SHOW HELP;");
 
-    private static ConsoleError Refused(string sqlState, string message, string? hint = null) => new(PgError.Error(sqlState, message, hint: hint));
+    private static ConsoleError Refused(string sqlState, string message, string? hint = null, string? detail = null) =>
+        new(PgError.Error(sqlState, message, detail, hint));
 
     private sealed class ConsoleError(PgError error) : Exception(error.Message)
     {

@@ -27,11 +27,15 @@ internal static class ConfigView
             (running, read) => running with { DefaultPoolSize = read.DefaultPoolSize }),
         new("idle_transaction_timeout", "pgbouncer", s => Seconds(s.IdleTransactionTimeout),
             (running, read) => running with { IdleTransactionTimeout = read.IdleTransactionTimeout }),
+        new("transaction_timeout", "pgbouncer", s => Seconds(s.TransactionTimeout),
+            (running, read) => running with { TransactionTimeout = read.TransactionTimeout }),
         new("ignore_startup_parameters", "pgbouncer", s => string.Join(",", s.IgnoreStartupParameters.Order(StringComparer.Ordinal)),
             (running, read) => running with { IgnoreStartupParameters = read.IgnoreStartupParameters }),
         new("listen_addr", "pgbouncer", s => s.ListenAddress, null),
         new("listen_port", "pgbouncer", s => Number(s.ListenPort), null),
         new("logfile", "pgbouncer", s => s.LogFile ?? "", null),
+        new("pidfile", "pgbouncer", s => s.PidFile ?? "", null),
+        new("user", "pgbouncer", s => s.RunAsUser ?? "", null),
         new("max_client_conn", "pgbouncer", s => Number(s.MaxClientConnections),
             (running, read) => running with { MaxClientConnections = read.MaxClientConnections }),
         new("max_db_connections", "pgbouncer", s => Number(s.MaxDbConnections), null),
@@ -54,11 +58,14 @@ internal static class ConfigView
         new("disable_pqexec", "pgbouncer", s => Flag(s.DisablePqExec), null),
         new("track_extra_parameters", "pgbouncer", s => string.Join(",", s.TrackExtraParameters.Order(StringComparer.OrdinalIgnoreCase)), null),
         new("verbose", "pgbouncer", s => Number(s.Verbose), (running, read) => running with { Verbose = read.Verbose }),
-        new("max_prepared_statements", "pgbouncer", s => Number(s.MaxPreparedStatements), null),
+        // max_prepared_statements: 0 or not decides at a client's login; the size of each server connection's cache follows at once.
+        new("max_prepared_statements", "pgbouncer", s => Number(s.MaxPreparedStatements),
+            (running, read) => running with { MaxPreparedStatements = read.MaxPreparedStatements }),
         new("min_pool_size", "pgbouncer", s => Number(s.MinPoolSize),
             (running, read) => running with { MinPoolSize = read.MinPoolSize }),
         new("peer_id", "pgbouncer", s => Number(s.PeerId), null),
-        new("pool_mode", "pgbouncer", s => s.PoolMode.ToString().ToLowerInvariant(), null),
+        // pool_mode: clients that log in from now on (a connected client keeps the mode it began with).
+        new("pool_mode", "pgbouncer", s => s.PoolMode.ToString().ToLowerInvariant(), (running, read) => running with { PoolMode = read.PoolMode }),
         new("query_timeout", "pgbouncer", s => Seconds(s.QueryTimeout),
             (running, read) => running with { QueryTimeout = read.QueryTimeout }),
         new("query_wait_timeout", "pgbouncer", s => Seconds(s.QueryWaitTimeout),
@@ -138,7 +145,7 @@ internal static class ConfigView
     public static PoolerSettings Set(PoolerSettings running, Setting setting, string value)
     {
         var text = $"{setting.Section} {{ {setting.Key} = \"{value.Replace("\\", "\\\\").Replace("\"", "\\\"")}\" }}";
-        return setting.Copy!(running, SettingsLoader.LoadString(text, "SET"));
+        return setting.Copy!(running, SettingsLoader.LoadSetting(text));
     }
 
     public static Setting? Find(string key) => Settings.FirstOrDefault(setting => setting.Key.Equals(key, StringComparison.OrdinalIgnoreCase));

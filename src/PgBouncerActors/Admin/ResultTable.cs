@@ -12,6 +12,7 @@ internal sealed class ResultTable
 {
     public const int Text = 25;
     public const int Int4 = 23;
+    public const int Int8 = 20;
     public const int Numeric = 1700;
 
     private readonly (string Name, int TypeOid, short TypeSize)[] _columns;
@@ -51,8 +52,9 @@ internal sealed class ResultTable
     {
         [var name] => (name, Text, -1),
         [var name, "int4"] => (name, Int4, 4),
+        [var name, "int8"] => (name, Int8, 8),
         [var name, "numeric"] => (name, Numeric, -1),
-        _ => throw new ArgumentException($"column '{spec}': expected name, name:int4 or name:numeric"),
+        _ => throw new ArgumentException($"column '{spec}': expected name, name:int4, name:int8 or name:numeric"),
     };
 
     private static string? Render(object? value) => value switch

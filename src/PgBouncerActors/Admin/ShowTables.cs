@@ -21,42 +21,81 @@ internal static class ShowTables
     {
         var table = new ResultTable("database", "user", "cl_active:int4", "cl_waiting:int4", "cl_active_cancel_req:int4",
             "cl_waiting_cancel_req:int4", "sv_active:int4", "sv_active_cancel:int4", "sv_being_canceled:int4", "sv_idle:int4", "sv_used:int4",
-            "sv_tested:int4", "sv_login:int4", "maxwait:int4", "maxwait_us:int4", "pool_mode");
+            "sv_tested:int4", "sv_login:int4", "maxwait:int4", "maxwait_us:int4", "pool_mode", "load_balance_hosts");
         var admin = services.Statistics.For(AdminPool).Clients();
-        table.Row(AdminDatabase, AdminDatabase, admin.Length, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "statement");
+        table.Row(AdminDatabase, AdminDatabase, admin.Length, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "statement", "");
         foreach (var figures in PoolFigures.Of(services, pools))
         {
             var pool = figures.Pool;
             table.Row(pool.Key.Database, pool.Key.User, figures.ClientsActive, figures.ClientsWaiting, 0, 0, figures.ServersActive, 0, 0,
                 figures.ServersIdle, figures.ServersUsed, 0, figures.ServersLogin, (int)figures.MaxWait.TotalSeconds,
-                MicrosWithinSecond(figures.MaxWait), ModeName(pool.Mode));
+                MicrosWithinSecond(figures.MaxWait), ModeName(pool.Mode), ""); // load_balance_hosts: a host list is not supported here
         }
 
         return table;
     }
 
-    public static ResultTable Clients(PoolerServices services, IReadOnlyList<PoolSnapshot> pools)
+    public static ResultTable Clients(PoolerServices services, IReadOnlyList<PoolSnapshot> pools) =>
+        ClientRows(services, pools).Aggregate(SocketTable(), (table, row) => table.Row(row.Values));
+
+    public static ResultTable Servers(PoolerServices services, IReadOnlyList<PoolSnapshot> pools) =>
+        ServerRows(services, pools).Aggregate(SocketTable(), (table, row) => table.Row(row.Values));
+
+    /// <summary>
+    /// SHOW SOCKETS: every client and server connection in one list, their states named by the
+    /// list PgBouncer keeps them in (cl_active, sv_idle...), with its buffer columns; here a
+    /// connection's buffers are the pipes', not one fixed buffer, so those are 0.
+    /// </summary>
+    public static ResultTable Sockets(PoolerServices services, IReadOnlyList<PoolSnapshot> pools, bool activeOnly = false)
     {
-        var table = SocketTable();
+        var table = SocketTable("recv_pos:int4", "pkt_pos:int4", "pkt_remain:int4", "send_pos:int4", "send_remain:int4", "pkt_avail:int4", "send_avail:int4");
+        var buffers = new object?[] { 0, 0, 0, 0, 0, 0, 0 };
+        foreach (var (prefix, row) in ClientRows(services, pools).Select(row => ("cl_", row)).Concat(ServerRows(services, pools).Select(row => ("sv_", row))))
+        {
+            var values = row.Values.ToArray();
+            if (activeOnly && values[SocketStateColumn] is not "active")
+            {
+                continue; // SHOW ACTIVE_SOCKETS: those in use now
+            }
+
+            values[SocketStateColumn] = prefix + values[SocketStateColumn];
+            table.Row([.. values, .. buffers]);
+        }
+
+        return table;
+    }
+
+    /// <summary>SHOW DNS_HOSTS and DNS_ZONES: PgBouncer's DNS cache; names are resolved by the runtime here, with no cache of the pooler's to list.</summary>
+    public static ResultTable DnsHosts() => new("hostname", "ttl:int8", "addrs");
+
+    public static ResultTable DnsZones() => new("zonename", "serial:int8", "count:int4");
+
+    /// <summary>SHOW PEER_POOLS: PgBouncer's pools towards its [peers]; an Akka.Cluster forwards cancels here instead, so there are none.</summary>
+    public static ResultTable PeerPools() => new("peer_id:int4", "cl_active_cancel_req:int4", "cl_waiting_cancel_req:int4", "sv_active_cancel:int4", "sv_login:int4");
+
+    private sealed record SocketRow(object?[] Values);
+
+    private const int SocketStateColumn = 4;
+
+    private static IEnumerable<SocketRow> ClientRows(PoolerServices services, IReadOnlyList<PoolSnapshot> pools)
+    {
         var servers = ServersBySession(pools);
         foreach (var client in services.Statistics.Clients)
         {
             var server = servers.GetValueOrDefault(client.Session);
-            var state = client.Waiting ? "waiting" : "active";
+            // PgBouncer's states: waiting for a server connection, holding one, or between transactions without one.
+            var state = client.Waiting ? "waiting" : server is not null ? "active" : "idle";
             var wait = client.WaitedSoFar;
             var (host, port) = Split(client.RemoteAddress);
             var (localHost, localPort) = Split(client.LocalAddress);
-            table.Row("C", client.User, client.Database, state, host, port, localHost, localPort, client.ConnectedAt,
+            yield return new SocketRow(["C", client.User, client.Database, "none", state, host, port, localHost, localPort, client.ConnectedAt,
                 LastRequest(client), (int)wait.TotalSeconds, MicrosWithinSecond(wait), 0, Pointer(client.Id),
-                server is null ? "" : Pointer(server.Id), 0, client.Tls, client.ApplicationName);
+                server is null ? "" : Pointer(server.Id), 0, client.Tls, client.ApplicationName, client.Link?.Statements?.Client.Count ?? 0, (int)client.Id]);
         }
-
-        return table;
     }
 
-    public static ResultTable Servers(PoolerServices services, IReadOnlyList<PoolSnapshot> pools)
+    private static IEnumerable<SocketRow> ServerRows(PoolerServices services, IReadOnlyList<PoolSnapshot> pools)
     {
-        var table = SocketTable();
         var clients = services.Statistics.Clients.ToDictionary(client => client.Session);
         foreach (var pool in Sorted(pools))
         {
@@ -71,21 +110,23 @@ internal static class ShowTables
                 }
 
                 var client = server.Session is null ? null : clients.GetValueOrDefault(server.Session);
-                table.Row("S", pool.Key.User, pool.Key.Database, server.State, host, port, localHost, localPort, server.ConnectedAt, server.RequestAt,
-                    0, 0, server.CloseNeeded, Pointer(server.Id), client is null ? "" : Pointer(client.Id), server.Connection?.ProcessId ?? 0, "",
-                    server.Connection?.Parameters.GetValueOrDefault("application_name") ?? "");
+                yield return new SocketRow(["S", pool.Key.User, pool.Key.Database, "none", server.State, host, port, localHost, localPort, server.ConnectedAt,
+                    server.RequestAt, 0, 0, server.CloseNeeded, Pointer(server.Id), client is null ? "" : Pointer(client.Id), server.Connection?.ProcessId ?? 0, "",
+                    server.Connection?.Parameters.GetValueOrDefault("application_name") ?? "", server.Connection?.Statements?.Count ?? 0, (int)server.Id]);
             }
         }
-
-        return table;
     }
 
     public static ResultTable Databases(PoolerServices services, IReadOnlyList<PoolSnapshot> pools)
     {
         var settings = services.Settings;
+        // PgBouncer 1.25.2's columns and types ("ssissiiiissiiiiii").
         var table = new ResultTable("name", "host", "port:int4", "database", "force_user", "pool_size:int4", "min_pool_size:int4",
-            "reserve_pool:int4", "pool_mode", "max_connections:int4", "current_connections:int4", "paused:int4", "disabled:int4");
-        table.Row(AdminDatabase, "", settings.ListenPort, AdminDatabase, AdminDatabase, 2, 0, 0, "statement", 0, 0, false, false);
+            "reserve_pool_size:int4", "server_lifetime:int4", "pool_mode", "load_balance_hosts", "max_connections:int4", "current_connections:int4",
+            "max_client_connections:int4", "current_client_connections:int4", "paused:int4", "disabled:int4");
+        var clientsOf = services.Statistics.Clients.GroupBy(client => client.Database).ToDictionary(group => group.Key, group => group.Count());
+        table.Row(AdminDatabase, "", settings.ListenPort, AdminDatabase, AdminDatabase, 2, 0, 0, (int)settings.ServerLifetime.TotalSeconds, "statement", "",
+            0, 0, 0, clientsOf.GetValueOrDefault(AdminDatabase), false, false);
         var names = settings.Databases.Keys.Where(name => name != "*").Concat(pools.Select(pool => pool.Key.Database))
             .Where(name => name != AdminDatabase).Distinct().Order(StringComparer.Ordinal);
         foreach (var name in names)
@@ -97,39 +138,43 @@ internal static class ShowTables
 
             var ofDatabase = pools.Where(pool => pool.Key.Database == name).ToList();
             table.Row(name, database.Host, database.Port, database.ServerDatabase, database.User ?? "", database.PoolSize ?? settings.DefaultPoolSize,
-                database.MinPoolSize ?? settings.MinPoolSize, 0, database.PoolMode is { } mode ? ModeName(mode) : "",
+                database.MinPoolSize ?? settings.MinPoolSize, settings.ReservePoolSize, (int)settings.ServerLifetime.TotalSeconds,
+                database.PoolMode is { } mode ? ModeName(mode) : "", "",
                 database.MaxDbConnections ?? settings.MaxDbConnections, ofDatabase.Sum(pool => pool.Servers.Count),
+                database.MaxDbClientConnections ?? settings.MaxDbClientConnections, clientsOf.GetValueOrDefault(name),
                 ofDatabase.Count > 0 && ofDatabase.All(pool => pool.Paused), services.DisabledDatabases.ContainsKey(name));
         }
 
         return table;
     }
 
-    public static ResultTable Users(PoolerServices services)
+    public static ResultTable Users(PoolerServices services, IReadOnlyList<PoolSnapshot> pools)
     {
         var settings = services.Settings;
-        var table = new ResultTable("name", "pool_mode");
-        var names = services.UserList.Users.Concat(settings.Users.Keys).Append(AdminDatabase).Distinct().Order(StringComparer.Ordinal);
+        // PgBouncer 1.25.2's columns and types ("ssssiiii"); pool_size and reserve_pool_size are empty unless set for the user.
+        var table = new ResultTable("name", "pool_size", "reserve_pool_size", "pool_mode", "max_user_connections:int4", "current_connections:int4",
+            "max_user_client_connections:int4", "current_client_connections:int4");
+        var clientsOf = services.Statistics.Clients.GroupBy(client => client.User).ToDictionary(group => group.Key, group => group.Count());
+        var serversOf = pools.GroupBy(pool => pool.Key.User).ToDictionary(group => group.Key, group => group.Sum(pool => pool.Servers.Count));
+        var names = services.UserList.Users.Concat(settings.Users.Keys).Concat(clientsOf.Keys).Append(AdminDatabase).Distinct().Order(StringComparer.Ordinal);
         foreach (var name in names)
         {
-            table.Row(name, settings.Users.GetValueOrDefault(name)?.PoolMode is { } mode ? ModeName(mode) : "");
+            var user = settings.Users.GetValueOrDefault(name);
+            table.Row(name, user?.PoolSize?.ToString() ?? "", "", user?.PoolMode is { } mode ? ModeName(mode) : "", user?.MaxUserConnections ?? settings.MaxUserConnections,
+                serversOf.GetValueOrDefault(name), user?.MaxUserClientConnections ?? settings.MaxUserClientConnections, clientsOf.GetValueOrDefault(name));
         }
 
         return table;
     }
 
+    /// <summary>SHOW STATS: PgBouncer 1.25.2's columns, totals then averages over the last stats_period.</summary>
     public static ResultTable Stats(PoolerServices services)
     {
-        var table = new ResultTable("database", "total_xact_count:numeric", "total_query_count:numeric", "total_received:numeric",
-            "total_sent:numeric", "total_xact_time:numeric", "total_query_time:numeric", "total_wait_time:numeric", "avg_xact_count:numeric",
-            "avg_query_count:numeric", "avg_recv:numeric", "avg_sent:numeric", "avg_xact_time:numeric", "avg_query_time:numeric",
-            "avg_wait_time:numeric");
+        var table = new ResultTable(["database", .. StatsColumns("total_", "received", "sent", ""), .. StatsColumns("avg_", "recv", "sent", "")]);
         var period = services.LastPeriod;
         foreach (var (database, totals) in WithAdmin(services.Statistics.ByDatabase()))
         {
-            var avg = period.Of(database);
-            table.Row(database, totals.Transactions, totals.Queries, totals.Received, totals.Sent, totals.TransactionMicros, totals.QueryMicros,
-                totals.WaitMicros, avg.Transactions, avg.Queries, avg.Received, avg.Sent, avg.TransactionMicros, avg.QueryMicros, avg.WaitMicros);
+            table.Row([database, .. TotalValues(totals), .. AverageValues(period.Of(database))]);
         }
 
         return table;
@@ -137,11 +182,10 @@ internal static class ShowTables
 
     public static ResultTable StatsTotals(PoolerServices services)
     {
-        var table = StatsPartTable();
+        var table = new ResultTable(["database", .. StatsColumns("", "bytes_received", "bytes_sent", "")]);
         foreach (var (database, totals) in WithAdmin(services.Statistics.ByDatabase()))
         {
-            table.Row(database, totals.Transactions, totals.Queries, totals.Received, totals.Sent, totals.TransactionMicros, totals.QueryMicros,
-                totals.WaitMicros);
+            table.Row([database, .. TotalValues(totals)]);
         }
 
         return table;
@@ -149,29 +193,55 @@ internal static class ShowTables
 
     public static ResultTable StatsAverages(PoolerServices services)
     {
-        var table = StatsPartTable();
+        var table = new ResultTable(["database", .. StatsColumns("", "bytes_received", "bytes_sent", "avg_")]);
         var period = services.LastPeriod;
         foreach (var (database, _) in WithAdmin(services.Statistics.ByDatabase()))
         {
-            var avg = period.Of(database);
-            table.Row(database, avg.Transactions, avg.Queries, avg.Received, avg.Sent, avg.TransactionMicros, avg.QueryMicros, avg.WaitMicros);
+            table.Row([database, .. AverageValues(period.Of(database))]);
         }
 
         return table;
     }
 
+    /// <summary>SHOW TOTALS: one row per figure, every database together.</summary>
     public static ResultTable Totals(PoolerServices services)
     {
         var totals = services.Statistics.ByDatabase().Aggregate(default(TrafficTotals), (sum, pair) => sum + pair.Totals);
-        var avg = services.LastPeriod.Overall();
-        return new ResultTable("name", "value:numeric")
-            .Row("total_xact_count", totals.Transactions).Row("total_query_count", totals.Queries)
-            .Row("total_client_bytes", totals.Received).Row("total_server_bytes", totals.Sent)
-            .Row("total_xact_time", totals.TransactionMicros).Row("total_query_time", totals.QueryMicros).Row("total_wait_time", totals.WaitMicros)
-            .Row("avg_xact_count", avg.Transactions).Row("avg_query_count", avg.Queries)
-            .Row("avg_client_bytes", avg.Received).Row("avg_server_bytes", avg.Sent)
-            .Row("avg_xact_time", avg.TransactionMicros).Row("avg_query_time", avg.QueryMicros).Row("avg_wait_time", avg.WaitMicros);
+        var names = new[] { "server_assignment_count", "xact_count", "query_count", "client_bytes", "server_bytes", "xact_time", "query_time", "wait_time",
+            "client_parse_count", "server_parse_count", "bind_count" };
+        var table = new ResultTable("name", "value:numeric");
+        foreach (var (name, value) in names.Zip(TotalValues(totals)))
+        {
+            table.Row("total_" + name, value);
+        }
+
+        foreach (var (name, value) in names.Zip(AverageValues(services.LastPeriod.Overall())))
+        {
+            table.Row("avg_" + name, value);
+        }
+
+        return table;
     }
+
+    /// <summary>PgBouncer 1.25.2's statistics columns in its order; the byte columns and the parse counts' prefix differ between its tables.</summary>
+    private static string[] StatsColumns(string prefix, string received, string sent, string parsePrefix) =>
+    [
+        $"{prefix}server_assignment_count:numeric", $"{prefix}xact_count:numeric", $"{prefix}query_count:numeric", $"{prefix}{received}:numeric",
+        $"{prefix}{sent}:numeric", $"{prefix}xact_time:numeric", $"{prefix}query_time:numeric", $"{prefix}wait_time:numeric",
+        $"{prefix}{parsePrefix}client_parse_count:numeric", $"{prefix}{parsePrefix}server_parse_count:numeric", $"{prefix}{parsePrefix}bind_count:numeric",
+    ];
+
+    private static object[] TotalValues(TrafficTotals totals) =>
+    [
+        totals.Assignments, totals.Transactions, totals.Queries, totals.Received, totals.Sent, totals.TransactionMicros, totals.QueryMicros,
+        totals.WaitMicros, totals.ClientParses, totals.ServerParses, totals.Binds,
+    ];
+
+    private static object[] AverageValues(PeriodAverages.Averages avg) =>
+    [
+        avg.Assignments, avg.Transactions, avg.Queries, avg.Received, avg.Sent, avg.TransactionMicros, avg.QueryMicros, avg.WaitMicros,
+        avg.ClientParses, avg.ServerParses, avg.Binds,
+    ];
 
     /// <param name="sessions">Client sessions open now, logged in or not.</param>
     public static ResultTable Lists(PoolerServices services, IReadOnlyList<PoolSnapshot> pools, int sessions)
@@ -181,7 +251,7 @@ internal static class ShowTables
         var servers = pools.Sum(pool => pool.Servers.Count);
         return new ResultTable("list", "items:int4")
             .Row("databases", Databases(services, pools).RowCount)
-            .Row("users", Users(services).RowCount)
+            .Row("users", Users(services, pools).RowCount)
             .Row("pools", pools.Count + 1)
             .Row("free_clients", Math.Max(0, settings.MaxClientConnections - sessions))
             .Row("used_clients", loggedIn)
@@ -220,15 +290,14 @@ internal static class ShowTables
 
     /// <summary>
     /// The first words are what pgbouncer_exporter and other tools parse to choose the columns
-    /// they read ("PgBouncer 1.18.0"): these are 1.18's; then who actually answers.
+    /// they read ("PgBouncer 1.25.2"): the console's columns follow 1.25.2's; then who actually answers.
     /// </summary>
-    public static string VersionText => $"PgBouncer 1.18.0 (PgBouncerActors {typeof(ShowTables).Assembly.GetName().Version?.ToString(3)})";
+    public static string VersionText => $"PgBouncer 1.25.2 (PgBouncerActors {typeof(ShowTables).Assembly.GetName().Version?.ToString(3)})";
 
-    private static ResultTable SocketTable() => new("type", "user", "database", "state", "addr", "port:int4", "local_addr", "local_port:int4",
-        "connect_time", "request_time", "wait:int4", "wait_us:int4", "close_needed:int4", "ptr", "link", "remote_pid:int4", "tls", "application_name");
-
-    private static ResultTable StatsPartTable() => new("database", "xact_count:numeric", "query_count:numeric", "bytes_received:numeric",
-        "bytes_sent:numeric", "xact_time:numeric", "query_time:numeric", "wait_time:numeric");
+    /// <summary>SHOW CLIENTS and SERVERS: PgBouncer 1.25.2's columns (replication, prepared_statements and id included).</summary>
+    private static ResultTable SocketTable(params string[] debug) => new(["type", "user", "database", "replication", "state", "addr", "port:int4", "local_addr", "local_port:int4",
+        "connect_time", "request_time", "wait:int4", "wait_us:int4", "close_needed:int4", "ptr", "link", "remote_pid:int4", "tls", "application_name",
+        "prepared_statements:int4", "id:int4", .. debug]);
 
     /// <summary>The admin console's database is listed first, as in PgBouncer, counted or not.</summary>
     private static IEnumerable<(string Database, TrafficTotals Totals)> WithAdmin(IReadOnlyList<(string Database, TrafficTotals Totals)> byDatabase) =>

@@ -35,7 +35,23 @@ internal sealed class CancelKeyRegistry(int peerId = 0)
     /// <summary>The peer_id a key of some instance carries (see the class's peerId).</summary>
     public static int PeerOf(int processId) => (processId >> RandomProcessBits) & MaxPeerId;
 
-    public void Register(int processId, int secretKey, CancelRoute route) => _routes[(processId, secretKey)] = route;
+    /// <summary>
+    /// A key for a session-mode client alone: its server connection's process id (pg_backend_pid()
+    /// and the key agree, as without a pooler) with a secret of its own. The server's own secret is
+    /// never shown: the next client of that connection gets another one, so a client that left can
+    /// no longer cancel the queries of whoever holds the connection after it.
+    /// </summary>
+    public (int ProcessId, int SecretKey) RegisterWithProcessId(int processId, CancelRoute route)
+    {
+        while (true)
+        {
+            var key = (processId, RandomNumberGenerator.GetInt32(int.MinValue, int.MaxValue));
+            if (_routes.TryAdd(key, route))
+            {
+                return key;
+            }
+        }
+    }
 
     /// <summary>A fresh random key for a client, registered to its route.</summary>
     public (int ProcessId, int SecretKey) RegisterRandom(CancelRoute route)

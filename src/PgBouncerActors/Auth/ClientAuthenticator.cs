@@ -49,7 +49,8 @@ internal sealed class ClientAuthenticator(FrameConversation client, string user,
             case AuthType.Trust:
                 return !knownUsersOnly || secret is not null
                     ? AuthOutcome.Success("trust")
-                    : new AuthOutcome(PgError.FatalError(SqlStates.InvalidAuthorization, $"no such user: \"{user}\" is not in auth_file"), "unknown user");
+                    : new AuthOutcome(PgError.FatalError(SqlStates.InvalidAuthorization, "\"trust\" authentication failed",
+                        detail: $"no such user: \"{user}\" is not in auth_file"), "unknown user");
             case AuthType.Plain:
                 return await CleartextAsync(secret, cancellationToken).ConfigureAwait(false);
             case AuthType.Md5 when secret is not null && secret.StartsWith(ScramSecret.Prefix, StringComparison.Ordinal):
@@ -163,7 +164,9 @@ internal sealed class ClientAuthenticator(FrameConversation client, string user,
 
         if (unusable is not null || serverFinal is null)
         {
-            return Failed(unusable ?? "wrong password");
+            // PgBouncer's words for a failed SCRAM exchange (a wrong password or an unknown user alike).
+            return new AuthOutcome(PgError.FatalError(SqlStates.InvalidPassword, "SASL authentication failed",
+                detail: $"password authentication failed for user \"{user}\""), unusable ?? "wrong password");
         }
 
         await SendAsync(_builder.AuthenticationSaslFinal(Encoding.UTF8.GetBytes(serverFinal)), cancellationToken).ConfigureAwait(false);

@@ -9,8 +9,15 @@ namespace PgBouncerActors.Auth;
 internal sealed record SecretLookedUp(string? Secret, string? Failure)
 {
     /// <summary>What the client is told when the query could not run: not the server's words, which would show any client the schema.</summary>
-    public static readonly PgError ClientError = PgError.FatalError(SqlStates.ConnectionFailure,
-        "the pooler could not look up the user (auth_query failed; the pooler's log says why)");
+    /// <summary>
+    /// What a row with no password (NULL) is cached and reported as: the user exists, which
+    /// trust needs to know, and has no secret any password could match. Never handed to a
+    /// password check (the session reads it as no secret); no server text can contain a NUL.
+    /// </summary>
+    public const string UserWithoutPassword = "\0user without a password";
+
+    public static readonly PgError ClientError = PgError.FatalError(SqlStates.ConnectionFailure, "bouncer config error",
+        detail: "the pooler could not look up the user: auth_query failed; the pooler's log says why");
 }
 
 /// <summary>
@@ -65,7 +72,7 @@ internal sealed class SecretLookupActor : ReceiveActor
         {
             var (row, error) = await connection.QueryFirstRowAsync(query, [user], cancel.Token).ConfigureAwait(false);
             desk.CheckIn(connection);
-            return error is not null ? new SecretLookedUp(null, error.ToString()) : new SecretLookedUp(row is [_, var secret, ..] ? secret : null, null);
+            return error is not null ? new SecretLookedUp(null, error.ToString()) : new SecretLookedUp(row is [_, var secret, ..] ? secret ?? SecretLookedUp.UserWithoutPassword : null, null);
         }
         catch (Exception e)
         {

@@ -56,12 +56,16 @@ internal sealed class BackendConnectionActor : ReceiveActor
             ? credentials with { ScramClientKey = _services.ScramKeys.ClientKeyOf(credentials.User) }
             : _pool.Credentials;
 
+    private DateTime _openedAt;
+
     private void OnConnected(Connected connected)
     {
         var connection = _connection = connected.Connection;
         connection.Backend = Self;
-        _services.Log.Information("server connection opened: pool={Pool} server={Server} pid={Pid}",
-            _pool.Key, _pool.Endpoint, connection.ProcessId);
+        _openedAt = DateTime.UtcNow;
+        // "new connection to server (from ...)" and "closing because: ... (age=Ns)" are PgBouncer's words, which operators grep.
+        _services.Log.Information("server connection opened: pool={Pool} server={Server} pid={Pid} new connection to server (from {Local})",
+            _pool.Key, _pool.Endpoint, connection.ProcessId, connection.Socket.LocalAddress);
         Context.System.EventStream.Publish(new ServerConnectionEvent(_pool.Key, Self.Path.Name, Opened: true, "login ok"));
         var self = Self;
         _ = connection.StartReader(reason => self.Tell(new ConnectionLost(reason), self));
@@ -113,8 +117,8 @@ internal sealed class BackendConnectionActor : ReceiveActor
         if (_connection is { } connection)
         {
             _ = connection.CloseAsync(_cancelBeforeClose);
-            _services.Log.Information("server connection closed: pool={Pool} server={Server} pid={Pid} reason={Reason}",
-                _pool.Key, _pool.Endpoint, connection.ProcessId, _closeReason);
+            _services.Log.Information("server connection closed: pool={Pool} server={Server} pid={Pid} closing because: {Reason} (age={Age:0}s)",
+                _pool.Key, _pool.Endpoint, connection.ProcessId, _closeReason, (DateTime.UtcNow - _openedAt).TotalSeconds);
             Context.System.EventStream.Publish(new ServerConnectionEvent(_pool.Key, Self.Path.Name, Opened: false, _closeReason));
         }
     }

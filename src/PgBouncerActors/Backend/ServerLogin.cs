@@ -198,7 +198,7 @@ internal static class ServerLogin
 
     private static ServerLoginException Unanswerable(ServerCredentials credentials, ServerEndpoint endpoint, string what) =>
         new(PgError.FatalError(SqlStates.InvalidPassword,
-            $"server {endpoint} asks for {what} for user \"{credentials.User}\", which the pooler's configuration does not hold",
+            $"server login failed: wrong password type: server {endpoint} asks for {what} for user \"{credentials.User}\", which the pooler's configuration does not hold",
             hint: "put a plaintext password for this user in auth_file, or a password in the database entry"));
 }
 

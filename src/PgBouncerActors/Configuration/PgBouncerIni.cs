@@ -18,11 +18,11 @@ internal static class PgBouncerIni
     {
         "autodb_idle_timeout",
         "client_tls_dheparams", "client_tls_ecdhcurve", "client_tls13_ciphers", "conffile", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period", "job_name",
-        "listen_backlog", "log_stats", "max_packet_size", "pidfile", "pkt_buf", "query_wait_notify", "resolv_conf",
+        "listen_backlog", "log_stats", "max_packet_size", "pkt_buf", "query_wait_notify", "resolv_conf",
         "sbuf_loopcnt", "server_login_retry", "server_reset_query_always",
         "server_tls13_ciphers",
         "suspend_timeout", "syslog", "syslog_facility", "syslog_ident", "tcp_defer_accept", "tcp_keepalive",
-        "tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl", "tcp_socket_buffer", "tcp_user_timeout", "user", "transaction_timeout",
+        "tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl", "tcp_socket_buffer", "tcp_user_timeout",
     };
 
     /// <summary>Keys of a [databases] connection string that this pooler reads, under the same names.</summary>
@@ -40,10 +40,10 @@ internal static class PgBouncerIni
 
     private static readonly HashSet<string> UserKeys = new(StringComparer.Ordinal)
     {
-        "pool_mode", "max_user_connections", "max_user_client_connections",
+        "pool_mode", "max_user_connections", "max_user_client_connections", "pool_size", "query_timeout", "idle_transaction_timeout", "client_idle_timeout", "transaction_timeout",
     };
 
-    private static readonly HashSet<string> UnsupportedUserKeys = new(StringComparer.Ordinal) { "pool_size", "reserve_pool_size" };
+    private static readonly HashSet<string> UnsupportedUserKeys = new(StringComparer.Ordinal) { "reserve_pool_size" };
 
     /// <summary>The file as configuration (to be checked and mapped as a HOCON file is) and the warnings to log once.</summary>
     public static (Config Config, IReadOnlyList<string> Warnings) Read(string path, IReadOnlySet<string> pooledSettings)

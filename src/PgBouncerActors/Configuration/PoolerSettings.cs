@@ -63,6 +63,9 @@ public sealed record PoolerSettings
     public required TimeSpan QueryWaitTimeout { get; init; }
     public required TimeSpan IdleTransactionTimeout { get; init; }
 
+    /// <summary>PgBouncer 1.25's transaction_timeout: how long a transaction (or a statement outside one) may run (zero: no limit).</summary>
+    public TimeSpan TransactionTimeout { get; init; }
+
     /// <summary>How long the server may take to answer a client before the query is canceled and both connections closed (0: no limit).</summary>
     public required TimeSpan QueryTimeout { get; init; }
 
@@ -132,6 +135,12 @@ public sealed record PoolerSettings
     public int Verbose { get; init; }
     public required IReadOnlySet<string> IgnoreStartupParameters { get; init; }
     public required string? LogFile { get; init; }
+
+    /// <summary>Where the process id is written while the pooler runs; null: nowhere.</summary>
+    public string? PidFile { get; init; }
+
+    /// <summary>The user to become when started as root; null: stay who started it.</summary>
+    public string? RunAsUser { get; init; }
     public required IReadOnlyDictionary<string, DatabaseSettings> Databases { get; init; }
     public required IReadOnlyDictionary<string, UserSettings> Users { get; init; }
     public required UserList UserList { get; init; }
@@ -217,6 +226,9 @@ public sealed record PoolerSettings
     /// <summary>Where /metrics and the dashboard listen (port 0: off).</summary>
     public MetricsSettings Metrics { get; init; } = new("127.0.0.1", 0);
 
+    /// <summary>A pool's size: its database entry's, else its user's ([users]), else default_pool_size (PgBouncer's order).</summary>
+    public int PoolSizeFor(DatabaseSettings? database, string user) => database?.PoolSize ?? Users.GetValueOrDefault(user)?.PoolSize ?? DefaultPoolSize;
+
     /// <summary>The entry for a database name, or the "*" fallback, or null (SQLSTATE 3D000).</summary>
     public DatabaseSettings? FindDatabase(string name) =>
         Databases.GetValueOrDefault(name) ?? (Databases.TryGetValue("*", out var fallback) ? fallback with { Name = name } : null);
@@ -267,4 +279,15 @@ public sealed record UserSettings(string Name)
     public PoolMode? PoolMode { get; init; }
     public int? MaxUserConnections { get; init; }
     public int? MaxUserClientConnections { get; init; }
+
+    /// <summary>This user's pool size, where its database entry sets none.</summary>
+    public int? PoolSize { get; init; }
+
+    public TimeSpan? QueryTimeout { get; init; }
+
+    public TimeSpan? IdleTransactionTimeout { get; init; }
+
+    public TimeSpan? TransactionTimeout { get; init; }
+
+    public TimeSpan? ClientIdleTimeout { get; init; }
 }

@@ -13,7 +13,8 @@ public static class SettingsLoader
     private static readonly string[] Sections = ["pgbouncer", "databases", "users", "pgbouncer-actors", "akka"];
     private static readonly string[] DatabaseKeys = ["host", "port", "dbname", "user", "password", "pool_size", "min_pool_size", "pool_mode", "max_db_connections",
         "max_db_client_connections", "auth_user", "auth_query", "auth_dbname"];
-    private static readonly string[] UserKeys = ["pool_mode", "max_user_connections", "max_user_client_connections"];
+    private static readonly string[] UserKeys = ["pool_mode", "max_user_connections", "max_user_client_connections", "pool_size", "query_timeout",
+        "idle_transaction_timeout", "client_idle_timeout", "transaction_timeout"];
 
     public static PoolerSettings LoadFile(string path, Func<string, string?>? environment = null)
     {
@@ -42,6 +43,12 @@ public static class SettingsLoader
     public static PoolerSettings LoadString(string text, string origin = "(string)", string? baseDirectory = null) =>
         Load(() => ConfigFactory.ParseString(text, origin, baseDirectory));
 
+    /// <summary>
+    /// One setting as SET gives it, read as the file would read it, without the checks that need
+    /// the rest of a file (an auth_dbname is looked for among the databases at login then, as in PgBouncer).
+    /// </summary>
+    public static PoolerSettings LoadSetting(string text) => Load(() => ConfigFactory.ParseString(text, "SET"), checkReferences: false);
+
     public static Config Reference()
     {
         using var stream = typeof(SettingsLoader).Assembly.GetManifestResourceStream("reference.conf")
@@ -50,7 +57,7 @@ public static class SettingsLoader
         return ConfigFactory.ParseString(reader.ReadToEnd(), "reference.conf");
     }
 
-    private static PoolerSettings Load(Func<Config> parse)
+    private static PoolerSettings Load(Func<Config> parse, bool checkReferences = true)
     {
         try
         {
@@ -58,7 +65,7 @@ public static class SettingsLoader
             var user = parse();
             var config = user.WithFallback(reference).Resolve();
             CheckKnownKeys(user.Resolve().Root, reference.Resolve().Root);
-            return Map(config);
+            return Map(config, checkReferences);
         }
         catch (HoconException e)
         {
@@ -138,7 +145,7 @@ public static class SettingsLoader
     private static HoconException Unknown(SourceLocation location, string path, string expected) =>
         new(location, $"unknown setting '{path}', expected {expected}");
 
-    private static PoolerSettings Map(Config config)
+    private static PoolerSettings Map(Config config, bool checkReferences)
     {
         var bouncer = config.GetConfig("pgbouncer");
         var own = config.GetConfig("pgbouncer-actors");
@@ -183,6 +190,7 @@ public static class SettingsLoader
             ClientLoginTimeout = Seconds(bouncer, "pgbouncer", "client_login_timeout"),
             QueryWaitTimeout = Seconds(bouncer, "pgbouncer", "query_wait_timeout"),
             IdleTransactionTimeout = Seconds(bouncer, "pgbouncer", "idle_transaction_timeout"),
+            TransactionTimeout = Seconds(bouncer, "pgbouncer", "transaction_timeout"),
             QueryTimeout = Seconds(bouncer, "pgbouncer", "query_timeout"),
             ClientIdleTimeout = Seconds(bouncer, "pgbouncer", "client_idle_timeout"),
             ServerCheckDelay = Seconds(bouncer, "pgbouncer", "server_check_delay"),
@@ -209,6 +217,8 @@ public static class SettingsLoader
                 : throw new HoconException(bouncer.GetValue("stats_period")!.Location, "'pgbouncer.stats_period': expected a duration above zero"),
             IgnoreStartupParameters = ReadStringSet(bouncer, "ignore_startup_parameters"),
             LogFile = bouncer.GetString("logfile") is { Length: > 0 } logFile ? logFile : null,
+            PidFile = bouncer.GetString("pidfile") is { Length: > 0 } pidFile ? pidFile : null,
+            RunAsUser = bouncer.GetString("user") is { Length: > 0 } runAs ? runAs : null,
             Databases = ReadDatabases(config.GetConfig("databases")),
             Users = ReadUsers(config.GetConfig("users")),
             UserList = authFilePath is null ? UserList.Empty : UserList.Load(authFilePath),
@@ -224,7 +234,11 @@ public static class SettingsLoader
             ServerBackoff = ReadBackoff(own),
             Metrics = new MetricsSettings(own.GetString("metrics.listen_addr"), Ranged(own.GetConfig("metrics"), "pgbouncer-actors.metrics", "port", 0, 65535)),
         };
-        CheckAuthDatabases(settings);
+        if (checkReferences)
+        {
+            CheckAuthDatabases(settings);
+        }
+
         CheckCluster(settings);
         return settings;
     }
@@ -334,6 +348,11 @@ public static class SettingsLoader
                 MaxUserConnections = entry.HasPath("max_user_connections") ? NonNegative(entry, path, "max_user_connections") : null,
                 MaxUserClientConnections = entry.HasPath("max_user_client_connections")
                     ? NonNegative(entry, path, "max_user_client_connections") : null,
+                PoolSize = entry.HasPath("pool_size") ? NonNegative(entry, path, "pool_size") : null,
+                QueryTimeout = entry.HasPath("query_timeout") ? Seconds(entry, path, "query_timeout") : null,
+                IdleTransactionTimeout = entry.HasPath("idle_transaction_timeout") ? Seconds(entry, path, "idle_transaction_timeout") : null,
+                ClientIdleTimeout = entry.HasPath("client_idle_timeout") ? Seconds(entry, path, "client_idle_timeout") : null,
+                TransactionTimeout = entry.HasPath("transaction_timeout") ? Seconds(entry, path, "transaction_timeout") : null,
             };
         }
 

@@ -31,8 +31,7 @@ internal static class DemoCommand
         Console.WriteLine($"    http://127.0.0.1:{host.MetricsPort}/");
         Console.WriteLine("demo: Ctrl-C stops the pooler and the scratch cluster.");
         Console.WriteLine();
-        await signals.StopRequested.ConfigureAwait(false);
-        await host.StopAsync().ConfigureAwait(false);
+        await host.StopAsync(await signals.StopRequested.ConfigureAwait(false)).ConfigureAwait(false);
         Console.WriteLine("demo: stopping the scratch cluster ...");
         if (host.FatalError is { } fatal)
         {

@@ -24,14 +24,19 @@ public static class Logging
     private const string FileTemplate = "{Timestamp:yyyy-MM-dd HH:mm:ss.fff zzz} {Level:u3} {Message:lj}{NewLine}{Exception}";
 
     /// <summary>
-    /// Console always; a file as well when pgbouncer.logfile is set. The level comes from
-    /// pgbouncer-actors.log_level. Every value is escaped before it is written (see <see cref="LogValueEscaping"/>).
+    /// The console unless <paramref name="console"/> is false (PgBouncer's -q and -d); a file as well
+    /// when pgbouncer.logfile is set. The level comes from pgbouncer-actors.log_level. Every value is
+    /// escaped before it is written (see <see cref="LogValueEscaping"/>).
     /// </summary>
-    public static PoolerLog Create(PoolerSettings settings)
+    public static PoolerLog Create(PoolerSettings settings, bool console = true)
     {
         var level = new LoggingLevelSwitch(LevelOf(settings));
-        var configuration = Configure(new LoggerConfiguration().MinimumLevel.ControlledBy(level))
-            .WriteTo.Console(outputTemplate: ConsoleTemplate);
+        var configuration = Configure(new LoggerConfiguration().MinimumLevel.ControlledBy(level));
+        if (console)
+        {
+            configuration = configuration.WriteTo.Console(outputTemplate: ConsoleTemplate);
+        }
+
         if (settings.LogFile is { } file)
         {
             configuration = configuration.WriteTo.File(file, outputTemplate: FileTemplate);

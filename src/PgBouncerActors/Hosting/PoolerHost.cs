@@ -33,7 +33,7 @@ public sealed class PoolerHost : IAsyncDisposable
         _sessions = sessions;
         _pools = pools;
         Port = port;
-        services.RequestShutdown = () => _ = StopAsync();
+        services.RequestShutdown = mode => _ = StopAsync(mode);
         services.SettingsApplied = applied => pools.Tell(new SettingsChanged(applied));
         if (services.Settings.ConfigFile is { } file)
         {
@@ -66,8 +66,8 @@ public sealed class PoolerHost : IAsyncDisposable
 
     /// <summary>
     /// Hands the process's signals to the pooler: SIGHUP reloads as RELOAD does, SIGUSR1 and
-    /// SIGUSR2 pause and resume every pool, SHUTDOWN on the console stops as SIGTERM does, and
-    /// log_level follows the settings in force.
+    /// SIGUSR2 pause and resume every pool, SHUTDOWN on the console stops as the process's owner
+    /// waits for (<see cref="ProcessSignals.StopRequested"/>), and log_level follows the settings in force.
     /// </summary>
     public void Operate(ProcessSignals signals, PoolerLog log)
     {
@@ -178,7 +178,7 @@ public sealed class PoolerHost : IAsyncDisposable
                 : Bind(settings with { ListenPort = port }),
             Fatal: services.StopWithError);
         var listener = system.ActorOf(ListenerActor.Props(listening, sessions, log, recovery), "listener");
-        PoolerShutdown.Register(system, settings, log, listener, sessions, pools);
+        PoolerShutdown.Register(system, services, log, listener, sessions, pools);
         if (unixSocket is not null)
         {
             log.Information("listening on unix:{Path}", unixSocket.LocalEndPoint);
@@ -262,12 +262,14 @@ public sealed class PoolerHost : IAsyncDisposable
     internal Task<int> CountSessionsAsync() => _sessions.Ask<int>(CountSessions.Instance, TimeSpan.FromSeconds(5));
 
     /// <summary>
-    /// Runs CoordinatedShutdown (through the host when there is one): stop accepting, let sessions
+    /// Runs CoordinatedShutdown (through the host when there is one) in <paramref name="mode"/>
+    /// (see <see cref="ShutdownMode"/>): stop accepting over TCP, let clients or transactions
     /// finish for up to shutdown_timeout, close the rest with 57P01, say Terminate to every server
-    /// connection, stop the actors. Idempotent.
+    /// connection, stop the actors. Idempotent: a second call waits for the first.
     /// </summary>
-    public async Task StopAsync()
+    public async Task StopAsync(ShutdownMode mode = ShutdownMode.WaitForClients)
     {
+        _services.BeginStopping(mode);
         if (Interlocked.Exchange(ref _stopped, 1) == 1)
         {
             await System.WhenTerminated.ConfigureAwait(false);

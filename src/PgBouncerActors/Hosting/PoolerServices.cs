@@ -110,8 +110,16 @@ internal sealed class PoolerServices(PoolerSettings settings, ILogger log, Actor
     /// <summary>Who hears of new settings (set by the host).</summary>
     public Action<PoolerSettings> SettingsApplied { get; set; } = _ => { };
 
-    /// <summary>What SHUTDOWN on the admin console does: the same graceful stop as SIGTERM (set by the host).</summary>
-    public Action RequestShutdown { get; set; } = () => { };
+    /// <summary>What SHUTDOWN on the admin console does, in its mode (set by the host).</summary>
+    public Action<ShutdownMode> RequestShutdown { get; set; } = _ => { };
+
+    private int _stopping = -1;
+
+    /// <summary>How the pooler is stopping; null while it runs. New logins other than the console's are refused meanwhile, and RESUME.</summary>
+    public ShutdownMode? Stopping => Volatile.Read(ref _stopping) is var mode and >= 0 ? (ShutdownMode)mode : null;
+
+    /// <summary>Marks the stop begun; false when one had begun already (its mode stays).</summary>
+    public bool BeginStopping(ShutdownMode mode) => Interlocked.CompareExchange(ref _stopping, (int)mode, -1) == -1;
 
     /// <summary>Why the pooler stopped itself; null while it runs, or when it was stopped from outside.</summary>
     public string? FatalError { get; private set; }
@@ -120,7 +128,7 @@ internal sealed class PoolerServices(PoolerSettings settings, ILogger log, Actor
     public void StopWithError(string why)
     {
         FatalError ??= why;
-        RequestShutdown();
+        RequestShutdown(ShutdownMode.WaitForClients);
     }
 
     /// <summary>What RELOAD on the admin console does: the same as SIGHUP (set by the host); returns what it changed, throws when it could not.</summary>

@@ -6,11 +6,11 @@ using Serilog;
 
 namespace PgBouncerActors.Net;
 
-/// <summary>Host to listener: stop accepting (shutdown).</summary>
-internal sealed record StopListening
-{
-    public static readonly StopListening Instance = new();
-}
+/// <summary>
+/// Host to listener: stop accepting (shutdown); over TCP only while the pooler waits for its
+/// clients or servers, so that the admin console is still reached over the Unix socket.
+/// </summary>
+internal sealed record StopListening(bool TcpOnly = false);
 
 /// <summary>What a listener needs besides its sockets: how to open a socket again, and what to do when it cannot.</summary>
 /// <param name="Reopen">Binds a fresh socket where the given one listened (its address, port or path, and options).</param>
@@ -39,6 +39,7 @@ internal sealed class ListenerActor : ReceiveActor, IWithTimers
     private readonly ListenerRecovery _recovery;
     private readonly CancellationTokenSource _stop = new();
     private readonly Dictionary<Socket, string> _names = []; // where each listens, said even once it is closed
+    private readonly HashSet<Socket> _closedOnPurpose = []; // TCP sockets closed while the Unix socket still serves
     private TimeSpan _retry = FirstRetry;
 
     public ListenerActor(IReadOnlyList<Socket> listeners, IActorRef sessions, ILogger log, ListenerRecovery recovery)
@@ -47,10 +48,18 @@ internal sealed class ListenerActor : ReceiveActor, IWithTimers
         _sessions = sessions;
         _log = log;
         _recovery = recovery;
-        Receive<StopListening>(_ =>
+        Receive<StopListening>(stop =>
         {
-            StopAccepting();
-            Sender.Tell(StopListening.Instance, Self);
+            if (stop.TcpOnly)
+            {
+                StopAcceptingTcp();
+            }
+            else
+            {
+                StopAccepting();
+            }
+
+            Sender.Tell(stop, Self);
         });
         Receive<AcceptLoopEnded>(OnAcceptLoopEnded);
         Receive<AcceptAgain>(again => StartLoop(again.Socket));
@@ -70,7 +79,7 @@ internal sealed class ListenerActor : ReceiveActor, IWithTimers
 
     private void StartLoop(Socket listener)
     {
-        if (_stop.IsCancellationRequested)
+        if (_stop.IsCancellationRequested || _closedOnPurpose.Contains(listener))
         {
             return;
         }
@@ -119,7 +128,7 @@ internal sealed class ListenerActor : ReceiveActor, IWithTimers
     /// <summary>An accept loop ended while the pooler still listens: accept again, on a new socket if this one is gone.</summary>
     private void OnAcceptLoopEnded(AcceptLoopEnded ended)
     {
-        if (_stop.IsCancellationRequested)
+        if (_stop.IsCancellationRequested || _closedOnPurpose.Contains(ended.Socket))
         {
             return;
         }
@@ -177,6 +186,17 @@ internal sealed class ListenerActor : ReceiveActor, IWithTimers
         catch (ObjectDisposedException)
         {
             return "(closed)";
+        }
+    }
+
+    private void StopAcceptingTcp()
+    {
+        foreach (var listener in _listeners.Where(listener => listener.AddressFamily != AddressFamily.Unix))
+        {
+            if (_closedOnPurpose.Add(listener))
+            {
+                listener.Dispose(); // its accept loop ends with an error, which OnAcceptLoopEnded ignores
+            }
         }
     }
 

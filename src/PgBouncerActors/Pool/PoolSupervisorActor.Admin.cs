@@ -186,6 +186,13 @@ internal sealed partial class PoolSupervisorActor
             ReplaceConnections("the database's server changed in the configuration");
         }
 
+        if (settings.PoolModeFor(database, _definition.Key.User) is var mode && mode != _definition.Mode)
+        {
+            // Clients that log in from now on get the new mode; those connected keep theirs until they leave.
+            _services.Log.Information("pool {Pool}: pool_mode {Old} -> {New} for new clients", _definition.Key, _definition.Mode, mode);
+            _definition = _definition with { Mode = mode };
+        }
+
         _desk.Policy = Policy(); // server_lifetime, server_round_robin and the reserve may have changed
         Resize(settings);
     }
@@ -198,7 +205,7 @@ internal sealed partial class PoolSupervisorActor
     private void Resize(Configuration.PoolerSettings settings)
     {
         var database = settings.FindDatabase(_definition.Key.Database);
-        var size = database?.PoolSize ?? settings.DefaultPoolSize;
+        var size = settings.PoolSizeFor(database, _definition.Key.User);
         var min = database?.MinPoolSize ?? settings.MinPoolSize;
         if (size == _definition.PoolSize && min == _definition.MinPoolSize)
         {

@@ -196,13 +196,14 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         var delay = _backoff.Failed(failed.Error, Now, slot?.Wave ?? _backoff.Wave);
         if (ConnectBackoff.IsOutage(failed.Error))
         {
-            _services.Log.Warning("server login failed: pool={Pool} server={Server} error={Error}; next attempt in {Delay:0}ms (failure {Failures})",
-                _definition.Key, _definition.Endpoint, failed.Error, delay.TotalMilliseconds, _backoff.Failures);
+            // "server login failed: FATAL <message>" is PgBouncer's line.
+            _services.Log.Warning("server login failed: {Severity} {Message} (SQLSTATE {State}) pool={Pool} server={Server}; next attempt in {Delay:0}ms (failure {Failures})",
+                failed.Error.Severity, failed.Error.Message, failed.Error.SqlState, _definition.Key, _definition.Endpoint, delay.TotalMilliseconds, _backoff.Failures);
         }
         else
         {
-            _services.Log.Warning("server login refused: pool={Pool} server={Server} error={Error}; not an outage, the next client tries again",
-                _definition.Key, _definition.Endpoint, failed.Error);
+            _services.Log.Warning("server login failed: {Severity} {Message} (SQLSTATE {State}) pool={Pool} server={Server}; not an outage, the next client tries again",
+                failed.Error.Severity, failed.Error.Message, failed.Error.SqlState, _definition.Key, _definition.Endpoint);
         }
 
         Timers.StartSingleTimer("retry-login", RetryLogin.Instance, delay);

@@ -18,8 +18,13 @@ namespace PgBouncerActors.Prepared;
 /// <c>CREATE TABLE AS EXECUTE</c>, a Parse of <c>EXECUTE p</c>) meets them as on a direct connection.
 /// </para>
 /// </summary>
-internal sealed class ServerStatements(int capacity, StatementInvalidation invalidation)
+internal sealed class ServerStatements(Func<int> capacity, StatementInvalidation invalidation)
 {
+    /// <summary>A connection whose capacity never changes (specs).</summary>
+    public ServerStatements(int capacity, StatementInvalidation invalidation) : this(() => capacity, invalidation)
+    {
+    }
+
     private readonly Lock _lock = new();
     private readonly Dictionary<StatementDefinition, LinkedListNode<ServerStatement>> _byDefinition = [];
     private readonly LinkedList<ServerStatement> _recency = []; // most recently used first
@@ -103,7 +108,8 @@ internal sealed class ServerStatements(int capacity, StatementInvalidation inval
     {
         lock (_lock)
         {
-            if (_byDefinition.Count >= capacity && _recency.Last is { } oldest)
+            // The capacity is read now: max_prepared_statements may have been lowered (SET, RELOAD) since the last one.
+            while (_byDefinition.Count >= Math.Max(1, capacity()) && _recency.Last is { } oldest)
             {
                 _recency.RemoveLast();
                 _byDefinition.Remove(oldest.Value.Definition);

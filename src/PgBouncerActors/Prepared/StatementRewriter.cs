@@ -25,7 +25,7 @@ namespace PgBouncerActors.Prepared;
 /// <see cref="Output"/> and tells the link's tracker what was sent, or returns false to let the
 /// message through unchanged. Called by the client loop, under the link's gate, with a server.
 /// </summary>
-internal sealed partial class StatementRewriter(int maxPerServer, StatementInvalidation invalidation)
+internal sealed partial class StatementRewriter(Func<int> maxPerServer, StatementInvalidation invalidation)
 {
     /// <summary>
     /// The longest Parse of a named statement, whose text the pooler keeps to prepare it on other
@@ -78,6 +78,7 @@ internal sealed partial class StatementRewriter(int maxPerServer, StatementInval
         var name = Encoding.UTF8.GetString(nameBytes);
         var definition = StatementDefinition.FromParse(reader.UnreadSequence);
         definition.DefinedAt = invalidation.Step;
+        link.Tracker.Counters.ClientParsed();
         Out.Clear();
         if (!Client.TryDefine(name, definition))
         {
@@ -96,6 +97,7 @@ internal sealed partial class StatementRewriter(int maxPerServer, StatementInval
         var statement = statements.Add(definition);
         CloseRetired(statements, link);
         Out.Parse(statement.NameBytes, definition.Body);
+        link.Tracker.Counters.ServerParsed();
         link.Tracker.ClientSent((byte)FrontendMessageCode.Parse, new ClientParse(Client, name, definition, statement));
         return true;
     }
@@ -165,6 +167,7 @@ internal sealed partial class StatementRewriter(int maxPerServer, StatementInval
         }
 
         var statement = EnsurePrepared(definition, link);
+        link.Tracker.Counters.Bound();
         Out.WriteByte((byte)FrontendMessageCode.Bind).WriteInt32(length - (int)statementName.Length + statement.NameBytes.Length);
         WriteCString(portal);
         Out.WriteBytes(statement.NameBytes).WriteByte(0);
@@ -236,6 +239,7 @@ internal sealed partial class StatementRewriter(int maxPerServer, StatementInval
         var statement = statements.Add(definition);
         CloseRetired(statements, link);
         Out.Parse(statement.NameBytes, definition.Body);
+        link.Tracker.Counters.ServerParsed();
         link.Tracker.PoolerSentParse(statement);
         return statement;
     }

@@ -160,6 +160,7 @@ internal sealed partial class ClientLink
                         throw new OperationCanceledException("the session is ending");
                     }
 
+                    Tracker.Counters.Assigned();
                     return server;
                 }
 
@@ -177,6 +178,7 @@ internal sealed partial class ClientLink
                 }
 
                 CancelRoute.Attach(server);
+                Tracker.Counters.Assigned();
                 return server;
             }
         }

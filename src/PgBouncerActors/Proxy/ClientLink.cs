@@ -95,6 +95,10 @@ internal sealed partial class ClientLink
     public bool OutsideTransaction =>
         Tracker.Status == TransactionStatus.Idle && Tracker.Awaiting == 0 && !Tracker.InCopy && !Tracker.ExtendedOpen;
 
+    /// <summary>How long the client's transaction (or statement outside one) has run; zero when none runs.</summary>
+    public TimeSpan InTransaction() =>
+        Tracker.TransactionSince is var since and > 0 ? System.Diagnostics.Stopwatch.GetElapsedTime(since) : TimeSpan.Zero;
+
     /// <summary>How long the server has owed the client an answer; zero when it owes nothing.</summary>
     public TimeSpan Busy() =>
         Tracker.BusySince is var since and > 0 && Tracker.Awaiting > 0 ? System.Diagnostics.Stopwatch.GetElapsedTime(since) : TimeSpan.Zero;

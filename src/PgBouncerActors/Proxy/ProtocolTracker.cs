@@ -37,6 +37,9 @@ internal sealed class ProtocolTracker(TrafficCounters counters)
     private long _busySince; // Stopwatch timestamp; 0: nothing owed
     private long _transactionSince; // Stopwatch timestamp of the client's first request since it was last idle; 0: none
 
+    /// <summary>When the client's transaction (or statement outside one) began (Stopwatch timestamp); 0: none runs.</summary>
+    public long TransactionSince => Volatile.Read(ref _transactionSince);
+
     // The reader's view: the message the server is working on and how it reads what follows.
     private Entry _current;
     private Entry _answered; // the message the last answer read was for (it may be complete now)

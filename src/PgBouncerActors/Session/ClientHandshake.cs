@@ -49,6 +49,13 @@ internal static class ClientHandshake
     public static async Task<(HandshakeResult Result, FrameConversation Frames)> RunAsync(PgSocket client, FrameConversation frames, ClientTls? tls,
         Func<FrameConversation> reopen, CancellationToken cancellationToken)
     {
+        if (client.IsUnixSocket)
+        {
+            // As PgBouncer: TLS is neither offered nor required over the Unix socket (the kernel
+            // carries it, and the admin console stays reachable with client_tls_sslmode = require).
+            tls = null;
+        }
+
         bool sslAnswered = false, gssAnswered = false, encrypted = false;
         if (tls is not null && await StartsWithTlsAsync(client, cancellationToken).ConfigureAwait(false))
         {

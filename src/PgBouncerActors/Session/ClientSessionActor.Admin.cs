@@ -108,7 +108,7 @@ internal sealed partial class ClientSessionActor
     /// <summary>What a console client is told at login: PgBouncer's server_version form, and the encodings psql needs.</summary>
     private static IEnumerable<(string, string)> ConsoleParameters() =>
     [
-        ("server_version", "1.18.0/bouncer"),
+        ("server_version", "1.25.2/bouncer"),
         ("server_encoding", "UTF8"),
         ("client_encoding", "UTF8"),
         ("DateStyle", "ISO"),

@@ -15,6 +15,9 @@ internal sealed partial class ClientSessionActor
     /// <summary>The user's secret as auth_query found it (null: from auth_file, or nobody's).</summary>
     private string? _queriedSecret;
 
+    /// <summary>auth_query found the user (with or without a password).</summary>
+    private bool _queriedUserExists;
+
     /// <summary>The auth_query cache entry this login used, forgotten if the login fails.</summary>
     private (string Pool, string User)? _queriedEntry;
 
@@ -23,6 +26,9 @@ internal sealed partial class ClientSessionActor
 
     /// <summary>auth_query ran on the server (not answered from the cache): its answer is cached.</summary>
     private bool _askedServer;
+
+    /// <summary>The client asked for a database the pooler does not have: it is told so once it has authenticated.</summary>
+    private bool _unknownDatabase;
 
     /// <summary>
     /// The method this connection authenticates with: auth_type, or with auth_type = hba the first
@@ -65,9 +71,15 @@ internal sealed partial class ClientSessionActor
         }
     }
 
-    /// <summary>The auth_query lookup this database uses (its entry's auth_user, auth_query and auth_dbname over the pgbouncer section's), or null.</summary>
-    private AuthQueryLookup? AuthQueryFor(DatabaseSettings database)
+    /// <summary>
+    /// The auth_query lookup this database uses (its entry's auth_user, auth_query and auth_dbname
+    /// over the pgbouncer section's), or null when it has none; <paramref name="refusal"/> when its
+    /// auth_dbname names no database of the pooler's or a disabled one (PgBouncer's words: the
+    /// client is refused, the reason logged).
+    /// </summary>
+    private AuthQueryLookup? AuthQueryFor(DatabaseSettings database, out PgError? refusal)
     {
+        refusal = null;
         var authUser = database.AuthUser ?? Settings.AuthUser;
         if (authUser.Length == 0)
         {
@@ -76,8 +88,16 @@ internal sealed partial class ClientSessionActor
 
         var authDatabaseName = database.AuthDbName ?? Settings.AuthDbName;
         var authDatabase = authDatabaseName.Length == 0 ? database : Settings.FindDatabase(authDatabaseName);
-        if (authDatabase is null)
+        if (authDatabase is null || authDatabaseName == Admin.ShowTables.AdminDatabase)
         {
+            refusal = PgError.FatalError(SqlStates.InvalidAuthorization, "bouncer config error",
+                detail: $"authentication database \"{authDatabaseName}\" is not configured");
+            return null;
+        }
+
+        if (authDatabaseName.Length > 0 && _services.DisabledDatabases.ContainsKey(authDatabaseName))
+        {
+            refusal = PgError.FatalError(SqlStates.InvalidAuthorization, $"authentication database \"{authDatabaseName}\" is disabled");
             return null;
         }
 
@@ -117,7 +137,10 @@ internal sealed partial class ClientSessionActor
             _services.AuthQueries.Remember(entry.Pool, entry.User, found.Secret, Settings.AuthQueryCache);
         }
 
-        _queriedSecret = found.Secret; // null: unknown, or its password expired; it fails as a wrong password does
+        // null: unknown, or its password expired; it fails as a wrong password does. A user without a password
+        // exists (trust lets it in) and has no secret.
+        _queriedUserExists = found.Secret is not null;
+        _queriedSecret = found.Secret == SecretLookedUp.UserWithoutPassword ? null : found.Secret;
         Authenticate(_lookupMethod);
     }
 }

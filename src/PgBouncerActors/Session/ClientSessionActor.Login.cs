@@ -41,11 +41,23 @@ internal sealed partial class ClientSessionActor
             return; // refused or let in by the hba file
         }
 
-        if (!_admin && method is AuthType.Plain or AuthType.Md5 or AuthType.ScramSha256 && _services.UserList.SecretOf(_user) is null
-            && AuthQueryFor(database) is { } lookup)
+        // A user auth_file lacks is looked up with auth_query; with trust too, as PgBouncer does, so
+        // that trust lets in the users the server knows rather than only auth_file's.
+        if (!_admin && method is AuthType.Plain or AuthType.Md5 or AuthType.ScramSha256 or AuthType.Trust && _services.UserList.SecretOf(_user) is null
+            && !_unknownDatabase)
         {
-            LookUpSecret(method, lookup);
-            return;
+            if (AuthQueryFor(database, out var refusal) is { } lookup)
+            {
+                LookUpSecret(method, lookup);
+                return;
+            }
+
+            if (refusal is not null)
+            {
+                _services.Log.Error("login of user {User} to {Database}: {Refusal} ({Detail})", _user, _database, refusal.Message, refusal.Detail ?? "");
+                Finish(refusal.Detail ?? refusal.Message, refusal);
+                return;
+            }
         }
 
         Authenticate(method);
@@ -66,7 +78,10 @@ internal sealed partial class ClientSessionActor
         try
         {
             var userList = _services.UserList;
-            return await new ClientAuthenticator(frames, _user, method, userList.SecretOf(_user) ?? _queriedSecret, userList.IsConfigured,
+            // Trust asks only whether the user is known; a user auth_query found without a password is.
+            var secret = userList.SecretOf(_user) ?? _queriedSecret ?? (method == AuthType.Trust && _queriedUserExists ? "" : null);
+            return await new ClientAuthenticator(frames, _user, method, secret,
+                    userList.IsConfigured || _queriedEntry is not null, // trust admits whom auth_file or auth_query knows
                     _services.ScramVerifiers, method == AuthType.Cert ? ClientTls.CommonName(_client.PeerCertificate) : null)
                 .AuthenticateAsync(_lifetime.Token).ConfigureAwait(false);
         }
@@ -105,6 +120,13 @@ internal sealed partial class ClientSessionActor
         if (_admin)
         {
             StartConsole();
+            return;
+        }
+
+        if (_unknownDatabase)
+        {
+            Finish("unknown database", PgError.FatalError(SqlStates.UnknownDatabase,
+                $"no such database: {_database}", hint: "the pooler's databases section has no entry for it and no \"*\" fallback"));
             return;
         }
 
@@ -189,7 +211,7 @@ internal sealed partial class ClientSessionActor
         new PoolKey(database.Name, serverUser),
         new ServerEndpoint(database.Host, database.Port, database.ServerDatabase),
         ServerCredentials.FromSecret(serverUser, database.Password ?? secret),
-        database.PoolSize ?? Settings.DefaultPoolSize,
+        Settings.PoolSizeFor(database, serverUser),
         database.MinPoolSize ?? Settings.MinPoolSize,
         mode,
         database.MaxDbConnections ?? Settings.MaxDbConnections,

@@ -11,8 +11,9 @@ namespace PgBouncerActors.Session;
 /// <summary>
 /// A logged-in client: the client loop sends its requests over its link, and the server
 /// connection's reader forwards the answers. In session mode the link holds the login's connection
-/// for the whole session, and the client sees that server's own BackendKeyData, so
-/// pg_backend_pid(), pg_terminate_backend and cancel behave as without a pooler. In transaction and
+/// for the whole session, and the client's BackendKeyData carries that server's process id, so
+/// pg_backend_pid(), pg_terminate_backend and cancel behave as without a pooler; its secret is the
+/// client's own, so that a key outlives neither its client nor its turn on the connection. In transaction and
 /// statement modes the client holds a connection only from the first message of a transaction (or
 /// statement) to the ReadyForQuery that ends it; its parameters (client_encoding, TimeZone,
 /// application_name...) live in the link and are brought to the next connection before its request
@@ -55,8 +56,7 @@ internal sealed partial class ClientSessionActor
         }
         else
         {
-            _cancelKey = (connection.ProcessId, connection.SecretKey); // alone, the client sees its server's own key, as without a pooler
-            keys.Register(connection.ProcessId, connection.SecretKey, link.CancelRoute);
+            _cancelKey = keys.RegisterWithProcessId(connection.ProcessId, link.CancelRoute); // its server's pid, a secret of its own
         }
 
         welcome.BackendKeyData(_cancelKey.Value.ProcessId, _cancelKey.Value.SecretKey).ReadyForQuery();
@@ -75,7 +75,7 @@ internal sealed partial class ClientSessionActor
         });
 
         var statements = _mode != PoolMode.Session && Settings.MaxPreparedStatements > 0
-            ? new Prepared.StatementRewriter(Settings.MaxPreparedStatements, _services.StatementInvalidation)
+            ? new Prepared.StatementRewriter(() => _services.Settings.MaxPreparedStatements, _services.StatementInvalidation)
             : null;
         link.Statements = statements;
         var inspector = new ClientToServerInspector(link, _startupSettings, statements);
@@ -105,12 +105,20 @@ internal sealed partial class ClientSessionActor
         return await ClientLoop.RunAsync(client.Input, link, inspector, maxFrameLength, client.Output, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>The timeouts that watch this client: its user's ([users]) over the pgbouncer section's, as at its login.</summary>
+    private ClientTimeouts _timeouts = new(TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero);
+
+    private sealed record ClientTimeouts(TimeSpan IdleTransaction, TimeSpan Query, TimeSpan ClientIdle, TimeSpan Transaction);
+
     /// <summary>The login is over: no more login timeout; the client's timeouts start watching.</summary>
     private void CompleteLogin()
     {
         Timers.Cancel("login");
         _loggedIn = true;
-        var watched = new[] { Settings.IdleTransactionTimeout, Settings.QueryTimeout, Settings.ClientIdleTimeout }
+        var user = Settings.Users.GetValueOrDefault(_user);
+        _timeouts = new ClientTimeouts(user?.IdleTransactionTimeout ?? Settings.IdleTransactionTimeout, user?.QueryTimeout ?? Settings.QueryTimeout,
+            user?.ClientIdleTimeout ?? Settings.ClientIdleTimeout, user?.TransactionTimeout ?? Settings.TransactionTimeout);
+        var watched = new[] { _timeouts.IdleTransaction, _timeouts.Query, _timeouts.ClientIdle, _timeouts.Transaction }
             .Where(timeout => timeout > TimeSpan.Zero).DefaultIfEmpty().Min();
         if (watched > TimeSpan.Zero)
         {

@@ -63,16 +63,26 @@ internal sealed partial class ClientSessionActor
             return;
         }
 
+        if (_services.Stopping is not null && _client.IsUnixSocket)
+        {
+            // PgBouncer's words; only the admin console is let in over the Unix socket while the pooler waits to stop.
+            // A client accepted over TCP before the port closed is served (in a rolling restart on one port, others take the next).
+            Finish("pooler is shutting down", PgError.FatalError(SqlStates.CannotConnectNow, "pooler is shutting down"));
+            return;
+        }
+
         if (Settings.FindDatabase(_database) is not { } databaseSettings)
         {
-            Finish("unknown database", PgError.FatalError(SqlStates.UnknownDatabase,
-                $"no such database: \"{_database}\"", hint: "the pooler's databases section has no entry for it and no \"*\" fallback"));
+            // As PgBouncer: the client authenticates first (with auth_file only), so that a wrong
+            // password is told as such and which databases exist is told only to those who may log in.
+            _unknownDatabase = true;
+            BeginAuthentication(new Configuration.DatabaseSettings(_database));
             return;
         }
 
         if (_services.DisabledDatabases.ContainsKey(_database))
         {
-            Finish("database disabled", PgError.FatalError(SqlStates.CannotConnectNow, $"database does not allow connections: {_database}",
+            Finish("database disabled", PgError.FatalError(SqlStates.CannotConnectNow, $"database \"{_database}\" is disabled",
                 hint: "DISABLE on the pooler's admin console; ENABLE lets clients in again"));
             return;
         }

@@ -99,6 +99,7 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
     private void Finish(string reason, PgError? tellClient, bool answerFirst = false)
     {
         _closeReason = reason;
+        LogClosing(tellClient?.Message ?? reason);
         Timers.Cancel("login");
         Timers.Cancel("watch");
         Timers.Cancel("fast-close");
@@ -124,18 +125,27 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
                 _database, _user, Address, _closeReason, untold);
         }
 
+        Context.Stop(Self);
+    }
+
+    /// <summary>
+    /// The client's end in the log, written before the client is told (as PgBouncer writes it, so
+    /// the line is there once the client sees its error). "closing because: ... (age=Ns)" is
+    /// PgBouncer's wording, which operators' alerts and greps match; <paramref name="told"/> is what
+    /// the client is told, or the reason when it is told nothing.
+    /// </summary>
+    private void LogClosing(string told)
+    {
         if (_loggedIn && Settings.LogDisconnections)
         {
-            _services.Log.Information("client logout: db={Database} user={User} addr={Address} duration={Duration:0.0}s reason={Reason}",
-                _database, _user, Address, (DateTime.UtcNow - _connectedAt).TotalSeconds, _closeReason);
+            _services.Log.Information("client logout: db={Database} user={User} addr={Address} closing because: {Told} (age={Age:0}s) reason={Reason}",
+                _database, _user, Address, told, (DateTime.UtcNow - _connectedAt).TotalSeconds, _closeReason);
         }
         else if (!_loggedIn && _logFailedLogin && Settings.LogPoolerErrors)
         {
-            _services.Log.Information("client login failed: db={Database} user={User} addr={Address} reason={Reason}",
-                _database, _user, Address, _closeReason);
+            _services.Log.Information("client login failed: db={Database} user={User} addr={Address} closing because: {Told} (age={Age:0}s) reason={Reason}",
+                _database, _user, Address, told, (DateTime.UtcNow - _connectedAt).TotalSeconds, _closeReason);
         }
-
-        Context.Stop(Self);
     }
 
     /// <summary>
@@ -156,18 +166,24 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
             Finish("server_fast_close", PgError.FatalError(SqlStates.AdminShutdown,
                 "server connection closed at the end of the transaction: RECONNECT or a reload asked for a new one (server_fast_close)"));
         }
-        else if (Settings.IdleTransactionTimeout is var idleInTransaction && idleInTransaction > TimeSpan.Zero &&
+        else if (_timeouts.IdleTransaction is var idleInTransaction && idleInTransaction > TimeSpan.Zero &&
             link.IdleInTransaction(now) > idleInTransaction)
         {
+            // Each message starts with PgBouncer's words, which operators' alerts match.
             Finish("idle_transaction_timeout", PgError.FatalError(SqlStates.IdleInTransactionSessionTimeout,
-                $"idle_transaction_timeout: the client sent nothing for {idleInTransaction.TotalSeconds:0.#}s inside a transaction"));
+                $"idle transaction timeout: the client sent nothing for {idleInTransaction.TotalSeconds:0.#}s inside a transaction (idle_transaction_timeout)"));
         }
-        else if (Settings.QueryTimeout is var query && query > TimeSpan.Zero && link.Busy() > query)
+        else if (_timeouts.Transaction is var transaction && transaction > TimeSpan.Zero && link.InTransaction() > transaction)
+        {
+            Finish("transaction_timeout", PgError.FatalError(SqlStates.TransactionTimeout,
+                $"transaction timeout: the transaction ran longer than {transaction.TotalSeconds:0.#}s (transaction_timeout); it was canceled and the connection closed"));
+        }
+        else if (_timeouts.Query is var query && query > TimeSpan.Zero && link.Busy() > query)
         {
             Finish("query_timeout", PgError.FatalError(SqlStates.QueryCanceled,
-                $"query_timeout: the server did not finish answering within {query.TotalSeconds:0.#}s; the query was canceled and the connection closed"));
+                $"query timeout: the server did not finish answering within {query.TotalSeconds:0.#}s (query_timeout); the query was canceled and the connection closed"));
         }
-        else if (Settings.ClientIdleTimeout is var idle && idle > TimeSpan.Zero && link.IdleOutsideTransaction(now) > idle)
+        else if (_timeouts.ClientIdle is var idle && idle > TimeSpan.Zero && link.IdleOutsideTransaction(now) > idle)
         {
             Finish("client_idle_timeout", PgError.FatalError(SqlStates.IdleSessionTimeout,
                 $"terminating connection due to client_idle_timeout: idle for more than {idle.TotalSeconds:0.#}s"));

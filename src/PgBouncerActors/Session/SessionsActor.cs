@@ -23,7 +23,8 @@ internal sealed record CountSessions
 /// <summary>
 /// Parent of every ClientSession. Counts them against max_client_conn (the one over the limit
 /// still gets a session, which answers its startup with 53300 so the client reads why), and
-/// drains them on shutdown.
+/// drains them on shutdown: it answers once every session has ended, telling those left at the
+/// drain's deadline to end.
 /// </summary>
 internal sealed class SessionsActor : ReceiveActor, IWithTimers
 {
@@ -34,7 +35,7 @@ internal sealed class SessionsActor : ReceiveActor, IWithTimers
     private readonly HashSet<IActorRef> _sessions = [];
     private long _nextSessionId;
     private IActorRef? _drainReplyTo;
-    private bool _draining;
+    private bool _closingAll; // the drain's deadline passed: every session was told to end, and a new one would not be
     private int _forced;
 
     public SessionsActor(PoolerServices services, IActorRef pools)
@@ -49,13 +50,13 @@ internal sealed class SessionsActor : ReceiveActor, IWithTimers
         });
         Receive<DrainSessions>(drain =>
         {
-            _draining = true;
             _drainReplyTo = Sender;
             Timers.StartSingleTimer("drain", DrainDeadline.Instance, drain.Grace);
             ReplyIfDrained();
         });
         Receive<DrainDeadline>(_ =>
         {
+            _closingAll = true;
             _forced = _sessions.Count;
             foreach (var session in _sessions)
             {
@@ -73,7 +74,9 @@ internal sealed class SessionsActor : ReceiveActor, IWithTimers
     private void OnAccepted(ClientAccepted accepted)
     {
         var client = PgSocket.Wrap(accepted.Socket, _services.ClientReceiveBuffers);
-        if (_draining)
+        // While the pooler waits for its clients, the Unix socket still lets the admin console in
+        // (the session refuses any other database); once it closes what is left, nobody new.
+        if (_closingAll)
         {
             client.Abort();
             return;

@@ -128,6 +128,9 @@ internal static class StartupParameters
         return builder.Append('\'').ToString();
     }
 
+    /// <summary>PgBouncer's words for any other switch, or a setting without a value, in the options startup parameter.</summary>
+    private const string UnsupportedOptions = "unsupported options startup parameter: only '-c config=val' and '--config=val' are allowed";
+
     /// <summary>The backend command-line switches PGOPTIONS carries: <c>-c a=b</c>, <c>-ca=b</c>, <c>--a=b</c>; backslash escapes a space.</summary>
     public static IEnumerable<KeyValuePair<string, string>> ParseOptions(string options)
     {
@@ -150,13 +153,13 @@ internal static class StartupParameters
             }
             else
             {
-                throw new FormatException($"unsupported switch \"{word}\" in the options startup parameter: only -c name=value settings are passed to the server");
+                throw new FormatException(UnsupportedOptions);
             }
 
             var equals = assignment.IndexOf('=');
             if (equals <= 0)
             {
-                throw new FormatException($"\"{assignment}\" in the options startup parameter is not name=value");
+                throw new FormatException(UnsupportedOptions);
             }
 
             // The server folds '-' to '_' in setting names given on its command line.

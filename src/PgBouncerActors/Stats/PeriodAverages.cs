@@ -18,11 +18,12 @@ internal sealed record PeriodAverages(TimeSpan Period, IReadOnlyDictionary<strin
         var seconds = Period.TotalSeconds;
         return new Averages(
             (long)(change.Transactions / seconds), (long)(change.Queries / seconds), (long)(change.Received / seconds), (long)(change.Sent / seconds),
-            Per(change.TransactionMicros, change.Transactions), Per(change.QueryMicros, change.Queries), Per(change.WaitMicros, change.Waits));
+            Per(change.TransactionMicros, change.Transactions), Per(change.QueryMicros, change.Queries), Per(change.WaitMicros, change.Waits),
+            (long)(change.Assignments / seconds), (long)(change.ClientParses / seconds), (long)(change.ServerParses / seconds), (long)(change.Binds / seconds));
     }
 
     private static long Per(long micros, long count) => count == 0 ? 0 : micros / count;
 
     public readonly record struct Averages(long Transactions, long Queries, long Received, long Sent, long TransactionMicros, long QueryMicros,
-        long WaitMicros);
+        long WaitMicros, long Assignments, long ClientParses, long ServerParses, long Binds);
 }

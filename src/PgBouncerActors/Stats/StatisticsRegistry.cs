@@ -63,8 +63,7 @@ internal sealed class PoolStatistics(PoolKey key)
 internal sealed class StatisticsRegistry
 {
     private readonly ConcurrentDictionary<PoolKey, PoolStatistics> _pools = new();
-    private long _nextClientId;
-    private long _nextServerId = 1L << 32;
+    private long _nextSocketId; // one sequence for clients and server connections, as PgBouncer numbers its sockets
 
     public PoolStatistics For(PoolKey key) => _pools.GetOrAdd(key, static key => new PoolStatistics(key));
 
@@ -74,10 +73,10 @@ internal sealed class StatisticsRegistry
     public IEnumerable<ClientEntry> Clients => Pools.SelectMany(pool => pool.Clients()).OrderBy(client => client.Id);
 
     /// <summary>A number for the next client: its ptr in SHOW CLIENTS, and what KILL_CLIENT takes.</summary>
-    public long NextClientId() => Interlocked.Increment(ref _nextClientId);
+    public long NextClientId() => Interlocked.Increment(ref _nextSocketId);
 
-    /// <summary>A number for the next server connection (its ptr in SHOW SERVERS), from a range no client number reaches.</summary>
-    public long NextServerId() => Interlocked.Increment(ref _nextServerId);
+    /// <summary>A number for the next server connection (its id and ptr in SHOW SERVERS), never a client's.</summary>
+    public long NextServerId() => Interlocked.Increment(ref _nextSocketId);
 
     /// <summary>Totals per database over its pools, in name order.</summary>
     public IReadOnlyList<(string Database, TrafficTotals Totals)> ByDatabase() =>

@@ -6,7 +6,7 @@ using Xunit;
 namespace PgBouncerActors.Tests.Integration;
 
 /// <summary>
-/// The admin console as operators and their tools use it: PgBouncer 1.18's SHOW columns (what
+/// The admin console as operators and their tools use it: PgBouncer 1.25.2's SHOW columns (what
 /// pgbouncer_exporter reads), figures that move with real traffic, and the commands that change
 /// what the pooler does, with real psql, Npgsql and pgbench clients against PostgreSQL.
 /// </summary>
@@ -24,17 +24,18 @@ public sealed class AdminConsoleSpec(PostgresFixture postgres)
 
     private static string Counted(int port) => PostgresFixture.ConnectionString(port, Admin, database: "counted");
 
-    /// <summary>PgBouncer 1.18's answers, column by column (name:type OID), as the installed PgBouncer sends them.</summary>
+    /// <summary>PgBouncer 1.25.2's answers, column by column (name:type OID), as the reference build sends them (read with psycopg's cursor.description).</summary>
     public static TheoryData<string, string> PgBouncerColumns => new()
     {
-        { "SHOW POOLS", "database:25 user:25 cl_active:23 cl_waiting:23 cl_active_cancel_req:23 cl_waiting_cancel_req:23 sv_active:23 sv_active_cancel:23 sv_being_canceled:23 sv_idle:23 sv_used:23 sv_tested:23 sv_login:23 maxwait:23 maxwait_us:23 pool_mode:25" },
-        { "SHOW CLIENTS", "type:25 user:25 database:25 state:25 addr:25 port:23 local_addr:25 local_port:23 connect_time:25 request_time:25 wait:23 wait_us:23 close_needed:23 ptr:25 link:25 remote_pid:23 tls:25 application_name:25" },
-        { "SHOW SERVERS", "type:25 user:25 database:25 state:25 addr:25 port:23 local_addr:25 local_port:23 connect_time:25 request_time:25 wait:23 wait_us:23 close_needed:23 ptr:25 link:25 remote_pid:23 tls:25 application_name:25" },
-        { "SHOW DATABASES", "name:25 host:25 port:23 database:25 force_user:25 pool_size:23 min_pool_size:23 reserve_pool:23 pool_mode:25 max_connections:23 current_connections:23 paused:23 disabled:23" },
-        { "SHOW USERS", "name:25 pool_mode:25" },
-        { "SHOW STATS", "database:25 total_xact_count:1700 total_query_count:1700 total_received:1700 total_sent:1700 total_xact_time:1700 total_query_time:1700 total_wait_time:1700 avg_xact_count:1700 avg_query_count:1700 avg_recv:1700 avg_sent:1700 avg_xact_time:1700 avg_query_time:1700 avg_wait_time:1700" },
-        { "SHOW STATS_TOTALS", "database:25 xact_count:1700 query_count:1700 bytes_received:1700 bytes_sent:1700 xact_time:1700 query_time:1700 wait_time:1700" },
-        { "SHOW STATS_AVERAGES", "database:25 xact_count:1700 query_count:1700 bytes_received:1700 bytes_sent:1700 xact_time:1700 query_time:1700 wait_time:1700" },
+        { "SHOW POOLS", "database:25 user:25 cl_active:23 cl_waiting:23 cl_active_cancel_req:23 cl_waiting_cancel_req:23 sv_active:23 sv_active_cancel:23 sv_being_canceled:23 sv_idle:23 sv_used:23 sv_tested:23 sv_login:23 maxwait:23 maxwait_us:23 pool_mode:25 load_balance_hosts:25" },
+        { "SHOW CLIENTS", "type:25 user:25 database:25 replication:25 state:25 addr:25 port:23 local_addr:25 local_port:23 connect_time:25 request_time:25 wait:23 wait_us:23 close_needed:23 ptr:25 link:25 remote_pid:23 tls:25 application_name:25 prepared_statements:23 id:23" },
+        { "SHOW SERVERS", "type:25 user:25 database:25 replication:25 state:25 addr:25 port:23 local_addr:25 local_port:23 connect_time:25 request_time:25 wait:23 wait_us:23 close_needed:23 ptr:25 link:25 remote_pid:23 tls:25 application_name:25 prepared_statements:23 id:23" },
+        { "SHOW SOCKETS", "type:25 user:25 database:25 replication:25 state:25 addr:25 port:23 local_addr:25 local_port:23 connect_time:25 request_time:25 wait:23 wait_us:23 close_needed:23 ptr:25 link:25 remote_pid:23 tls:25 application_name:25 prepared_statements:23 id:23 recv_pos:23 pkt_pos:23 pkt_remain:23 send_pos:23 send_remain:23 pkt_avail:23 send_avail:23" },
+        { "SHOW DATABASES", "name:25 host:25 port:23 database:25 force_user:25 pool_size:23 min_pool_size:23 reserve_pool_size:23 server_lifetime:23 pool_mode:25 load_balance_hosts:25 max_connections:23 current_connections:23 max_client_connections:23 current_client_connections:23 paused:23 disabled:23" },
+        { "SHOW USERS", "name:25 pool_size:25 reserve_pool_size:25 pool_mode:25 max_user_connections:23 current_connections:23 max_user_client_connections:23 current_client_connections:23" },
+        { "SHOW STATS", "database:25 total_server_assignment_count:1700 total_xact_count:1700 total_query_count:1700 total_received:1700 total_sent:1700 total_xact_time:1700 total_query_time:1700 total_wait_time:1700 total_client_parse_count:1700 total_server_parse_count:1700 total_bind_count:1700 avg_server_assignment_count:1700 avg_xact_count:1700 avg_query_count:1700 avg_recv:1700 avg_sent:1700 avg_xact_time:1700 avg_query_time:1700 avg_wait_time:1700 avg_client_parse_count:1700 avg_server_parse_count:1700 avg_bind_count:1700" },
+        { "SHOW STATS_TOTALS", "database:25 server_assignment_count:1700 xact_count:1700 query_count:1700 bytes_received:1700 bytes_sent:1700 xact_time:1700 query_time:1700 wait_time:1700 client_parse_count:1700 server_parse_count:1700 bind_count:1700" },
+        { "SHOW STATS_AVERAGES", "database:25 server_assignment_count:1700 xact_count:1700 query_count:1700 bytes_received:1700 bytes_sent:1700 xact_time:1700 query_time:1700 wait_time:1700 avg_client_parse_count:1700 avg_server_parse_count:1700 avg_bind_count:1700" },
         { "SHOW TOTALS", "name:25 value:1700" },
         { "SHOW LISTS", "list:25 items:23" },
         { "SHOW MEM", "name:25 size:23 used:23 free:23 memtotal:23" },
@@ -146,8 +147,8 @@ public sealed class AdminConsoleSpec(PostgresFixture postgres)
 
             var clients = await console.ShowAsync("SHOW CLIENTS");
             // Clients waiting while the one that holds the connection shows it linked to its server.
-            clientsShowedWaiting |= clients.Rows.Any(row => row[2] == "counted" && row[3] == "waiting")
-                && clients.Rows.Any(row => row[2] == "counted" && row[3] == "active" && row[14] is { Length: > 0 });
+            clientsShowedWaiting |= clients.Rows.Any(row => row[2] == "counted" && row[4] == "waiting")
+                && clients.Rows.Any(row => row[2] == "counted" && row[4] == "active" && row[15] is { Length: > 0 });
 
             await Task.Delay(20);
         }
@@ -240,7 +241,7 @@ public sealed class AdminConsoleSpec(PostgresFixture postgres)
         var extended = await watcher.SendAsync(new MessageBuilder().Parse("", "SHOW POOLS").Bind("", "").Execute("").Sync());
         Assert.Equal("0A000", extended.Error?.SqlState);
         Assert.False(extended.Closed);
-        Assert.StartsWith("PgBouncer 1.18.0", (await watcher.ShowAsync("SHOW VERSION")).Rows.Single()[0]);
+        Assert.StartsWith("PgBouncer 1.25.2", (await watcher.ShowAsync("SHOW VERSION")).Rows.Single()[0]);
     }
 
     [Fact]
@@ -256,7 +257,7 @@ public sealed class AdminConsoleSpec(PostgresFixture postgres)
         Assert.Equal(["WAIT_CLOSE"], (await console.ShowAsync("WAIT_CLOSE counted")).Tags);
         Assert.NotEqual(before, await BackendPidAsync(victim)); // a new server connection
 
-        var id = (await console.ShowAsync("SHOW CLIENTS")).Rows.Single(row => row[2] == "counted")[13]!;
+        var id = (await console.ShowAsync("SHOW CLIENTS")).Rows.Single(row => row[2] == "counted")[14]!;
         Assert.Equal(["KILL_CLIENT"], (await console.ShowAsync($"KILL_CLIENT {id}")).Tags);
         var killed = await Assert.ThrowsAnyAsync<Exception>(async () =>
         {
@@ -319,7 +320,8 @@ public sealed class AdminConsoleSpec(PostgresFixture postgres)
             await File.WriteAllTextAsync(file, Configuration(3).Replace("pool_mode = transaction", "pool_mode = transaction\n  default_pool_size = {"));
             var broken = await console.RunAsync("RELOAD");
             Assert.Equal("F0000", broken.Error?.SqlState);
-            Assert.Contains($"{Path.GetFileName(file)}:", broken.Error?.Message); // file:line:column
+            Assert.Equal("RELOAD failed, see logs for additional details", broken.Error?.Message); // PgBouncer's words
+            Assert.Contains($"{Path.GetFileName(file)}:", broken.Error?.Detail); // file:line:column
             Assert.Equal("2", (await console.ShowAsync("SHOW CONFIG")).Value("value", "default_pool_size"));
         }
         finally
@@ -336,7 +338,7 @@ public sealed class AdminConsoleSpec(PostgresFixture postgres)
             "-c", "SHOW POOLS", "-c", "SHOW VERSION"]);
         Assert.StartsWith("database|user|cl_active|cl_waiting|", output);
         Assert.Contains("pgbouncer|pgbouncer|1|0|", output);
-        Assert.Contains("PgBouncer 1.18.0", output);
+        Assert.Contains("PgBouncer 1.25.2", output);
     }
 
     private static async Task<int> BackendPidAsync(NpgsqlConnection connection)

@@ -65,11 +65,11 @@ public sealed class AuthQuerySpec(PostgresFixture postgres) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task An_expired_password_an_unknown_user_and_a_wrong_password_get_the_same_28P01()
+    public async Task An_expired_password_an_unknown_user_and_a_wrong_password_get_the_same_28P01_and_the_same_words()
     {
-        Assert.Equal(("28P01", $"password authentication failed for user \"{Expired}\""), await RefusedAsync(Expired, "old-pass"));
-        Assert.Equal(("28P01", "password authentication failed for user \"aq_nobody\""), await RefusedAsync("aq_nobody", "whatever"));
-        Assert.Equal(("28P01", $"password authentication failed for user \"{Live}\""), await RefusedAsync(Live, "wrong"));
+        Assert.Equal(("28P01", "SASL authentication failed"), await RefusedAsync(Expired, "old-pass"));
+        Assert.Equal(("28P01", "SASL authentication failed"), await RefusedAsync("aq_nobody", "whatever"));
+        Assert.Equal(("28P01", "SASL authentication failed"), await RefusedAsync(Live, "wrong"));
         Assert.Equal(Live, await QueryAsync(Live, "live-pass")); // a failure costs nobody else anything
     }
 
@@ -105,7 +105,7 @@ public sealed class AuthQuerySpec(PostgresFixture postgres) : IAsyncLifetime
     public async Task A_database_entry_brings_its_own_auth_query_and_its_own_auth_database()
     {
         // nobody's query finds no secret for anyone: refused as a wrong password is, while postgres's default query lets the user in.
-        Assert.Equal(("28P01", $"password authentication failed for user \"{Live}\""), await RefusedAsync(Live, "live-pass", "nobody"));
+        Assert.Equal(("28P01", "SASL authentication failed"), await RefusedAsync(Live, "live-pass", "nobody"));
         Assert.Equal(Live, await QueryAsync(Live, "live-pass", "elsewhere"));
         var pools = (await postgres.RunToolAsync("psql", ["-X", "-At", "-c", "SHOW POOLS",
             $"host=127.0.0.1 port={_pooler.Port} dbname=pgbouncer user={PostgresFixture.ScramUser} password={PostgresFixture.ScramPassword}"])).Split('\n');

@@ -190,7 +190,7 @@ public sealed class ContentionSpec(PostgresFixture postgres, ITestOutputHelper o
         }
 
         var servers = await console.ShowAsync("SHOW SERVERS");
-        var listed = servers.Rows.Select(row => int.Parse(row[7]!)).Order().ToList();
+        var listed = servers.Rows.Select(row => int.Parse(row[8]!)).Order().ToList();
         await using var backends = new NpgsqlCommand(
             $"select client_port from pg_stat_activity where datname = 'bench' and usename = '{PostgresFixture.ScramUser}' order by 1", direct);
         var server = new List<int>();

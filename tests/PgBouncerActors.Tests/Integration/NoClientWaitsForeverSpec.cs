@@ -88,7 +88,7 @@ public sealed class NoClientWaitsForeverSpec(PostgresFixture postgres, ITestOutp
                 await Task.Delay(20);
             }
 
-            Assert.Contains((await console.ShowAsync("SHOW CLIENTS")).Rows, row => row[2] == "postgres" && row[3] == "waiting");
+            Assert.Contains((await console.ShowAsync("SHOW CLIENTS")).Rows, row => row[2] == "postgres" && row[4] == "waiting");
         }
 
         var clock = Stopwatch.StartNew();

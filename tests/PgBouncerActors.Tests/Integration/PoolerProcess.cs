@@ -34,6 +34,8 @@ internal sealed class PoolerProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
+    public int ProcessId => _process.Id;
+
     /// <summary>
     /// Starts the executable on a free port with <paramref name="configuration"/> (HOCON, or
     /// pgbouncer.ini given <c>.ini</c>; <c>{port}</c> is replaced) and waits until it listens.

@@ -105,11 +105,17 @@ public sealed class ProcessSpec(PostgresFixture postgres)
                 auth_type = scram-sha-256
                 auth_file = userlist.txt
                 pool_mode = transaction
-                pidfile = /run/pgbouncer/pgbouncer.pid
+                pidfile = PIDFILE
                 %include databases.ini
-                """, extension: ".ini", folder: folder);
+                """.Replace("PIDFILE", Path.Combine(folder, "pgbouncer.pid")), extension: ".ini", folder: folder);
 
-            await pooler.WaitForLineAsync("setting 'pidfile' is PgBouncer's but not supported here; ignored");
+            var pidFile = Path.Combine(folder, "pgbouncer.pid");
+            for (var tries = 0; tries < 200 && !File.Exists(pidFile); tries++)
+            {
+                await Task.Delay(50); // written right after the listening line
+            }
+
+            Assert.Equal($"{pooler.ProcessId}\n", await File.ReadAllTextAsync(pidFile));
             var output = await postgres.RunToolAsync("psql", ["-X", "-At", "-h", "127.0.0.1", "-p", pooler.Port.ToString(), "-U",
                 PostgresFixture.ScramUser, "-c", "select current_database()", "shop"]);
             Assert.Equal("bench", output.Trim());

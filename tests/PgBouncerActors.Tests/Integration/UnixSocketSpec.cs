@@ -38,7 +38,7 @@ public sealed class UnixSocketSpec(PostgresFixture postgres) : IDisposable
 
             var clients = await postgres.RunToolAsync("psql", ["-X", "-At", "-h", _folder, "-p", pooler.Port.ToString(), "-U", PostgresFixture.ScramUser,
                 "-c", "show clients", "pgbouncer"]);
-            Assert.Contains(clients.Split('\n'), line => line.StartsWith($"C|{PostgresFixture.ScramUser}|postgres|active|unix|{pooler.Port}|", StringComparison.Ordinal));
+            Assert.Contains(clients.Split('\n'), line => line.StartsWith($"C|{PostgresFixture.ScramUser}|postgres|none|idle|unix|{pooler.Port}|", StringComparison.Ordinal)); // idle: between transactions, without a server connection
         }
         finally
         {
