@@ -59,10 +59,13 @@ internal static class PoolerShutdown
                     // PAUSE: no transaction begins; once every server connection is back, the clients left are closed.
                     try
                     {
-                        await pools.Ask<PoolsCommanded>(new CommandPools(PoolCommand.Pause, null), timeout).ConfigureAwait(false);
-                        log.Information("shutting down: every server connection is released");
+                        if (timeout > TimeSpan.Zero)
+                        {
+                            await pools.Ask<PoolsCommanded>(new CommandPools(PoolCommand.Pause, null), timeout).ConfigureAwait(false);
+                            log.Information("shutting down: every server connection is released");
+                        }
                     }
-                    catch (AskTimeoutException)
+                    catch (Exception e) when (e is AskTimeoutException or OperationCanceledException)
                     {
                         log.Information("shutting down: server connections still in use at shutdown_timeout");
                     }
