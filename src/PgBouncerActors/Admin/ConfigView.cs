@@ -76,6 +76,8 @@ internal static class ConfigView
             (running, read) => running with { ServerCheckQuery = read.ServerCheckQuery }),
         new("server_connect_timeout", "pgbouncer", s => Seconds(s.ServerConnectTimeout),
             (running, read) => running with { ServerConnectTimeout = read.ServerConnectTimeout }),
+        new("server_login_retry", "pgbouncer", s => Seconds(s.ServerBackoff.Max),
+            (running, read) => running with { ServerBackoff = read.ServerBackoff }),
         new("server_idle_timeout", "pgbouncer", s => Seconds(s.ServerIdleTimeout),
             (running, read) => running with { ServerIdleTimeout = read.ServerIdleTimeout }),
         new("server_lifetime", "pgbouncer", s => Seconds(s.ServerLifetime),

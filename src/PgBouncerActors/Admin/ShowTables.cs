@@ -124,9 +124,9 @@ internal static class ShowTables
         var table = new ResultTable("name", "host", "port:int4", "database", "force_user", "pool_size:int4", "min_pool_size:int4",
             "reserve_pool_size:int4", "server_lifetime:int4", "pool_mode", "load_balance_hosts", "max_connections:int4", "current_connections:int4",
             "max_client_connections:int4", "current_client_connections:int4", "paused:int4", "disabled:int4");
-        var clientsOf = services.Statistics.Clients.GroupBy(client => client.Database).ToDictionary(group => group.Key, group => group.Count());
+        var clientsOf = services.ClientLimits.ClientsOfDatabase; // the counts max_db_client_connections checks, left the moment a client goes
         table.Row(AdminDatabase, "", settings.ListenPort, AdminDatabase, AdminDatabase, 2, 0, 0, (int)settings.ServerLifetime.TotalSeconds, "statement", "",
-            0, 0, 0, clientsOf.GetValueOrDefault(AdminDatabase), false, false);
+            0, 0, settings.MaxDbClientConnections, clientsOf(AdminDatabase), false, false);
         var names = settings.Databases.Keys.Where(name => name != "*").Concat(pools.Select(pool => pool.Key.Database))
             .Where(name => name != AdminDatabase).Distinct().Order(StringComparer.Ordinal);
         foreach (var name in names)
@@ -138,10 +138,10 @@ internal static class ShowTables
 
             var ofDatabase = pools.Where(pool => pool.Key.Database == name).ToList();
             table.Row(name, database.Host, database.Port, database.ServerDatabase, database.User ?? "", database.PoolSize ?? settings.DefaultPoolSize,
-                database.MinPoolSize ?? settings.MinPoolSize, settings.ReservePoolSize, (int)settings.ServerLifetime.TotalSeconds,
+                database.MinPoolSize ?? settings.MinPoolSize, database.ReservePoolSize ?? settings.ReservePoolSize, (int)settings.ServerLifetimeFor(database).TotalSeconds,
                 database.PoolMode is { } mode ? ModeName(mode) : "", "",
                 database.MaxDbConnections ?? settings.MaxDbConnections, ofDatabase.Sum(pool => pool.Servers.Count),
-                database.MaxDbClientConnections ?? settings.MaxDbClientConnections, clientsOf.GetValueOrDefault(name),
+                database.MaxDbClientConnections ?? settings.MaxDbClientConnections, clientsOf(name),
                 ofDatabase.Count > 0 && ofDatabase.All(pool => pool.Paused), services.DisabledDatabases.ContainsKey(name));
         }
 
@@ -154,14 +154,14 @@ internal static class ShowTables
         // PgBouncer 1.25.2's columns and types ("ssssiiii"); pool_size and reserve_pool_size are empty unless set for the user.
         var table = new ResultTable("name", "pool_size", "reserve_pool_size", "pool_mode", "max_user_connections:int4", "current_connections:int4",
             "max_user_client_connections:int4", "current_client_connections:int4");
-        var clientsOf = services.Statistics.Clients.GroupBy(client => client.User).ToDictionary(group => group.Key, group => group.Count());
+        var clientsOf = services.ClientLimits; // the counts max_user_client_connections checks, left the moment a client goes
         var serversOf = pools.GroupBy(pool => pool.Key.User).ToDictionary(group => group.Key, group => group.Sum(pool => pool.Servers.Count));
-        var names = services.UserList.Users.Concat(settings.Users.Keys).Concat(clientsOf.Keys).Append(AdminDatabase).Distinct().Order(StringComparer.Ordinal);
+        var names = services.UserList.Users.Concat(settings.Users.Keys).Concat(clientsOf.CountedUsers).Append(AdminDatabase).Distinct().Order(StringComparer.Ordinal);
         foreach (var name in names)
         {
             var user = settings.Users.GetValueOrDefault(name);
             table.Row(name, user?.PoolSize?.ToString() ?? "", "", user?.PoolMode is { } mode ? ModeName(mode) : "", user?.MaxUserConnections ?? settings.MaxUserConnections,
-                serversOf.GetValueOrDefault(name), user?.MaxUserClientConnections ?? settings.MaxUserClientConnections, clientsOf.GetValueOrDefault(name));
+                serversOf.GetValueOrDefault(name), user?.MaxUserClientConnections ?? settings.MaxUserClientConnections, clientsOf.ClientsOfUser(name));
         }
 
         return table;

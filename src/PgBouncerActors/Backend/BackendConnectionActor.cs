@@ -26,7 +26,7 @@ internal sealed class BackendConnectionActor : ReceiveActor
         Receive<Connected>(OnConnected);
         // The pool stops it once it has counted the failure: stopping here, its Terminated (a system message)
         // could reach the pool first, and the failure would then count against a later wave of logins.
-        Receive<ConnectFailed>(failed => Context.Parent.Tell(new BackendConnectFailed(Self, failed.Error), Self));
+        Receive<ConnectFailed>(failed => Context.Parent.Tell(new BackendConnectFailed(Self, failed.Error, failed.Closing), Self));
         Receive<ResetBackend>(_ => Reset());
         Receive<ResetDone>(OnResetDone);
         Receive<ConnectionLost>(lost => Close($"lost: {lost.Reason}"));
@@ -46,8 +46,9 @@ internal sealed class BackendConnectionActor : ReceiveActor
         _services.Stats.ServerLoginAttempted();
         ServerLogin.ConnectAsync(_pool.Endpoint, CurrentCredentials(), settings.MaxFrameLength, settings.ServerConnectTimeout, _services.Streams,
                 _services.ServerTls)
-            .PipeTo(Self, Self, connection => new Connected(connection), cause => new ConnectFailed(
-                cause is ServerLoginException login ? login.Error : PgError.FatalError(SqlStates.UnableToConnect, cause.Message)));
+            .PipeTo(Self, Self, connection => new Connected(connection), cause => cause is ServerLoginException login
+                ? new ConnectFailed(login.Error, login.Closing)
+                : new ConnectFailed(PgError.FatalError(SqlStates.UnableToConnect, cause.Message), "connect failed"));
     }
 
     /// <summary>Credentials as of now: a SCRAM client key may have been learned since the pool was defined.</summary>
@@ -125,7 +126,7 @@ internal sealed class BackendConnectionActor : ReceiveActor
 
     private sealed record Connected(ServerConnection Connection);
 
-    private sealed record ConnectFailed(PgError Error);
+    private sealed record ConnectFailed(PgError Error, string Closing);
 
     private sealed record ResetDone(string? Error);
 

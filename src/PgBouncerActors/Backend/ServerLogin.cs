@@ -11,9 +11,12 @@ using System.Text;
 namespace PgBouncerActors.Backend;
 
 /// <summary>The server refused the login, or could not be reached; carries the error the client should see.</summary>
-internal sealed class ServerLoginException(PgError error, Exception? inner = null) : Exception(error.Message, inner)
+internal sealed class ServerLoginException(PgError error, Exception? inner = null, string closing = "login failed") : Exception(error.Message, inner)
 {
     public PgError Error { get; } = error;
+
+    /// <summary>PgBouncer's words for why the server connection closed ("connect failed", "connect timeout", "login failed"), which operators grep.</summary>
+    public string Closing { get; } = closing;
 }
 
 /// <summary>The pooler in the client's role: connect, StartupMessage, answer authentication, collect the parameters.</summary>
@@ -33,12 +36,12 @@ internal static class ServerLogin
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             throw new ServerLoginException(PgError.FatalError(SqlStates.UnableToConnect,
-                $"could not connect to server {endpoint}: timed out after {timeout.TotalSeconds:0.#}s (server_connect_timeout)"));
+                $"could not connect to server {endpoint}: timed out after {timeout.TotalSeconds:0.#}s (server_connect_timeout)"), closing: "connect timeout");
         }
         catch (System.Net.Sockets.SocketException e)
         {
             throw new ServerLoginException(PgError.FatalError(SqlStates.UnableToConnect,
-                $"could not connect to server {endpoint}: {e.Message}"), e);
+                $"could not connect to server {endpoint}: {e.Message}"), e, closing: "connect failed");
         }
 
         try
@@ -63,7 +66,8 @@ internal static class ServerLogin
             {
                 ServerLoginException => e,
                 OperationCanceledException when !cancellationToken.IsCancellationRequested => new ServerLoginException(PgError.FatalError(
-                    SqlStates.UnableToConnect, $"login to server {endpoint} timed out after {timeout.TotalSeconds:0.#}s (server_connect_timeout)")),
+                    SqlStates.UnableToConnect, $"login to server {endpoint} timed out after {timeout.TotalSeconds:0.#}s (server_connect_timeout)"),
+                    closing: "connect timeout"),
                 OperationCanceledException => e,
                 _ => new ServerLoginException(PgError.FatalError(SqlStates.ConnectionFailure, $"login to server {endpoint} failed: {e.Message}"), e),
             };

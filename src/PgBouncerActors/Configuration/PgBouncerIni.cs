@@ -19,7 +19,7 @@ internal static class PgBouncerIni
         "autodb_idle_timeout",
         "client_tls_dheparams", "client_tls_ecdhcurve", "client_tls13_ciphers", "conffile", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period", "job_name",
         "listen_backlog", "log_stats", "max_packet_size", "pkt_buf", "query_wait_notify", "resolv_conf",
-        "sbuf_loopcnt", "server_login_retry", "server_reset_query_always",
+        "sbuf_loopcnt", "server_reset_query_always",
         "server_tls13_ciphers",
         "suspend_timeout", "syslog", "syslog_facility", "syslog_ident", "tcp_defer_accept", "tcp_keepalive",
         "tcp_keepcnt", "tcp_keepidle", "tcp_keepintvl", "tcp_socket_buffer", "tcp_user_timeout",
@@ -29,21 +29,21 @@ internal static class PgBouncerIni
     private static readonly HashSet<string> DatabaseKeys = new(StringComparer.Ordinal)
     {
         "host", "port", "dbname", "user", "password", "pool_size", "min_pool_size", "pool_mode", "max_db_connections",
-        "max_db_client_connections", "auth_user", "auth_dbname", "auth_query",
+        "max_db_client_connections", "auth_user", "auth_dbname", "auth_query", "reserve_pool", "reserve_pool_size", "server_lifetime",
     };
 
     private static readonly HashSet<string> UnsupportedDatabaseKeys = new(StringComparer.Ordinal)
     {
-        "reserve_pool", "reserve_pool_size", "connect_query", "client_encoding", "datestyle",
-        "timezone", "application_name", "load_balance_hosts", "server_lifetime",
+        "connect_query", "client_encoding", "datestyle", "timezone", "application_name", "load_balance_hosts",
     };
 
     private static readonly HashSet<string> UserKeys = new(StringComparer.Ordinal)
     {
-        "pool_mode", "max_user_connections", "max_user_client_connections", "pool_size", "query_timeout", "idle_transaction_timeout", "client_idle_timeout", "transaction_timeout",
+        "pool_mode", "max_user_connections", "max_user_client_connections", "pool_size", "reserve_pool_size", "query_timeout", "idle_transaction_timeout",
+        "client_idle_timeout", "transaction_timeout",
     };
 
-    private static readonly HashSet<string> UnsupportedUserKeys = new(StringComparer.Ordinal) { "reserve_pool_size" };
+    private static readonly HashSet<string> UnsupportedUserKeys = new(StringComparer.Ordinal);
 
     /// <summary>The file as configuration (to be checked and mapped as a HOCON file is) and the warnings to log once.</summary>
     public static (Config Config, IReadOnlyList<string> Warnings) Read(string path, IReadOnlySet<string> pooledSettings)

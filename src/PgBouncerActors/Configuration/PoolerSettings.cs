@@ -227,7 +227,15 @@ public sealed record PoolerSettings
     public MetricsSettings Metrics { get; init; } = new("127.0.0.1", 0);
 
     /// <summary>A pool's size: its database entry's, else its user's ([users]), else default_pool_size (PgBouncer's order).</summary>
-    public int PoolSizeFor(DatabaseSettings? database, string user) => database?.PoolSize ?? Users.GetValueOrDefault(user)?.PoolSize ?? DefaultPoolSize;
+    /// <summary>A pool's size: its server user's entry, then its database's, then default_pool_size (PgBouncer's order).</summary>
+    public int PoolSizeFor(DatabaseSettings? database, string user) => Users.GetValueOrDefault(user)?.PoolSize ?? database?.PoolSize ?? DefaultPoolSize;
+
+    /// <summary>A pool's reserve: its server user's entry, then its database's, then reserve_pool_size (PgBouncer's order).</summary>
+    public int ReservePoolSizeFor(DatabaseSettings? database, string user) =>
+        Users.GetValueOrDefault(user)?.ReservePoolSize ?? database?.ReservePoolSize ?? ReservePoolSize;
+
+    /// <summary>A database's own server_lifetime, else the pgbouncer section's.</summary>
+    public TimeSpan ServerLifetimeFor(DatabaseSettings? database) => database?.ServerLifetime ?? ServerLifetime;
 
     /// <summary>The entry for a database name, or the "*" fallback, or null (SQLSTATE 3D000).</summary>
     public DatabaseSettings? FindDatabase(string name) =>
@@ -255,6 +263,12 @@ public sealed record DatabaseSettings(string Name)
     public int? MaxDbConnections { get; init; }
     public int? MaxDbClientConnections { get; init; }
 
+    /// <summary>This database's own reserve_pool_size (PgBouncer's older name: reserve_pool).</summary>
+    public int? ReservePoolSize { get; init; }
+
+    /// <summary>This database's own server_lifetime.</summary>
+    public TimeSpan? ServerLifetime { get; init; }
+
     /// <summary>This database's own auth_user, auth_query and auth_dbname (null: the pgbouncer section's).</summary>
     public string? AuthUser { get; init; }
 
@@ -280,8 +294,11 @@ public sealed record UserSettings(string Name)
     public int? MaxUserConnections { get; init; }
     public int? MaxUserClientConnections { get; init; }
 
-    /// <summary>This user's pool size, where its database entry sets none.</summary>
+    /// <summary>The pool size of this user's pools (as their server user), over its database entry's.</summary>
     public int? PoolSize { get; init; }
+
+    /// <summary>The reserve of this user's pools, over its database entry's.</summary>
+    public int? ReservePoolSize { get; init; }
 
     public TimeSpan? QueryTimeout { get; init; }
 

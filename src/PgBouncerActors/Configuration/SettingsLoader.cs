@@ -12,8 +12,8 @@ public static class SettingsLoader
 {
     private static readonly string[] Sections = ["pgbouncer", "databases", "users", "pgbouncer-actors", "akka"];
     private static readonly string[] DatabaseKeys = ["host", "port", "dbname", "user", "password", "pool_size", "min_pool_size", "pool_mode", "max_db_connections",
-        "max_db_client_connections", "auth_user", "auth_query", "auth_dbname"];
-    private static readonly string[] UserKeys = ["pool_mode", "max_user_connections", "max_user_client_connections", "pool_size", "query_timeout",
+        "max_db_client_connections", "reserve_pool_size", "reserve_pool", "server_lifetime", "auth_user", "auth_query", "auth_dbname"];
+    private static readonly string[] UserKeys = ["pool_mode", "max_user_connections", "max_user_client_connections", "pool_size", "reserve_pool_size", "query_timeout",
         "idle_transaction_timeout", "client_idle_timeout", "transaction_timeout"];
 
     public static PoolerSettings LoadFile(string path, Func<string, string?>? environment = null)
@@ -231,7 +231,7 @@ public static class SettingsLoader
             SoReusePort = Flag(bouncer, "so_reuseport"),
             Cluster = ReadCluster(own.GetConfig("cluster")),
             Akka = AkkaSection.Render(config.GetObject("akka")),
-            ServerBackoff = ReadBackoff(own),
+            ServerBackoff = ReadBackoff(own, bouncer),
             Metrics = new MetricsSettings(own.GetString("metrics.listen_addr"), Ranged(own.GetConfig("metrics"), "pgbouncer-actors.metrics", "port", 0, 65535)),
         };
         if (checkReferences)
@@ -310,6 +310,10 @@ public static class SettingsLoader
                 PoolMode = entry.HasPath("pool_mode") ? Enum(entry, $"{path}.pool_mode", ParsePoolMode) : null,
                 MaxDbConnections = entry.HasPath("max_db_connections") ? NonNegative(entry, path, "max_db_connections") : null,
                 MaxDbClientConnections = entry.HasPath("max_db_client_connections") ? NonNegative(entry, path, "max_db_client_connections") : null,
+                ReservePoolSize = entry.HasPath("reserve_pool_size") ? NonNegative(entry, path, "reserve_pool_size")
+                    : entry.HasPath("reserve_pool") ? NonNegative(entry, path, "reserve_pool") : null,
+                // As PgBouncer, 0 here means the pgbouncer section's.
+                ServerLifetime = entry.HasPath("server_lifetime") && Seconds(entry, path, "server_lifetime") is var lifetime && lifetime > TimeSpan.Zero ? lifetime : null,
                 AuthUser = entry.HasPath("auth_user") ? entry.GetString("auth_user") : null,
                 AuthQuery = entry.HasPath("auth_query") ? entry.GetString("auth_query") : null,
                 AuthDbName = entry.HasPath("auth_dbname") ? entry.GetString("auth_dbname") : null,
@@ -319,19 +323,20 @@ public static class SettingsLoader
         return databases;
     }
 
-    private static BackoffSettings ReadBackoff(Config own)
+    /// <summary>pgbouncer-actors.server_backoff's start and jitter, capped by server_login_retry (a cap below the start is the start: no busy retry).</summary>
+    private static BackoffSettings ReadBackoff(Config own, Config bouncer)
     {
         const string section = "pgbouncer-actors.server_backoff";
         var backoff = own.GetConfig("server_backoff");
         var min = backoff.GetTimeSpan("min");
-        var max = backoff.GetTimeSpan("max");
+        var max = Seconds(bouncer, "pgbouncer", "server_login_retry");
         var factor = backoff.GetDouble("random_factor");
-        if (min <= TimeSpan.Zero || max < min)
+        if (min <= TimeSpan.Zero)
         {
-            throw new HoconException(backoff.GetValue("max")!.Location, $"'{section}': expected 0 < min <= max, got min {min.TotalMilliseconds}ms, max {max.TotalMilliseconds}ms");
+            throw new HoconException(backoff.GetValue("min")!.Location, $"'{section}.min': expected more than 0, got {min.TotalMilliseconds}ms");
         }
 
-        return factor is >= 0 and <= 1 ? new BackoffSettings(min, max, factor)
+        return factor is >= 0 and <= 1 ? new BackoffSettings(min, max < min ? min : max, factor)
             : throw new HoconException(backoff.GetValue("random_factor")!.Location, $"'{section}.random_factor': expected a number from 0 to 1, got {factor}");
     }
 
@@ -349,6 +354,7 @@ public static class SettingsLoader
                 MaxUserClientConnections = entry.HasPath("max_user_client_connections")
                     ? NonNegative(entry, path, "max_user_client_connections") : null,
                 PoolSize = entry.HasPath("pool_size") ? NonNegative(entry, path, "pool_size") : null,
+                ReservePoolSize = entry.HasPath("reserve_pool_size") ? NonNegative(entry, path, "reserve_pool_size") : null,
                 QueryTimeout = entry.HasPath("query_timeout") ? Seconds(entry, path, "query_timeout") : null,
                 IdleTransactionTimeout = entry.HasPath("idle_transaction_timeout") ? Seconds(entry, path, "idle_transaction_timeout") : null,
                 ClientIdleTimeout = entry.HasPath("client_idle_timeout") ? Seconds(entry, path, "client_idle_timeout") : null,

@@ -15,10 +15,17 @@ namespace PgBouncerActors.Pool;
 /// kept for the next clients, only paced so that the server is not hammered.
 /// </para>
 /// </summary>
-internal sealed class ConnectBackoff(BackoffSettings settings, Func<double> random)
+internal sealed class ConnectBackoff(Func<BackoffSettings> settingsNow, Func<double> random)
 {
+    /// <summary>Fixed settings (specs).</summary>
+    public ConnectBackoff(BackoffSettings settings, Func<double> random)
+        : this(() => settings, random)
+    {
+    }
+
     private TimeSpan _retryAt;
     private TimeSpan _pausedUntil;
+    private TimeSpan _refusedUntil; // a login the server refused: no connection opens for min_pool_size alone before this
 
     /// <summary>Outage failures in a row, one per wave.</summary>
     public int Failures { get; private set; }
@@ -38,9 +45,11 @@ internal sealed class ConnectBackoff(BackoffSettings settings, Func<double> rand
     /// </summary>
     public TimeSpan Failed(PgError error, TimeSpan now, int attemptWave)
     {
+        var settings = settingsNow(); // server_login_retry may have changed since (SET, RELOAD)
         if (!IsOutage(error))
         {
             _pausedUntil = now + settings.Min;
+            _refusedUntil = now + settings.Max;
             return settings.Min;
         }
 
@@ -58,6 +67,14 @@ internal sealed class ConnectBackoff(BackoffSettings settings, Func<double> rand
     }
 
     /// <summary>Whether a login may be tried now: not while an outage's delay or a refusal's pause runs.</summary>
+    /// <summary>
+    /// Whether the pool may open connections nobody waits for (min_pool_size): not within
+    /// server_login_retry of a login the server refused (a wrong password, no such database), which
+    /// would otherwise be tried again many times a second with nobody to tell. Waiting clients still
+    /// try after <see cref="MayConnect"/>: each gets the server's own answer.
+    /// </summary>
+    public bool MayWarm(TimeSpan now) => now >= _refusedUntil;
+
     public bool MayConnect(TimeSpan now) => (!IsFailing || now >= _retryAt) && now >= _pausedUntil;
 
     /// <summary>How long until a login may be tried again (zero: now).</summary>
@@ -72,6 +89,7 @@ internal sealed class ConnectBackoff(BackoffSettings settings, Func<double> rand
         Failures = 0;
         LastError = null;
         _pausedUntil = TimeSpan.Zero;
+        _refusedUntil = TimeSpan.Zero;
         Wave++;
     }
 

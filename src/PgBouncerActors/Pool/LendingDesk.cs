@@ -51,6 +51,8 @@ internal sealed class LendingDesk
     private bool _demandSignalled; // the supervisor knows of unmet demand; no new signal until it says it has done what it can
     private bool _paused;
     private PgError? _closed;
+    private PgError? _failingFast;
+    private bool _probeWanted; // a request was refused fast: the pool tries a login when the backoff allows (PgBouncer's check_fast_fail)
     private long _nextGeneration;
     private long _retireBelowGeneration;
     private string _retireReason = "";
@@ -144,9 +146,19 @@ internal sealed class LendingDesk
                 return new ValueTask<ServerConnection>(idle);
             }
 
-            wait = waiter.Begin();
-            Enqueue(waiter, keepTurn);
-            signal = WantsDemandSignal();
+            if (!_paused && !keepTurn && _failingFast is { } failing && _live == 0)
+            {
+                _probeWanted = true;
+                signal = !_demandSignalled;
+                _demandSignalled = true;
+                wait = ValueTask.FromException<ServerConnection>(new LendingRefusedException(failing));
+            }
+            else
+            {
+                wait = waiter.Begin();
+                Enqueue(waiter, keepTurn);
+                signal = WantsDemandSignal();
+            }
         }
 
         if (signal)
@@ -358,6 +370,31 @@ internal sealed class LendingDesk
         }
 
         FailWaiters(_ => true, error);
+    }
+
+    /// <summary>
+    /// PgBouncer's fast fail: while the server's logins fail (<paramref name="error"/>, the cached
+    /// error) and the pool has no connection at all, a new request is refused at once instead of
+    /// queueing behind a server that is down; requests already queued keep their turn (the pool
+    /// tries again every server_login_retry, query_wait_timeout bounds them). Null: logins work again.
+    /// </summary>
+    public void FailFast(PgError? error)
+    {
+        lock (_lock)
+        {
+            _failingFast = error;
+        }
+    }
+
+    /// <summary>Whether a request was refused fast since the last call: the pool then tries one login, when its backoff allows.</summary>
+    public bool TakeProbeRequest()
+    {
+        lock (_lock)
+        {
+            var wanted = _probeWanted;
+            _probeWanted = false;
+            return wanted;
+        }
     }
 
     /// <summary>The database is back in the configuration: lending goes on.</summary>

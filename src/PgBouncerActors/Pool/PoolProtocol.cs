@@ -39,7 +39,7 @@ internal sealed record PoolsClosed
 internal sealed record BackendIdle(IActorRef Backend, ServerConnection Connection);
 
 /// <summary>A backend could not log in; the pool stops it once it has counted the failure.</summary>
-internal sealed record BackendConnectFailed(IActorRef Backend, PgError Error);
+internal sealed record BackendConnectFailed(IActorRef Backend, PgError Error, string Closing = "login failed");
 
 /// <summary>Pool to backend: run server_reset_query (a session-mode connection back from its client), then report idle again.</summary>
 internal sealed record ResetBackend

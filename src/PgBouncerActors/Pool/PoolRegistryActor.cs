@@ -31,21 +31,8 @@ internal sealed class PoolRegistryActor : ReceiveActor
         });
         Receive<GetPool>(request =>
         {
-            var key = request.Definition.Key;
-            if (!_pools.TryGetValue(key, out var pool))
-            {
-                var budget = new PoolBudget(BudgetOf(_databaseBudgets, Cluster.BudgetNames.OfDatabase(key.Database), request.Definition.MaxDbConnections),
-                    BudgetOf(_userBudgets, Cluster.BudgetNames.OfUser(key.User), request.Definition.MaxUserConnections));
-
-                var (desk, signals) = PoolSupervisorActor.NewDesk(services);
-                var paused = _pausedAll || _paused.Contains(key.Database);
-                var actor = Context.ActorOf(PoolSupervisorActor.Props(services, request.Definition, budget, desk, paused), $"pool-{++_nextPoolId}");
-                signals.Pool = actor;
-                pool = (actor, desk);
-                _pools[key] = pool;
-            }
-
-            Sender.Tell(new PoolFound(pool.Pool, key, pool.Desk), Self);
+            var pool = Ensure(request.Definition);
+            Sender.Tell(new PoolFound(pool.Pool, request.Definition.Key, pool.Desk), Self);
         });
         Receive<DescribePools>(_ =>
         {
@@ -60,6 +47,8 @@ internal sealed class PoolRegistryActor : ReceiveActor
             {
                 pool.Tell(changed, Self);
             }
+
+            KeepWarm(changed.Settings);
         });
         ReceiveAsync<CloseAllPools>(async _ =>
         {
@@ -69,6 +58,40 @@ internal sealed class PoolRegistryActor : ReceiveActor
             _pools.Clear();
             replyTo.Tell(PoolsClosed.Instance, Self);
         });
+    }
+
+    protected override void PreStart() => KeepWarm(_services.Settings);
+
+    /// <summary>The pool for a definition, made on its first use.</summary>
+    private (IActorRef Pool, LendingDesk Desk) Ensure(PoolDefinition definition)
+    {
+        var key = definition.Key;
+        if (!_pools.TryGetValue(key, out var pool))
+        {
+            var budget = new PoolBudget(BudgetOf(_databaseBudgets, Cluster.BudgetNames.OfDatabase(key.Database), definition.MaxDbConnections),
+                BudgetOf(_userBudgets, Cluster.BudgetNames.OfUser(key.User), definition.MaxUserConnections));
+
+            var (desk, signals) = PoolSupervisorActor.NewDesk(_services);
+            var paused = _pausedAll || _paused.Contains(key.Database);
+            var actor = Context.ActorOf(PoolSupervisorActor.Props(_services, definition, budget, desk, paused), $"pool-{++_nextPoolId}");
+            signals.Pool = actor;
+            pool = (actor, desk);
+            _pools[key] = pool;
+        }
+
+        return pool;
+    }
+
+    /// <summary>
+    /// As PgBouncer, a database with a forced user and min_pool_size has its pool made (and filled)
+    /// at start and on a reload that adds one, before any client asks.
+    /// </summary>
+    private void KeepWarm(Configuration.PoolerSettings settings)
+    {
+        foreach (var definition in PoolDefinitions.KeptWarm(settings, user => _services.UserList.SecretOf(user)))
+        {
+            Ensure(definition);
+        }
     }
 
     /// <summary>

@@ -47,7 +47,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         _budget = budget;
         _desk = desk;
         _paused = paused;
-        _backoff = new ConnectBackoff(services.Settings.ServerBackoff, Random.Shared.NextDouble);
+        _backoff = new ConnectBackoff(() => services.Settings.ServerBackoff, Random.Shared.NextDouble);
         _desk.Policy = Policy();
         if (paused)
         {
@@ -63,6 +63,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         Receive<JanitorTick>(_ => RunJanitor());
         Receive<Cluster.BudgetGrew>(_ => ProvideForWaiters());
         Receive<RetryLogin>(_ => ProvideForWaiters());
+        Receive<RoomFreed>(_ => ProvideForWaiters());
         Receive<DescribePools>(_ => Sender.Tell(Describe(), Self));
         Receive<CommandPools>(OnCommand);
         Receive<SettingsChanged>(changed => OnSettingsChanged(changed.Settings));
@@ -83,6 +84,10 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
+        var self = Self;
+        var desk = _desk;
+        _budget.HasWaiters = () => desk.Counts.Waiting > 0;
+        _budget.RoomFreed = () => self.Tell(RoomFreed.Instance);
         Timers.StartPeriodicTimer("janitor", JanitorTick.Instance, JanitorInterval);
         ProvideForWaiters();
     }
@@ -97,15 +102,16 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
     private DeskPolicy Policy()
     {
         var settings = _services.Settings;
-        return new DeskPolicy(_definition.PoolSize, settings.ServerLifetime, settings.ServerRoundRobin, () => _budget.OverCap,
-            settings.ReservePoolSize, settings.ReservePoolTimeout);
+        var database = settings.FindDatabase(_definition.Key.Database);
+        return new DeskPolicy(_definition.PoolSize, settings.ServerLifetimeFor(database), settings.ServerRoundRobin, () => _budget.OverCap,
+            settings.ReservePoolSizeFor(database, _definition.Key.User), settings.ReservePoolTimeout);
     }
 
     /// <summary>
     /// Opens connections for the desk's waiters (and up to min_pool_size) as far as the pool size,
-    /// the budgets and the backoff allow; while the server is down and no attempt may be made, a pool
-    /// with no connection at all gives its waiters the server's error now. Then tells the desk the
-    /// demand was handled, so that it signals again only when it is unmet anew.
+    /// the budgets and the backoff allow; while the server is down, its waiters wait for the next
+    /// attempt (the desk refuses newcomers meanwhile, see <see cref="LendingDesk.FailFast"/>). Then
+    /// tells the desk the demand was handled, so that it signals again only when it is unmet anew.
     /// </summary>
     private void ProvideForWaiters()
     {
@@ -120,19 +126,17 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         var size = _desk.SizeNow;
         if (!_backoff.MayConnect(Now))
         {
-            if (_backoff.IsFailing)
-            {
-                FailWaitersIfNothingCanServe(_backoff.LastError!);
-            }
-
-            _desk.DemandHandled();
+            _desk.DemandHandled(); // the retry timer comes back for the waiters
             return;
         }
 
         // While logins fail, one attempt at a time probes the server.
-        var wanted = Math.Max(counts.Waiting, Math.Min(_definition.MinPoolSize, _definition.PoolSize) - counts.Live);
+        var probe = _desk.TakeProbeRequest() ? 1 : 0; // a client was refused fast: one login tries whether the server is back
+        var warm = _backoff.MayWarm(Now) ? Math.Min(_definition.MinPoolSize, _definition.PoolSize) - counts.Live : 0;
+        var wanted = Math.Max(Math.Max(counts.Waiting, probe), warm);
         var (live, opening) = (counts.Live, counts.Opening);
-        while (opening < wanted && live + opening < size && !(_backoff.IsFailing && opening > 0) && _budget.TryTake())
+        while (opening < wanted && live + opening < size && !(_backoff.IsFailing && opening > 0) &&
+               _budget.TryTake(forClient: opening < Math.Max(counts.Waiting, probe)))
         {
             if (live + opening >= _definition.PoolSize)
             {
@@ -170,6 +174,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
                 _services.Log.Information("server login works again: pool={Pool} server={Server} after {Failures} failed attempt(s)",
                     _definition.Key, _definition.Endpoint, _backoff.Failures);
                 _backoff.Succeeded();
+                _desk.FailFast(null);
             }
 
             slot.State = SlotState.Open;
@@ -194,35 +199,42 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
 
         _loginErrors++;
         var delay = _backoff.Failed(failed.Error, Now, slot?.Wave ?? _backoff.Wave);
+        // "server login failed: FATAL <message>" and "closing because: connect failed (age=0s)" are PgBouncer's lines.
         if (ConnectBackoff.IsOutage(failed.Error))
         {
-            // "server login failed: FATAL <message>" is PgBouncer's line.
-            _services.Log.Warning("server login failed: {Severity} {Message} (SQLSTATE {State}) pool={Pool} server={Server}; next attempt in {Delay:0}ms (failure {Failures})",
-                failed.Error.Severity, failed.Error.Message, failed.Error.SqlState, _definition.Key, _definition.Endpoint, delay.TotalMilliseconds, _backoff.Failures);
+            _services.Log.Warning("server login failed: {Severity} {Message} (SQLSTATE {State}) pool={Pool} server={Server} closing because: {Closing} (age=0s); " +
+                "next attempt in {Delay:0}ms (failure {Failures}), waiting clients keep their turn",
+                failed.Error.Severity, failed.Error.Message, failed.Error.SqlState, _definition.Key, _definition.Endpoint, failed.Closing,
+                delay.TotalMilliseconds, _backoff.Failures);
+            if (NothingOpen())
+            {
+                _desk.FailFast(failed.Error with
+                {
+                    Message = $"server login has been failing, cached error: {failed.Error.Message} (server_login_retry)",
+                });
+            }
         }
         else
         {
-            _services.Log.Warning("server login failed: {Severity} {Message} (SQLSTATE {State}) pool={Pool} server={Server}; not an outage, the next client tries again",
-                failed.Error.Severity, failed.Error.Message, failed.Error.SqlState, _definition.Key, _definition.Endpoint);
+            _services.Log.Warning("server login failed: {Severity} {Message} (SQLSTATE {State}) pool={Pool} server={Server} closing because: {Closing} (age=0s); " +
+                "not an outage, the next client tries again",
+                failed.Error.Severity, failed.Error.Message, failed.Error.SqlState, _definition.Key, _definition.Endpoint, failed.Closing);
+            if (NothingOpen())
+            {
+                _desk.FailWaiters(TimeSpan.Zero, failed.Error);
+            }
         }
 
         Timers.StartSingleTimer("retry-login", RetryLogin.Instance, delay);
-        FailWaitersIfNothingCanServe(failed.Error);
         _desk.DemandHandled();
     }
 
     /// <summary>
-    /// As PgBouncer's fast fail: with no server connection open or opening, nobody will serve the
-    /// waiters before the next attempt, so they get the server's error now. While some connection
-    /// is lent or logging in, they keep their turn (query_wait_timeout still bounds the wait).
+    /// No server connection open or logging in: nobody will serve the waiters before the next
+    /// attempt. A server that refused the login itself (a wrong password, no such database) then
+    /// fails them with its error, as PgBouncer's kill_pool_logins; an outage leaves them waiting.
     /// </summary>
-    private void FailWaitersIfNothingCanServe(PgError error)
-    {
-        if (_backends.Values.All(slot => slot.State == SlotState.Closing))
-        {
-            _desk.FailWaiters(TimeSpan.Zero, error);
-        }
-    }
+    private bool NothingOpen() => _backends.Values.All(slot => slot.State == SlotState.Closing);
 
     private void OnTerminated(Terminated terminated)
     {
@@ -263,6 +275,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         var settings = _services.Settings;
         var counts = _desk.Counts;
         var live = counts.Live;
+        var lifetime = _desk.Policy.Lifetime; // the database's own server_lifetime, or the pgbouncer section's
         var closing = _desk.TakeIdleToClose((connection, idle) =>
         {
             if (settings.ServerIdleTimeout > TimeSpan.Zero && idle > settings.ServerIdleTimeout && live > _definition.MinPoolSize)
@@ -271,13 +284,19 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
                 return "server_idle_timeout reached";
             }
 
-            return settings.ServerLifetime > TimeSpan.Zero && Now - connection.OpenedAt > settings.ServerLifetime ? "server_lifetime reached" : null;
+            return lifetime > TimeSpan.Zero && Now - connection.OpenedAt > lifetime ? "server_lifetime reached" : null;
         });
 
         // Another pool of this database (or user) waits for room under max_db_connections (max_user_connections): give up one idle connection.
-        if (_budget.Starved && counts.Waiting == 0)
+        if (counts.Waiting == 0 && counts.Idle > closing.Count && _budget.TryClaimEviction(out var abandon))
         {
-            closing.AddRange(_desk.TakeIdleToClose((_, _) => "max_db_connections/max_user_connections: room for another pool", limit: 1));
+            var evicted = _desk.TakeIdleToClose((_, _) => "max_db_connections/max_user_connections: room for another pool", limit: 1);
+            if (evicted.Count == 0)
+            {
+                abandon(); // lent meanwhile
+            }
+
+            closing.AddRange(evicted);
         }
 
         foreach (var (connection, reason) in closing)
@@ -285,10 +304,14 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
             Retire(connection, reason, cancelFirst: false);
         }
 
-        if (settings.QueryWaitTimeout > TimeSpan.Zero)
+        // As PgBouncer, query_timeout bounds a wait for a server connection too, and is named when it is the shorter.
+        var (waitLimit, limitName) = settings.QueryTimeout > TimeSpan.Zero && (settings.QueryWaitTimeout <= TimeSpan.Zero || settings.QueryTimeout <= settings.QueryWaitTimeout)
+            ? (settings.QueryTimeout, "query_timeout")
+            : (settings.QueryWaitTimeout, "query_wait_timeout");
+        if (waitLimit > TimeSpan.Zero)
         {
-            _desk.FailWaiters(settings.QueryWaitTimeout, PgError.FatalError(SqlStates.QueryCanceled,
-                $"query_wait_timeout: no server connection of pool {_definition.Key} became free within {settings.QueryWaitTimeout.TotalSeconds:0.#}s"));
+            _desk.FailWaiters(waitLimit, PgError.FatalError(SqlStates.QueryCanceled,
+                $"{limitName}: no server connection of pool {_definition.Key} became free within {waitLimit.TotalSeconds:0.#}s"));
         }
 
         ProvideForWaiters();
@@ -314,6 +337,12 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
     private sealed record JanitorTick
     {
         public static readonly JanitorTick Instance = new();
+    }
+
+    /// <summary>A budget this pool starved for has room again: its waiters try at once.</summary>
+    private sealed record RoomFreed
+    {
+        public static readonly RoomFreed Instance = new();
     }
 
     private sealed record RetryLogin

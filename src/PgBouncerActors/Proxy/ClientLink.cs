@@ -82,11 +82,23 @@ internal sealed partial class ClientLink
     /// <summary>A message from the client was forwarded (client loop).</summary>
     public void ClientActive() => Interlocked.Exchange(ref _lastClientTick, Environment.TickCount64);
 
-    /// <summary>How long the client has sent nothing while its transaction is open and nothing is owed it; zero otherwise.</summary>
-    public TimeSpan IdleInTransaction(long nowTick) =>
-        Server is not null && Tracker.Status != TransactionStatus.Idle && Tracker.Awaiting == 0 && !Tracker.InCopy
-            ? SinceClientActive(nowTick)
-            : TimeSpan.Zero;
+    /// <summary>
+    /// How long the client has sent nothing while its transaction is open and nothing is owed it,
+    /// counted from its last message or the server's last answer, whichever came later (as
+    /// PgBouncer: a long query inside a transaction is not idle time); zero otherwise.
+    /// </summary>
+    public TimeSpan IdleInTransaction(long nowTick)
+    {
+        if (Server is null || Tracker.Status == TransactionStatus.Idle || Tracker.Awaiting != 0 || Tracker.InCopy)
+        {
+            return TimeSpan.Zero;
+        }
+
+        var sinceClient = SinceClientActive(nowTick);
+        return Tracker.AnsweredAt is var answered and > 0 && System.Diagnostics.Stopwatch.GetElapsedTime(answered) is var sinceAnswer && sinceAnswer < sinceClient
+            ? sinceAnswer
+            : sinceClient;
+    }
 
     /// <summary>How long the client has sent nothing while idle outside a transaction with nothing owed; zero otherwise.</summary>
     public TimeSpan IdleOutsideTransaction(long nowTick) => OutsideTransaction ? SinceClientActive(nowTick) : TimeSpan.Zero;

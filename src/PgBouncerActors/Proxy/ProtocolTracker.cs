@@ -36,6 +36,7 @@ internal sealed class ProtocolTracker(TrafficCounters counters)
     private int _awaiting; // queued or current messages that PostgreSQL answers (all but Flush and COPY messages)
     private long _busySince; // Stopwatch timestamp; 0: nothing owed
     private long _transactionSince; // Stopwatch timestamp of the client's first request since it was last idle; 0: none
+    private long _answeredAt; // Stopwatch timestamp of the last ReadyForQuery; 0: none yet
 
     /// <summary>When the client's transaction (or statement outside one) began (Stopwatch timestamp); 0: none runs.</summary>
     public long TransactionSince => Volatile.Read(ref _transactionSince);
@@ -76,6 +77,9 @@ internal sealed class ProtocolTracker(TrafficCounters counters)
 
     /// <summary>When <see cref="Awaiting"/> last went from 0 to 1, or the last query answered while more were owed (a Stopwatch timestamp; 0: nothing owed), for query_timeout.</summary>
     public long BusySince => Interlocked.Read(ref _busySince);
+
+    /// <summary>When the server last finished answering (its ReadyForQuery, a Stopwatch timestamp; 0: not yet): idle_transaction_timeout counts from there.</summary>
+    public long AnsweredAt => Volatile.Read(ref _answeredAt);
 
     /// <summary>What SHOW STATS counts of this client: each answered query, and the transactions they end.</summary>
     public TrafficCounters Counters => counters;
@@ -372,6 +376,7 @@ internal sealed class ProtocolTracker(TrafficCounters counters)
         }
 
         counters.Answered(since == 0 ? 0 : now - since, transaction);
+        Volatile.Write(ref _answeredAt, now);
         return now;
     }
 

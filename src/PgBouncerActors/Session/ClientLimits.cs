@@ -4,12 +4,32 @@ using System.Runtime.CompilerServices;
 namespace PgBouncerActors.Session;
 
 /// <summary>
-/// max_db_client_connections and max_user_client_connections (PgBouncer 1.24): logged-in clients
-/// per database and per user, counted when a client's login succeeds and again when it leaves.
-/// A client over either limit is refused; the counts take no lock (a compare-and-swap per login).
+/// max_client_conn over every client connection, counted from its accept; max_db_client_connections
+/// and max_user_client_connections (PgBouncer 1.24): logged-in clients per database and per user,
+/// counted when a client's login succeeds. A client leaves every count the moment its session
+/// starts to end (not once its actor has stopped), so a client that just closed never holds a
+/// place another is refused for. A client over a limit is refused; the counts take no lock (a
+/// compare-and-swap each).
 /// </summary>
 internal sealed class ClientLimits
 {
+    private readonly StrongBox<int> _connections = new();
+
+    /// <summary>Client connections counted now (max_client_conn).</summary>
+    public int Connections => Volatile.Read(ref _connections.Value);
+
+    /// <summary>Counts a new client connection in, from its accept (as PgBouncer counts every client socket).</summary>
+    public void Connect() => Interlocked.Increment(ref _connections.Value);
+
+    /// <summary>
+    /// Whether the connections counted now (a new client's own included) pass <paramref name="limit"/>
+    /// (0: no limit). Asked at the client's startup packet, as PgBouncer does: a client that has just
+    /// sent Terminate has usually left by then, so the next one in its place is not refused.
+    /// </summary>
+    public bool OverConnectionLimit(int limit) => limit > 0 && Connections > limit;
+
+    public void Disconnect() => Interlocked.Decrement(ref _connections.Value);
+
     private readonly ConcurrentDictionary<string, StrongBox<int>> _byDatabase = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, StrongBox<int>> _byUser = new(StringComparer.Ordinal);
 
@@ -30,6 +50,15 @@ internal sealed class ClientLimits
 
         return null;
     }
+
+    /// <summary>Logged-in clients of a database now (SHOW DATABASES current_client_connections).</summary>
+    public int ClientsOfDatabase(string database) => _byDatabase.TryGetValue(database, out var count) ? Volatile.Read(ref count.Value) : 0;
+
+    /// <summary>Logged-in clients of a user now (SHOW USERS current_client_connections).</summary>
+    public int ClientsOfUser(string user) => _byUser.TryGetValue(user, out var count) ? Volatile.Read(ref count.Value) : 0;
+
+    /// <summary>The users counted now, with a client or not (SHOW USERS lists them).</summary>
+    public IEnumerable<string> CountedUsers => _byUser.Keys;
 
     public void Leave(string database, string user)
     {

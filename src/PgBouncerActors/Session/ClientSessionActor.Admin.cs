@@ -39,6 +39,12 @@ internal sealed partial class ClientSessionActor
             return;
         }
 
+        if (CountAgainstClientLimits(consoleAdmin: isAdmin) is { } refusal)
+        {
+            Finish(refusal.Message, refusal);
+            return;
+        }
+
         var frames = _frames!;
         _frames = null;
         CompleteLogin();

@@ -22,7 +22,7 @@ internal sealed partial class ClientSessionActor
     /// <summary>The settings the client asked for in its startup packet: its defaults, put back after RESET and DISCARD ALL.</summary>
     private IReadOnlyDictionary<string, string> _startupSettings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
     private DatabaseSettings? _databaseSettings;
-    private bool _countedInClientLimits;
+    private int _countedInClientLimits; // 1 while counted in max_db_client_connections and max_user_client_connections
 
     /// <summary>The login's checkout of a server connection (it ends with the session's lifetime).</summary>
     private Task? _loginCheckout;
@@ -182,18 +182,20 @@ internal sealed partial class ClientSessionActor
 
     /// <summary>
     /// max_db_client_connections and max_user_client_connections, the database's and the user's own
-    /// entries first: a client over either is refused with PgBouncer's message and 53300.
+    /// entries first: a client over either is refused with PgBouncer's message and 53300. The admin
+    /// console's clients count too (under the global limits); an admin user there is counted but
+    /// never refused, as in PgBouncer.
     /// </summary>
-    private PgError? CountAgainstClientLimits()
+    private PgError? CountAgainstClientLimits(bool consoleAdmin = false)
     {
-        var databaseLimit = _databaseSettings!.MaxDbClientConnections ?? Settings.MaxDbClientConnections;
-        var userLimit = Settings.Users.GetValueOrDefault(_user)?.MaxUserClientConnections ?? Settings.MaxUserClientConnections;
+        var databaseLimit = consoleAdmin ? 0 : _databaseSettings?.MaxDbClientConnections ?? Settings.MaxDbClientConnections;
+        var userLimit = consoleAdmin ? 0 : Settings.Users.GetValueOrDefault(_user)?.MaxUserClientConnections ?? Settings.MaxUserClientConnections;
         if (_services.ClientLimits.TryJoin(_database, _user, databaseLimit, userLimit) is { } limit)
         {
             return PgError.FatalError(SqlStates.TooManyConnections, $"client connections exceeded ({limit})");
         }
 
-        _countedInClientLimits = true;
+        Volatile.Write(ref _countedInClientLimits, 1);
         return null;
     }
 
@@ -206,16 +208,8 @@ internal sealed partial class ClientSessionActor
         return PoolDefinitionFor(database, serverUser, secret, _mode);
     }
 
-    /// <param name="mode">The mode of the client that makes the pool (a user's pool_mode over the database's).</param>
-    private PoolDefinition PoolDefinitionFor(DatabaseSettings database, string serverUser, string? secret, PoolMode mode) => new(
-        new PoolKey(database.Name, serverUser),
-        new ServerEndpoint(database.Host, database.Port, database.ServerDatabase),
-        ServerCredentials.FromSecret(serverUser, database.Password ?? secret),
-        Settings.PoolSizeFor(database, serverUser),
-        database.MinPoolSize ?? Settings.MinPoolSize,
-        mode,
-        database.MaxDbConnections ?? Settings.MaxDbConnections,
-        Settings.Users.GetValueOrDefault(serverUser)?.MaxUserConnections ?? Settings.MaxUserConnections);
+    private PoolDefinition PoolDefinitionFor(DatabaseSettings database, string serverUser, string? secret, PoolMode mode) =>
+        PoolDefinitions.For(Settings, database, serverUser, secret, mode);
 
     private sealed record LoginAttached(ServerConnection Connection);
 

@@ -80,7 +80,15 @@ internal sealed partial class ClientSessionActor
         link.Statements = statements;
         var inspector = new ClientToServerInspector(link, _startupSettings, statements);
         _clientPump = WelcomeThenForwardAsync(_client, link, welcome.WrittenMemory, inspector, Settings.MaxFrameLength, _lifetime.Token);
-        _clientPump.PipeTo(Self, Self, end => new PumpEnded(FromServer: false, end, null), cause => new PumpEnded(false, null, cause));
+        _clientPump.PipeTo(Self, Self, end =>
+        {
+            if (end is ForwardEnd.Stopped or ForwardEnd.SourceClosed)
+            {
+                LeaveClientCounts(); // on the client loop's thread: the places are free before the session hears of the goodbye
+            }
+
+            return new PumpEnded(FromServer: false, end, null);
+        }, cause => new PumpEnded(false, null, cause));
     }
 
     /// <summary>

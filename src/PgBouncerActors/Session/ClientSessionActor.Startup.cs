@@ -20,18 +20,38 @@ internal sealed partial class ClientSessionActor
         });
         Receive<HandshakeResult.Refused>(refused => Finish(refused.Error.Message, refused.Unsendable ? null : refused.Error));
         Receive<HandshakeResult.Cancel>(OnCancelRequest);
-        Receive<HandshakeResult.Startup>(OnStartup);
+        Receive<HandshakeResult.Startup>(startup => OnStartup(startup, MaxClientConnGrace));
+        Receive<StartupAgain>(again => OnStartup(again.Startup, again.GraceLeft));
     }
 
-    private void OnStartup(HandshakeResult.Startup startup)
+    /// <summary>
+    /// A client over max_client_conn looks again this many times, <see cref="MaxClientConnRecheck"/>
+    /// apart, before it is refused: a client that has just said goodbye on another thread may not
+    /// have left the count yet, and must not cost a reconnecting client its login.
+    /// </summary>
+    private const int MaxClientConnGrace = 8;
+    private static readonly TimeSpan MaxClientConnRecheck = TimeSpan.FromMilliseconds(25);
+
+    private sealed record StartupAgain(HandshakeResult.Startup Startup, int GraceLeft);
+
+    private void OnStartup(HandshakeResult.Startup startup, int graceLeft)
     {
         _frames = startup.Frames; // over TLS, not the one the handshake began on
         var parameters = startup.Parameters;
         _user = parameters.FirstOrDefault(p => p.Key == "user").Value ?? "";
         _database = parameters.FirstOrDefault(p => p.Key == "database").Value is { Length: > 0 } database ? database : _user;
-        if (_refusal is not null)
+        // max_client_conn never locks out the admin console (as PgBouncer).
+        if (!IsAdminDatabase && _services.ClientLimits.OverConnectionLimit(Settings.MaxClientConnections))
         {
-            Finish(_refusal.Message, _refusal);
+            if (graceLeft > 0)
+            {
+                Timers.StartSingleTimer("max_client_conn", new StartupAgain(startup, graceLeft - 1), MaxClientConnRecheck);
+                return;
+            }
+
+            var refusal = PgError.FatalError(SqlStates.TooManyConnections,
+                $"no more connections allowed (max_client_conn = {Settings.MaxClientConnections})");
+            Finish(refusal.Message, refusal);
             return;
         }
 

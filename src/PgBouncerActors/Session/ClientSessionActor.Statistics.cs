@@ -22,14 +22,32 @@ internal sealed partial class ClientSessionActor
         _statistics.Joined(_entry);
     }
 
-    /// <summary>Its traffic stays in the pool's totals; it leaves the lists and the client limits' counts. Once, however the session ends.</summary>
-    private void LeaveStatistics()
+    /// <summary>1 while counted in max_client_conn: from its accept until it starts to end (or its client said goodbye).</summary>
+    private int _countedAsConnection = 1;
+
+    /// <summary>
+    /// It leaves max_client_conn's count and the per-database and per-user counts, once, however the
+    /// session ends. Thread-safe: the client loop calls it the moment the client says goodbye, before
+    /// the session hears of it, so that a client reconnecting at once (an application's own pool
+    /// recycling a connection) finds its place free, and SHOW DATABASES/USERS no longer count it.
+    /// </summary>
+    private void LeaveClientCounts()
     {
-        if (_countedInClientLimits)
+        if (Interlocked.Exchange(ref _countedAsConnection, 0) == 1)
         {
-            _countedInClientLimits = false;
+            _services.ClientLimits.Disconnect();
+        }
+
+        if (Interlocked.Exchange(ref _countedInClientLimits, 0) == 1)
+        {
             _services.ClientLimits.Leave(_database, _user);
         }
+    }
+
+    /// <summary>Its traffic stays in the pool's totals; it leaves the lists and the client counts. Once, however the session ends.</summary>
+    private void LeaveStatistics()
+    {
+        LeaveClientCounts();
 
         if (_entry is { } entry)
         {

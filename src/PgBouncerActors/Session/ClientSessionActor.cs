@@ -23,7 +23,6 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
     private readonly PoolerServices _services;
     private readonly PgSocket _client;
     private readonly IActorRef _pools;
-    private readonly PgError? _refusal;
     private readonly DateTime _connectedAt = DateTime.UtcNow;
 
     /// <summary>Cancelled when the session ends: every task of its I/O stops with it.</summary>
@@ -34,18 +33,17 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
     private bool _logFailedLogin = true;
     private string _closeReason = "";
 
-    /// <param name="refusal">When set, the client is answered with this error after its startup packet (max_client_conn).</param>
-    public ClientSessionActor(PoolerServices services, PgSocket client, IActorRef pools, PgError? refusal)
+    /// <summary>A session for a client its accept has counted in max_client_conn.</summary>
+    public ClientSessionActor(PoolerServices services, PgSocket client, IActorRef pools)
     {
         _services = services;
         _client = client;
         _pools = pools;
-        _refusal = refusal;
         ReceiveStartup();
     }
 
-    public static Props Props(PoolerServices services, PgSocket client, IActorRef pools, PgError? refusal) =>
-        ActorProps.Of(() => new ClientSessionActor(services, client, pools, refusal)).WithMailbox(SessionMailbox.ConfigPath);
+    public static Props Props(PoolerServices services, PgSocket client, IActorRef pools) =>
+        ActorProps.Of(() => new ClientSessionActor(services, client, pools)).WithMailbox(SessionMailbox.ConfigPath);
 
     private PoolerSettings Settings => _services.Settings;
 
@@ -98,9 +96,11 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
     /// <param name="answerFirst">The client broke the protocol after valid requests: the server finishes answering those first (briefly).</param>
     private void Finish(string reason, PgError? tellClient, bool answerFirst = false)
     {
+        LeaveClientCounts(); // at once: the client's place is free for the next one while this one's I/O winds down
         _closeReason = reason;
         LogClosing(tellClient?.Message ?? reason);
         Timers.Cancel("login");
+        Timers.Cancel("max_client_conn");
         Timers.Cancel("watch");
         Timers.Cancel("fast-close");
         Become(() => Receive<SessionFinished>(OnFinished)); // anything else that still arrives changes nothing now
@@ -171,7 +171,7 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
         {
             // Each message starts with PgBouncer's words, which operators' alerts match.
             Finish("idle_transaction_timeout", PgError.FatalError(SqlStates.IdleInTransactionSessionTimeout,
-                $"idle transaction timeout: the client sent nothing for {idleInTransaction.TotalSeconds:0.#}s inside a transaction (idle_transaction_timeout)"));
+                $"idle transaction timeout: the client sent nothing for {idleInTransaction.TotalSeconds:0.#}s inside a transaction after the server's answer (idle_transaction_timeout)"));
         }
         else if (_timeouts.Transaction is var transaction && transaction > TimeSpan.Zero && link.InTransaction() > transaction)
         {

@@ -82,22 +82,12 @@ internal sealed class SessionsActor : ReceiveActor, IWithTimers
             return;
         }
 
-        var limit = _services.Settings.MaxClientConnections;
-        var refusal = _sessions.Count >= limit
-            ? PgError.FatalError(SqlStates.TooManyConnections, $"no more connections allowed (max_client_conn = {limit})")
-            : null;
-        if (refusal is not null)
-        {
-            _services.Log.Warning("client refused: addr={Address} reason=max_client_conn ({Limit}) reached", client.RemoteAddress, limit);
-        }
-
-        var session = Context.ActorOf(ClientSessionActor.Props(_services, client, _pools, refusal), $"client-{++_nextSessionId}");
+        // Counted in max_client_conn from here; the session checks the limit at its startup packet and
+        // leaves the count the moment it starts to end.
+        _services.ClientLimits.Connect();
+        var session = Context.ActorOf(ClientSessionActor.Props(_services, client, _pools), $"client-{++_nextSessionId}");
         Context.Watch(session);
-        // A refused client does not count against the limit, or a flood of them would lock out everyone.
-        if (refusal is null)
-        {
-            _sessions.Add(session);
-        }
+        _sessions.Add(session);
     }
 
     private void ReplyIfDrained()

@@ -115,15 +115,15 @@ public sealed class PgBouncerIniSpec : IDisposable
             [databases]
             app = host=127.0.0.1 connect_query='select 1'
             [pgbouncer]
-            server_login_retry = 15
-            server_login_retry = 30
+            tcp_keepalive = 1
+            tcp_keepalive = 0
             listen_port = 6432
             """);
 
         var settings = SettingsLoader.LoadFile(ini);
 
         Assert.Equal(["'connect_query' of database 'app' is PgBouncer's but not supported here; ignored",
-            "setting 'server_login_retry' is PgBouncer's but not supported here; ignored"], settings.Warnings);
+            "setting 'tcp_keepalive' is PgBouncer's but not supported here; ignored"], settings.Warnings);
         Assert.Equal(6432, settings.ListenPort);
     }
 

@@ -6,7 +6,11 @@ using Xunit.Abstractions;
 
 namespace PgBouncerActors.Tests.Integration;
 
-/// <summary>The database goes away under load and comes back: clients get prompt errors, the pool backs off, then refills by itself.</summary>
+/// <summary>
+/// The database goes away and comes back: the pool backs off and refills by itself; a client queued
+/// for a server keeps its turn through the outage (PgBouncer's behaviour, a restart costs it a wait),
+/// and a request that arrives while the pool has no connection at all gets the cached error at once.
+/// </summary>
 [Collection(PostgresCollection.Name)]
 public sealed class DatabaseOutageSpec(PostgresFixture postgres, ITestOutputHelper output)
 {
@@ -100,6 +104,57 @@ public sealed class DatabaseOutageSpec(PostgresFixture postgres, ITestOutputHelp
         {
             await stop.CancelAsync();
             await Task.WhenAll(workers);
+            if (!await IsUpAsync())
+            {
+                await postgres.Cluster.StartAgainAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_restart_costs_a_queued_client_a_wait_not_an_error_and_a_newcomer_gets_the_cached_error_at_once()
+    {
+        var log = new LogCapture();
+        await using var pooler = postgres.StartPooler("pool_mode = transaction, default_pool_size = 2, server_login_retry = 1", log: log);
+        await using var queued = new NpgsqlConnection(PostgresFixture.ConnectionString(pooler.Port));
+        await using var newcomer = new NpgsqlConnection(PostgresFixture.ConnectionString(pooler.Port));
+        await queued.OpenAsync();
+        await newcomer.OpenAsync();
+        try
+        {
+            await postgres.Cluster.StopAsync();
+            var deadline = Stopwatch.StartNew();
+            while (log.Count("server connection closed") == 0 && deadline.Elapsed < TimeSpan.FromSeconds(10))
+            {
+                await Task.Delay(20); // the pool has seen its idle connection go
+            }
+
+            // The first request after the stop finds the server down: it stays queued while the pool retries.
+            await using var select = new NpgsqlCommand("select 42", queued);
+            var waiting = select.ExecuteScalarAsync();
+            deadline.Restart();
+            while (log.Count("closing because: connect failed") == 0 && deadline.Elapsed < TimeSpan.FromSeconds(10))
+            {
+                await Task.Delay(20);
+            }
+
+            Assert.True(log.Count("closing because: connect failed") > 0, string.Join("\n", log.Lines));
+            Assert.False(waiting.IsCompleted, "the queued client was answered while the server was down");
+
+            // A request that arrives now is told at once, with the server's SQLSTATE and PgBouncer's words.
+            var told = Stopwatch.StartNew();
+            var refused = await Assert.ThrowsAsync<PostgresException>(() => new NpgsqlCommand("select 1", newcomer).ExecuteScalarAsync());
+            Assert.Equal("08001", refused.SqlState);
+            Assert.StartsWith("server login has been failing, cached error: could not connect to server", refused.MessageText);
+            Assert.True(told.Elapsed < TimeSpan.FromSeconds(2), $"the newcomer waited {told.Elapsed.TotalSeconds:0.0}s for its error");
+
+            await Task.Delay(TimeSpan.FromSeconds(1.5)); // down for a while: more than one attempt fails
+            Assert.False(waiting.IsCompleted);
+            await postgres.Cluster.StartAgainAsync();
+            Assert.Equal(42, await waiting.WaitAsync(TimeSpan.FromSeconds(20)));
+        }
+        finally
+        {
             if (!await IsUpAsync())
             {
                 await postgres.Cluster.StartAgainAsync();

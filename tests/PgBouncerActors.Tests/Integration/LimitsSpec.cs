@@ -50,6 +50,46 @@ public sealed class LimitsSpec(PostgresFixture postgres)
     }
 
     [Fact]
+    public async Task Max_client_conn_refuses_the_next_client_but_never_the_admin_console_and_a_client_that_closed_frees_its_place_at_once()
+    {
+        await using var pooler = postgres.StartPooler($"auth_type = trust, max_client_conn = 2, admin_users = {User}");
+        await using var first = await OpenAsync(pooler, "postgres");
+        var second = await OpenAsync(pooler, "postgres");
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => OpenAsync(pooler, "postgres"));
+        Assert.Equal(("53300", "no more connections allowed (max_client_conn = 2)"), (refused.SqlState, refused.MessageText));
+
+        // Closed, then at once another: no polling; the client loop frees the place as it reads the goodbye,
+        // before the next client's startup packet can arrive.
+        for (var round = 0; round < 20; round++)
+        {
+            await second.DisposeAsync();
+            second = await OpenAsync(pooler, "postgres");
+        }
+
+        Assert.Equal(1, await ScalarAsync(second, "select 1"));
+        await using (var console = await ConsoleClient.ConnectAsync(pooler.Port, User)) // an operator gets in over the limit
+        {
+            var databases = await console.ShowAsync("SHOW DATABASES");
+            Assert.Equal("1", databases.Value("current_client_connections", "pgbouncer")); // and is counted there
+        }
+
+        await second.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Max_db_client_connections_counts_the_admin_console_refusing_a_stats_user_but_never_an_admin()
+    {
+        const string Watcher = PostgresFixture.Md5User;
+        await using var pooler = postgres.StartPooler($"auth_type = trust, max_db_client_connections = 1, admin_users = {User}, stats_users = {Watcher}");
+        await using var watcher = await ConsoleClient.ConnectAsync(pooler.Port, Watcher);
+        var refused = await Assert.ThrowsAsync<ConsoleRefusedException>(() => ConsoleClient.ConnectAsync(pooler.Port, Watcher));
+        Assert.Equal(("53300", "client connections exceeded (max_db_client_connections)"), (refused.Error.SqlState, refused.Error.Message));
+        await using var admin = await ConsoleClient.ConnectAsync(pooler.Port, User);
+        var databases = await admin.ShowAsync("SHOW DATABASES");
+        Assert.Equal(("1", "2"), (databases.Value("max_client_connections", "pgbouncer"), databases.Value("current_client_connections", "pgbouncer")));
+    }
+
+    [Fact]
     public async Task Max_user_client_connections_of_a_users_entry_counts_the_user_over_every_database()
     {
         await using var pooler = postgres.StartPooler(
@@ -92,6 +132,71 @@ public sealed class LimitsSpec(PostgresFixture postgres)
         await sampling.CancelAsync();
         await sampler;
         Assert.InRange(most, 1, 2);
+    }
+
+    /// <summary>How many server connections the pools of <paramref name="database"/> hold now (SHOW SERVERS).</summary>
+    private static async Task<int> ServersOfAsync(PoolerHost pooler, string database, string admin = PostgresFixture.Md5User)
+    {
+        await using var console = await ConsoleClient.ConnectAsync(pooler.Port, admin);
+        var servers = await console.ShowAsync("SHOW SERVERS");
+        var column = servers.Columns.FindIndex(c => c.Name == "database");
+        return servers.Rows.Count(row => row[column] == database);
+    }
+
+    [Fact]
+    public async Task A_users_pool_size_and_reserve_win_over_its_databases_and_a_database_has_its_own_reserve_as_in_PgBouncer()
+    {
+        var log = new LogCapture();
+        await using var pooler = postgres.StartPooler(
+            $"auth_type = trust, pool_mode = transaction, default_pool_size = 5, reserve_pool_timeout = 0.3, query_wait_timeout = 30, admin_users = {PostgresFixture.Md5User}",
+            Database("sized", ", pool_size = 3, reserve_pool_size = 3") + "\n" + Database("reserved", ", pool_size = 1, reserve_pool = 1"),
+            users: $"{User} {{ pool_size = 1, reserve_pool_size = 0 }}", log: log);
+
+        // The user's pool_size (1) and reserve (none) over the database's 3 and 3: three clients take turns on one connection.
+        await Task.WhenAll(Enumerable.Range(0, 3).Select(async _ =>
+        {
+            await using var connection = await OpenAsync(pooler, "sized");
+            await ScalarAsync(connection, "select pg_sleep(0.5)");
+        }));
+        Assert.Equal(1, await ServersOfAsync(pooler, "sized"));
+        Assert.Equal(0, log.Count("taking connection from reserve_pool"));
+
+        // Another user has no entry: the database's pool_size (1) and its reserve (PgBouncer's older key reserve_pool) apply.
+        await using var holder = await OpenAsync(pooler, "reserved", PostgresFixture.Md5User, PostgresFixture.Md5Password);
+        await using var waiter = await OpenAsync(pooler, "reserved", PostgresFixture.Md5User, PostgresFixture.Md5Password);
+        await using var transaction = await holder.BeginTransactionAsync();
+        await ScalarAsync(holder, "select 1");
+        Assert.Equal(2, await ScalarAsync(waiter, "select 2").WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(1, log.Count("taking connection from reserve_pool"));
+        await transaction.CommitAsync();
+    }
+
+    [Fact]
+    public async Task A_database_with_a_forced_user_and_min_pool_size_is_filled_before_any_client_comes()
+    {
+        await using var pooler = postgres.StartPooler($"auth_type = trust, admin_users = {PostgresFixture.Md5User}",
+            Database("warm", $", user = {User}, min_pool_size = 2") + "\n" + Database("cold", ", min_pool_size = 2"));
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        while (await ServersOfAsync(pooler, "warm") < 2 && deadline.Elapsed < TimeSpan.FromSeconds(15))
+        {
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(2, await ServersOfAsync(pooler, "warm"));
+        Assert.Equal(0, await ServersOfAsync(pooler, "cold")); // no forced user: its pools are known only once a client comes
+    }
+
+    [Fact]
+    public async Task A_databases_own_server_lifetime_retires_its_connections_while_others_keep_theirs()
+    {
+        await using var pooler = postgres.StartPooler("auth_type = trust, pool_mode = transaction",
+            Database("short", ", server_lifetime = 1") + "\n" + Database("long"));
+        await using var shortLived = await OpenAsync(pooler, "short");
+        await using var longLived = await OpenAsync(pooler, "long");
+        var (shortPid, longPid) = (await ScalarAsync(shortLived, "select pg_backend_pid()"), await ScalarAsync(longLived, "select pg_backend_pid()"));
+        await Task.Delay(TimeSpan.FromSeconds(3)); // past the database's lifetime, and a janitor round
+        Assert.NotEqual(shortPid, await ScalarAsync(shortLived, "select pg_backend_pid()"));
+        Assert.Equal(longPid, await ScalarAsync(longLived, "select pg_backend_pid()"));
     }
 
     [Fact]

@@ -99,14 +99,25 @@ public sealed class LoginSpec(PostgresFixture postgres)
     }
 
     [Fact]
-    public async Task A_database_that_is_down_gives_08001_instead_of_a_hang()
+    public async Task A_database_that_is_down_bounds_the_first_login_by_query_wait_timeout_and_tells_the_next_one_08001_at_once()
     {
         var settings = SettingsLoader.LoadString($$"""
-            pgbouncer { listen_port = 0, auth_type = scram-sha-256, auth_file = "{{postgres.UserListPath}}" }
+            pgbouncer { listen_port = 0, auth_type = scram-sha-256, auth_file = "{{postgres.UserListPath}}", query_wait_timeout = 2 }
             databases { "*" { host = 127.0.0.1, port = {{ScratchCluster.FreePort()}} } }
             """);
         await using var pooler = PoolerHost.Start(settings, Serilog.Core.Logger.None);
-        var error = await Assert.ThrowsAsync<PostgresException>(() => ScalarAsync(PostgresFixture.ConnectionString(pooler.Port), "select 1"));
-        Assert.Equal("08001", error.SqlState);
+        // One attempt per open: with sslmode or gssencmode "prefer" a client (Npgsql as libpq) tries again without after an error.
+        var connectionString = new NpgsqlConnectionStringBuilder(PostgresFixture.ConnectionString(pooler.Port)) { SslMode = SslMode.Disable, GssEncryptionMode = GssEncryptionMode.Disable }.ConnectionString;
+        // As PgBouncer: the first client waits for the pool's retries (a restart costs it a wait, not an error), up to query_wait_timeout.
+        var first = await Assert.ThrowsAsync<PostgresException>(() => ScalarAsync(connectionString, "select 1"));
+        Assert.Equal("57014", first.SqlState);
+        Assert.StartsWith("query_wait_timeout", first.MessageText);
+
+        // Then the pool knows the server is down: the next login is told at once, with the cached error.
+        var told = System.Diagnostics.Stopwatch.StartNew();
+        var next = await Assert.ThrowsAsync<PostgresException>(() => ScalarAsync(connectionString, "select 1"));
+        Assert.Equal("08001", next.SqlState);
+        Assert.StartsWith("server login has been failing, cached error:", next.MessageText);
+        Assert.True(told.Elapsed < TimeSpan.FromSeconds(1.5), $"the next login waited {told.Elapsed.TotalSeconds:0.0}s");
     }
 }

@@ -223,6 +223,18 @@ public sealed class PooledModesSpec(PostgresFixture postgres)
     }
 
     [Fact]
+    public async Task Idle_transaction_timeout_counts_from_the_servers_last_answer_so_a_long_query_inside_a_transaction_is_not_idle_time()
+    {
+        await using var pooler = postgres.StartPooler("pool_mode = transaction, default_pool_size = 1, idle_transaction_timeout = 2");
+        await using var client = await OpenAsync(pooler.Port);
+        await using var transaction = await client.BeginTransactionAsync();
+        await ScalarAsync<object>(client, "select pg_sleep(2.5)"); // the client sends nothing for 2.5 s, but the server is busy
+        await Task.Delay(TimeSpan.FromSeconds(1)); // idle 1 s after the answer: within the timeout
+        Assert.Equal(7, await ScalarAsync<int>(client, "select 7"));
+        await transaction.CommitAsync();
+    }
+
+    [Fact]
     public async Task Max_db_connections_bounds_a_database_over_all_its_users_pools()
     {
         await using var pooler = postgres.StartPooler("pool_mode = transaction, default_pool_size = 5, max_db_connections = 1");

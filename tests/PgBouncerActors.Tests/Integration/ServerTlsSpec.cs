@@ -100,8 +100,24 @@ public sealed class ServerTlsSpec(PostgresFixture postgres) : IAsyncLifetime
     [Fact]
     public async Task A_certificate_that_does_not_chain_to_the_CA_file_fails_the_server_login_and_the_client_is_told_why()
     {
-        var refused = await Assert.ThrowsAsync<PostgresException>(() =>
-            ServerSslAsync($"server_tls_sslmode = verify-ca, server_tls_ca_file = \"{OtherCa}\", server_connect_timeout = 5"));
+        await using var pooler = postgres.StartPooler(
+            $"pool_mode = transaction, server_tls_sslmode = verify-ca, server_tls_ca_file = \"{OtherCa}\", server_connect_timeout = 5, query_wait_timeout = 2");
+        // One login attempt per open (with sslmode or gssencmode "prefer", Npgsql tries again without after an error).
+        var once = new NpgsqlConnectionStringBuilder(PostgresFixture.ConnectionString(pooler.Port))
+        {
+            SslMode = SslMode.Disable, GssEncryptionMode = GssEncryptionMode.Disable,
+        }.ConnectionString;
+        async Task OpenAsync()
+        {
+            await using var client = new NpgsqlConnection(once);
+            await client.OpenAsync();
+        }
+
+        // As PgBouncer, the first client waits while the pool retries, up to query_wait_timeout...
+        var waited = await Assert.ThrowsAsync<PostgresException>(OpenAsync);
+        Assert.Equal("57014", waited.SqlState);
+        // ...and the next is told at once why the server logins fail.
+        var refused = await Assert.ThrowsAsync<PostgresException>(OpenAsync);
         Assert.StartsWith("08", refused.SqlState);
         Assert.Contains("TLS towards server", refused.MessageText);
     }

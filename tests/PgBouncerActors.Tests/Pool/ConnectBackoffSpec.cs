@@ -49,4 +49,19 @@ public sealed class ConnectBackoffSpec
         Assert.False(backoff.MayConnect(now)); // either way, the very next attempt waits a little: the server is not hammered
         Assert.True(backoff.MayConnect(now + TimeSpan.FromMilliseconds(100)));
     }
+
+    [Fact]
+    public void A_refused_login_keeps_min_pool_size_from_trying_again_before_server_login_retry_while_waiting_clients_may()
+    {
+        var backoff = new ConnectBackoff(Settings, () => 0);
+        var now = TimeSpan.FromSeconds(1);
+        backoff.Failed(PgError.FatalError("28P01", "password authentication failed"), now, backoff.Wave);
+        var later = now + TimeSpan.FromSeconds(1);
+        Assert.True(backoff.MayConnect(later)); // a client that waits tries, and gets the server's answer
+        Assert.False(backoff.MayWarm(later)); // nobody waits: no login until server_login_retry (Settings' max, 5 s) has passed
+        Assert.True(backoff.MayWarm(now + TimeSpan.FromSeconds(5)));
+        backoff.Failed(PgError.FatalError("28P01", "password authentication failed"), now + TimeSpan.FromSeconds(5), backoff.Wave);
+        backoff.Succeeded();
+        Assert.True(backoff.MayWarm(now + TimeSpan.FromSeconds(5)));
+    }
 }
