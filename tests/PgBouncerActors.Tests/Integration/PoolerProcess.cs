@@ -85,6 +85,14 @@ internal sealed class PoolerProcess : IAsyncDisposable
 
             if (_process.HasExited)
             {
+                // Its last lines may still be on their way from the output readers: WaitForExit() waits for both
+                // redirected streams to end (HasExited does not), then they are looked at once more.
+                _process.WaitForExit();
+                if (_lines.Skip(after).FirstOrDefault(line => line.Contains(text, StringComparison.Ordinal)) is { } last)
+                {
+                    return last;
+                }
+
                 break;
             }
 
