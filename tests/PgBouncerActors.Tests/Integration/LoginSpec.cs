@@ -106,8 +106,7 @@ public sealed class LoginSpec(PostgresFixture postgres)
             databases { "*" { host = 127.0.0.1, port = {{ScratchCluster.FreePort()}} } }
             """);
         await using var pooler = PoolerHost.Start(settings, Serilog.Core.Logger.None);
-        // One attempt per open: with sslmode or gssencmode "prefer" a client (Npgsql as libpq) tries again without after an error.
-        var connectionString = new NpgsqlConnectionStringBuilder(PostgresFixture.ConnectionString(pooler.Port)) { SslMode = SslMode.Disable, GssEncryptionMode = GssEncryptionMode.Disable }.ConnectionString;
+        var connectionString = PostgresFixture.SingleAttemptConnectionString(pooler.Port);
         // As PgBouncer: the first client waits for the pool's retries (a restart costs it a wait, not an error), up to query_wait_timeout.
         var first = await Assert.ThrowsAsync<PostgresException>(() => ScalarAsync(connectionString, "select 1"));
         Assert.Equal("57014", first.SqlState);

@@ -114,6 +114,16 @@ public sealed partial class PostgresFixture : IAsyncLifetime
             CommandTimeout = 30,
         }.ConnectionString;
 
+    /// <summary>
+    /// One login attempt per open: with sslmode or gssencmode "prefer" (the defaults), Npgsql, as libpq,
+    /// tries a failed login again without them, which hides what the first attempt was told.
+    /// </summary>
+    public static string SingleAttemptConnectionString(int port, string database = "postgres") =>
+        new NpgsqlConnectionStringBuilder(ConnectionString(port, database: database))
+        {
+            SslMode = SslMode.Disable, GssEncryptionMode = GssEncryptionMode.Disable,
+        }.ConnectionString;
+
     /// <summary>A direct connection to the cluster (not through the pooler), to look at what the server sees.</summary>
     public string DirectConnectionString(string database = "postgres") =>
         ConnectionString(Cluster.Port, ScratchCluster.Superuser, ScratchCluster.SuperuserPassword, database);

@@ -102,11 +102,7 @@ public sealed class ServerTlsSpec(PostgresFixture postgres) : IAsyncLifetime
     {
         await using var pooler = postgres.StartPooler(
             $"pool_mode = transaction, server_tls_sslmode = verify-ca, server_tls_ca_file = \"{OtherCa}\", server_connect_timeout = 5, query_wait_timeout = 2");
-        // One login attempt per open (with sslmode or gssencmode "prefer", Npgsql tries again without after an error).
-        var once = new NpgsqlConnectionStringBuilder(PostgresFixture.ConnectionString(pooler.Port))
-        {
-            SslMode = SslMode.Disable, GssEncryptionMode = GssEncryptionMode.Disable,
-        }.ConnectionString;
+        var once = PostgresFixture.SingleAttemptConnectionString(pooler.Port);
         async Task OpenAsync()
         {
             await using var client = new NpgsqlConnection(once);

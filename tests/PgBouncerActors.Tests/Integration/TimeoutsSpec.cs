@@ -21,13 +21,9 @@ public sealed class TimeoutsSpec(PostgresFixture postgres)
         return connection;
     }
 
-    /// <summary>One login attempt per open: with sslmode or gssencmode "prefer", Npgsql (as libpq) tries again without after an error.</summary>
     private static async Task OpenOnceAsync(int port)
     {
-        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(PostgresFixture.ConnectionString(port, database: "proxied"))
-        {
-            SslMode = SslMode.Disable, GssEncryptionMode = GssEncryptionMode.Disable,
-        }.ConnectionString);
+        await using var connection = new NpgsqlConnection(PostgresFixture.SingleAttemptConnectionString(port, "proxied"));
         await connection.OpenAsync();
     }
 
