@@ -89,16 +89,13 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
                 throw Refused(SqlStates.FeatureNotSupported, "SUSPEND is not supported: it hands sockets over for an online restart, which this pooler does not do",
                     hint: "use PAUSE to hold clients while the database restarts, or a rolling restart of pooler instances");
             case ("SHUTDOWN", []):
-                services.Log.Information("SHUTDOWN command issued");
-                services.RequestShutdown(ShutdownMode.Immediate);
+                Shutdown("SHUTDOWN", ShutdownMode.Immediate);
                 break;
             case ("SHUTDOWN", [var wait]) when wait.Equals("WAIT_FOR_CLIENTS", StringComparison.OrdinalIgnoreCase):
-                services.Log.Information("SHUTDOWN WAIT_FOR_CLIENTS command issued");
-                services.RequestShutdown(ShutdownMode.WaitForClients);
+                Shutdown("SHUTDOWN WAIT_FOR_CLIENTS", ShutdownMode.WaitForClients);
                 break;
             case ("SHUTDOWN", [var wait]) when wait.Equals("WAIT_FOR_SERVERS", StringComparison.OrdinalIgnoreCase):
-                services.Log.Information("SHUTDOWN WAIT_FOR_SERVERS command issued");
-                services.RequestShutdown(ShutdownMode.WaitForServers);
+                Shutdown("SHUTDOWN WAIT_FOR_SERVERS", ShutdownMode.WaitForServers);
                 break;
             case ("RELOAD", []):
                 Reload();
@@ -175,6 +172,17 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
     private Task<PoolsDescribed> DescribeAsync(CancellationToken cancellationToken) =>
         pools.Ask<PoolsDescribed>(DescribePools.Instance, TimeSpan.FromSeconds(10), cancellationToken);
 
+    /// <summary>
+    /// The stop begins before the command is answered: the issuer's next command (RESUME: "pooler is
+    /// shutting down") and, in WAIT_FOR_SERVERS, every client's next transaction see it at once.
+    /// </summary>
+    private void Shutdown(string command, ShutdownMode mode)
+    {
+        services.Log.Information("{Command} command issued", command);
+        services.BeginStopping(mode);
+        services.RequestShutdown(mode);
+    }
+
     /// <summary>PAUSE, RESUME, RECONNECT, KILL, WAIT_CLOSE go to the pools; DISABLE and ENABLE only change who may log in.</summary>
     private async Task CommandPoolsAsync(string verb, string? database, CancellationToken cancellationToken)
     {
@@ -232,7 +240,7 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
     private async Task UntilGoneAsync(IReadOnlyCollection<long> ids, CancellationToken cancellationToken)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while (DateTime.UtcNow < deadline && services.Statistics.Clients.Any(client => ids.Contains(client.Id)))
+        while (DateTime.UtcNow < deadline && services.Statistics.AnyNotEnded(ids))
         {
             await Task.Delay(10, cancellationToken).ConfigureAwait(false);
         }

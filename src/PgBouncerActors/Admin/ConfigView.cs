@@ -70,6 +70,8 @@ internal static class ConfigView
             (running, read) => running with { QueryTimeout = read.QueryTimeout }),
         new("query_wait_timeout", "pgbouncer", s => Seconds(s.QueryWaitTimeout),
             (running, read) => running with { QueryWaitTimeout = read.QueryWaitTimeout }),
+        new("query_wait_notify", "pgbouncer", s => Seconds(s.QueryWaitNotify),
+            (running, read) => running with { QueryWaitNotify = read.QueryWaitNotify }),
         new("server_check_delay", "pgbouncer", s => Seconds(s.ServerCheckDelay),
             (running, read) => running with { ServerCheckDelay = read.ServerCheckDelay }),
         new("server_check_query", "pgbouncer", s => s.ServerCheckQuery,

@@ -44,8 +44,10 @@ internal sealed class BackendConnectionActor : ReceiveActor
     {
         var settings = _services.Settings;
         _services.Stats.ServerLoginAttempted();
+        // As PgBouncer, a Unix socket never carries TLS (server_tls_sslmode is for TCP).
         ServerLogin.ConnectAsync(_pool.Endpoint, CurrentCredentials(), settings.MaxFrameLength, settings.ServerConnectTimeout, _services.Streams,
-                _services.ServerTls)
+                Net.PgSocket.IsUnixSocketDirectory(_pool.Endpoint.Host) ? null : _services.ServerTls,
+                settings.FindDatabase(_pool.Key.Database)?.ConnectQuery)
             .PipeTo(Self, Self, connection => new Connected(connection), cause => cause is ServerLoginException login
                 ? new ConnectFailed(login.Error, login.Closing)
                 : new ConnectFailed(PgError.FatalError(SqlStates.UnableToConnect, cause.Message), "connect failed"));
@@ -67,6 +69,12 @@ internal sealed class BackendConnectionActor : ReceiveActor
         // "new connection to server (from ...)" and "closing because: ... (age=Ns)" are PgBouncer's words, which operators grep.
         _services.Log.Information("server connection opened: pool={Pool} server={Server} pid={Pid} new connection to server (from {Local})",
             _pool.Key, _pool.Endpoint, connection.ProcessId, connection.Socket.LocalAddress);
+        if (connection.ConnectQueryError is { } refused)
+        {
+            _services.Log.Warning("server connection pool={Pool} pid={Pid}: error while executing connect_query: {Error} (ignored, as PgBouncer)",
+                _pool.Key, connection.ProcessId, refused.ToString());
+        }
+
         Context.System.EventStream.Publish(new ServerConnectionEvent(_pool.Key, Self.Path.Name, Opened: true, "login ok"));
         var self = Self;
         _ = connection.StartReader(reason => self.Tell(new ConnectionLost(reason), self));

@@ -90,6 +90,16 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
 
     internal TimeSpan IdleSince { get; set; }
 
+    /// <summary>What the server answered its database's connect_query with, when it refused it (logged, as PgBouncer, and otherwise ignored).</summary>
+    public PgError? ConnectQueryError { get; set; }
+
+    /// <summary>
+    /// A client's requests have gone out on it (a login that only borrowed it does not count). As
+    /// PgBouncer, a connection not used yet is neither checked with server_check_query nor closed
+    /// by server_lifetime 0.
+    /// </summary>
+    public bool Used { get; set; }
+
     /// <summary>How long it had been idle when it was last lent (zero when it went from one lessee straight to the next): server_check_delay.</summary>
     public TimeSpan IdledFor { get; set; }
 

@@ -23,8 +23,10 @@ internal sealed class ServerLoginException(PgError error, Exception? inner = nul
 internal static class ServerLogin
 {
     /// <param name="tls">TLS towards the server (server_tls_sslmode), or null: plaintext.</param>
+    /// <param name="connectQuery">The database's connect_query, run once the login is done; null: none.</param>
     public static async Task<ServerConnection> ConnectAsync(ServerEndpoint endpoint, ServerCredentials credentials,
-        long maxFrameLength, TimeSpan timeout, IMaterializer streams, Net.ServerTls? tls = null, CancellationToken cancellationToken = default)
+        long maxFrameLength, TimeSpan timeout, IMaterializer streams, Net.ServerTls? tls = null, string? connectQuery = null,
+        CancellationToken cancellationToken = default)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
@@ -55,6 +57,10 @@ internal static class ServerLogin
             await using (var frames = FrameConversation.Open(socket, streams))
             {
                 await LoginAsync(frames, connection, credentials, deadline.Token).ConfigureAwait(false);
+                if (connectQuery is not null)
+                {
+                    connection.ConnectQueryError = await RunConnectQueryAsync(frames, connection, connectQuery, deadline.Token).ConfigureAwait(false);
+                }
             }
 
             return connection;
@@ -155,6 +161,42 @@ internal static class ServerLogin
                     return;
                 default:
                     break; // NoticeResponse, NegotiateProtocolVersion: nothing to act on
+            }
+        }
+    }
+
+    /// <summary>
+    /// connect_query, as PgBouncer runs it: part of the login, its rows and its errors ignored (the
+    /// error is returned for the log), the settings it changes taken as the connection's own from
+    /// then on (what a client starts from), whatever transaction state it leaves.
+    /// </summary>
+    private static async Task<PgError?> RunConnectQueryAsync(FrameConversation socket, ServerConnection connection, string query,
+        CancellationToken cancellationToken)
+    {
+        await socket.SendAsync(new MessageBuilder().Query(query), cancellationToken).ConfigureAwait(false);
+        PgError? error = null;
+        while (true)
+        {
+            var message = await socket.ReadMessageAsync(connection.MaxFrameLength, cancellationToken).ConfigureAwait(false)
+                ?? throw new IOException("the server closed the connection during connect_query");
+            switch ((BackendMessageCode)message.Code)
+            {
+                case BackendMessageCode.ParameterStatus:
+                    Proxy.ParameterStatusReader.Apply(new(message.Payload), connection.Parameters);
+                    break;
+                case BackendMessageCode.ErrorResponse when PgError.Parse(message.Payload) is var failed:
+                    if (failed.IsFatal)
+                    {
+                        throw new ServerLoginException(failed);
+                    }
+
+                    error ??= failed;
+                    break;
+                case BackendMessageCode.CopyInResponse or BackendMessageCode.CopyOutResponse or BackendMessageCode.CopyBothResponse:
+                    throw new ServerLoginException(PgError.FatalError(SqlStates.ProtocolViolation, "connect_query started COPY"));
+                case BackendMessageCode.ReadyForQuery:
+                    connection.LoggedIn(); // the server's settings as connect_query left them
+                    return error;
             }
         }
     }

@@ -18,7 +18,7 @@ internal static class PgBouncerIni
     {
         "autodb_idle_timeout",
         "client_tls_dheparams", "client_tls_ecdhcurve", "client_tls13_ciphers", "conffile", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period", "job_name",
-        "listen_backlog", "log_stats", "max_packet_size", "pkt_buf", "query_wait_notify", "resolv_conf",
+        "listen_backlog", "log_stats", "max_packet_size", "pkt_buf", "resolv_conf",
         "sbuf_loopcnt", "server_reset_query_always",
         "server_tls13_ciphers",
         "suspend_timeout", "syslog", "syslog_facility", "syslog_ident", "tcp_defer_accept", "tcp_keepalive",
@@ -29,12 +29,12 @@ internal static class PgBouncerIni
     private static readonly HashSet<string> DatabaseKeys = new(StringComparer.Ordinal)
     {
         "host", "port", "dbname", "user", "password", "pool_size", "min_pool_size", "pool_mode", "max_db_connections",
-        "max_db_client_connections", "auth_user", "auth_dbname", "auth_query", "reserve_pool", "reserve_pool_size", "server_lifetime",
+        "max_db_client_connections", "auth_user", "auth_dbname", "auth_query", "reserve_pool", "reserve_pool_size", "server_lifetime", "connect_query",
     };
 
     private static readonly HashSet<string> UnsupportedDatabaseKeys = new(StringComparer.Ordinal)
     {
-        "connect_query", "client_encoding", "datestyle", "timezone", "application_name", "load_balance_hosts",
+        "client_encoding", "datestyle", "timezone", "application_name", "load_balance_hosts",
     };
 
     private static readonly HashSet<string> UserKeys = new(StringComparer.Ordinal)

@@ -61,6 +61,9 @@ public sealed record PoolerSettings
     public required TimeSpan ServerLifetime { get; init; }
     public required TimeSpan ClientLoginTimeout { get; init; }
     public required TimeSpan QueryWaitTimeout { get; init; }
+
+    /// <summary>A client queued for a server connection longer than this is told so with a NOTICE, once per wait (0: never).</summary>
+    public TimeSpan QueryWaitNotify { get; init; } = TimeSpan.FromSeconds(5);
     public required TimeSpan IdleTransactionTimeout { get; init; }
 
     /// <summary>PgBouncer 1.25's transaction_timeout: how long a transaction (or a statement outside one) may run (zero: no limit).</summary>
@@ -77,6 +80,14 @@ public sealed record PoolerSettings
 
     /// <summary>The do-nothing query that checks an idle server connection; empty: no checks.</summary>
     public required string ServerCheckQuery { get; init; }
+
+    /// <summary>What the check sends: null when server_check_query is empty (no checks), an empty query for PgBouncer's <c>&lt;empty&gt;</c> (its default).</summary>
+    public string? ServerCheckSql => ServerCheckQuery switch
+    {
+        "" => null,
+        "<empty>" => "",
+        var query => query,
+    };
 
     /// <summary>Transaction and statement modes: the pooler's prepared statements per server connection (0: clients' named statements pass as they are).</summary>
     public int MaxPreparedStatements { get; init; } = 200;
@@ -275,6 +286,9 @@ public sealed record DatabaseSettings(string Name)
     public string? AuthQuery { get; init; }
 
     public string? AuthDbName { get; init; }
+
+    /// <summary>SQL every new server connection runs once, right after its login (PgBouncer's connect_query); its settings become the connection's defaults.</summary>
+    public string? ConnectQuery { get; init; }
 
     public string ServerDatabase => DbName ?? Name;
 }

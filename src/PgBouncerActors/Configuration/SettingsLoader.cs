@@ -12,7 +12,7 @@ public static class SettingsLoader
 {
     private static readonly string[] Sections = ["pgbouncer", "databases", "users", "pgbouncer-actors", "akka"];
     private static readonly string[] DatabaseKeys = ["host", "port", "dbname", "user", "password", "pool_size", "min_pool_size", "pool_mode", "max_db_connections",
-        "max_db_client_connections", "reserve_pool_size", "reserve_pool", "server_lifetime", "auth_user", "auth_query", "auth_dbname"];
+        "max_db_client_connections", "reserve_pool_size", "reserve_pool", "server_lifetime", "auth_user", "auth_query", "auth_dbname", "connect_query"];
     private static readonly string[] UserKeys = ["pool_mode", "max_user_connections", "max_user_client_connections", "pool_size", "reserve_pool_size", "query_timeout",
         "idle_transaction_timeout", "client_idle_timeout", "transaction_timeout"];
 
@@ -189,6 +189,7 @@ public static class SettingsLoader
             ServerLifetime = Seconds(bouncer, "pgbouncer", "server_lifetime"),
             ClientLoginTimeout = Seconds(bouncer, "pgbouncer", "client_login_timeout"),
             QueryWaitTimeout = Seconds(bouncer, "pgbouncer", "query_wait_timeout"),
+            QueryWaitNotify = Seconds(bouncer, "pgbouncer", "query_wait_notify"),
             IdleTransactionTimeout = Seconds(bouncer, "pgbouncer", "idle_transaction_timeout"),
             TransactionTimeout = Seconds(bouncer, "pgbouncer", "transaction_timeout"),
             QueryTimeout = Seconds(bouncer, "pgbouncer", "query_timeout"),
@@ -317,6 +318,7 @@ public static class SettingsLoader
                 AuthUser = entry.HasPath("auth_user") ? entry.GetString("auth_user") : null,
                 AuthQuery = entry.HasPath("auth_query") ? entry.GetString("auth_query") : null,
                 AuthDbName = entry.HasPath("auth_dbname") ? entry.GetString("auth_dbname") : null,
+                ConnectQuery = entry.HasPath("connect_query") && entry.GetString("connect_query") is { Length: > 0 } connectQuery ? connectQuery : null,
             };
         }
 

@@ -46,6 +46,11 @@ internal static class PoolerShutdown
                 ShutdownMode.WaitForClients => "shutting down: no new clients over TCP; waiting up to {Timeout}s for sessions to end",
                 _ => "shutting down: no new clients; closing every session",
             }, timeout.TotalSeconds);
+            if (Mode() == ShutdownMode.WaitForServers)
+            {
+                pools.Tell(new RefuseWaiters(ShutdownRefusal.ServerShuttingDown)); // those already queued; a new request is refused by its link
+            }
+
             await listener.Ask<StopListening>(new StopListening(TcpOnly: Mode() != ShutdownMode.Immediate), TimeSpan.FromSeconds(5)).ConfigureAwait(false);
             return Done.Instance;
         });

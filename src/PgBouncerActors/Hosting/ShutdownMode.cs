@@ -11,9 +11,20 @@ public enum ShutdownMode
     /// <summary>SIGTERM, SHUTDOWN WAIT_FOR_CLIENTS: stop once every client has left.</summary>
     WaitForClients,
 
-    /// <summary>SIGINT, SHUTDOWN WAIT_FOR_SERVERS: no new transaction begins (as PAUSE); stop once no server connection is in use.</summary>
+    /// <summary>
+    /// SIGINT, SHUTDOWN WAIT_FOR_SERVERS: no new transaction begins: a client that asks for a server
+    /// connection, or waits for one, is closed with "server shutting down" (PgBouncer's words); stop
+    /// once no server connection is in use.
+    /// </summary>
     WaitForServers,
 
     /// <summary>SHUTDOWN: close every client now (57P01) and stop.</summary>
     Immediate,
+}
+
+/// <summary>What a client that wants a server connection during SHUTDOWN WAIT_FOR_SERVERS is told.</summary>
+internal static class ShutdownRefusal
+{
+    public static Protocol.Messages.PgError ServerShuttingDown { get; } = Protocol.Messages.PgError.FatalError(Protocol.Messages.SqlStates.AdminShutdown,
+        "server shutting down", hint: "SHUTDOWN WAIT_FOR_SERVERS or SIGINT: the pooler lets running transactions end, and begins no new one");
 }

@@ -167,12 +167,33 @@ internal sealed class PgSocket : IAsyncDisposable
     /// <param name="receiveBuffers">The pooler's <see cref="Hosting.PoolerServices.ClientReceiveBuffers"/>; null: the shared array pool.</param>
     public static PgSocket Wrap(Socket socket, ReceiveBufferPool? receiveBuffers = null) => new(socket, zeroByteReads: true, receiveBuffers);
 
+    /// <summary>
+    /// Whether <paramref name="host"/> names a Unix socket's directory, as PgBouncer and libpq read
+    /// a host: a path (<c>/var/run/postgresql</c>), or <c>@name</c> for Linux's abstract namespace.
+    /// </summary>
+    public static bool IsUnixSocketDirectory(string host) => host.StartsWith('/') || host.StartsWith('@');
+
+    /// <summary>The socket PostgreSQL listens on for <paramref name="port"/> in <paramref name="directory"/> (<c>.s.PGSQL.5432</c>).</summary>
+    public static UnixDomainSocketEndPoint UnixSocketOf(string directory, int port) => directory.StartsWith('@')
+        ? new UnixDomainSocketEndPoint($"\0{directory[1..]}/.s.PGSQL.{port}")
+        : new UnixDomainSocketEndPoint(Path.Combine(directory, $".s.PGSQL.{port}"));
+
+    /// <summary>A connection to a server: over TCP, or over its Unix socket when <paramref name="host"/> is a directory.</summary>
     public static async Task<PgSocket> ConnectAsync(string host, int port, CancellationToken cancellationToken)
     {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        var unix = IsUnixSocketDirectory(host);
+        var socket = unix ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) : new Socket(SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            await socket.ConnectAsync(host, port, cancellationToken).ConfigureAwait(false);
+            if (unix)
+            {
+                await socket.ConnectAsync(UnixSocketOf(host, port), cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await socket.ConnectAsync(host, port, cancellationToken).ConfigureAwait(false);
+            }
+
             return new PgSocket(socket, zeroByteReads: false, receiveBuffers: null);
         }
         catch

@@ -67,6 +67,15 @@ internal sealed class LendingDesk
         _owner = owner;
     }
 
+    private volatile IReadOnlyDictionary<string, string>? _serverParameters;
+
+    /// <summary>
+    /// The parameters the pool's last new server connection reported at its login (after its
+    /// connect_query), or null before the first: what a client of a pooled mode is welcomed with,
+    /// as PgBouncer does, without borrowing a server connection for its login.
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? ServerParameters => _serverParameters;
+
     /// <summary>The pool's current rules for what a check-in keeps (the supervisor changes them on reloads and while the reserve pool is open).</summary>
     public DeskPolicy Policy
     {
@@ -285,6 +294,7 @@ internal sealed class LendingDesk
             connection.OpenedAt = _clock();
         }
 
+        _serverParameters = connection.LoginParameters;
         CheckIn(connection);
     }
 
@@ -506,9 +516,10 @@ internal sealed class LendingDesk
             return "over pool_size (a reserve_pool connection, or pool_size was lowered)";
         }
 
-        if (_policy.Lifetime > TimeSpan.Zero && _clock() - connection.OpenedAt > _policy.Lifetime)
+        // 0, as PgBouncer: a connection is used once, and one no client has used yet (fresh from its login) is kept for its use.
+        if (_policy.Lifetime is { } lifetime && (lifetime > TimeSpan.Zero ? _clock() - connection.OpenedAt > lifetime : connection.Used))
         {
-            return "server_lifetime reached";
+            return lifetime == TimeSpan.Zero ? "server_lifetime is 0: a server connection is used once" : "server_lifetime reached";
         }
 
         return _policy.OverCap?.Invoke() == true
@@ -657,7 +668,8 @@ internal interface IDeskOwner
 /// <summary>
 /// What a pool's desk needs to know to decide on a check-in: its pool_size, reserve_pool_size and
 /// reserve_pool_timeout (the reserve is open while the oldest waiter has waited that long),
-/// server_lifetime, server_round_robin, and whether the cluster asks this instance to hold fewer.
+/// server_lifetime (none when null; 0, as PgBouncer's, closes every connection when it comes back),
+/// server_round_robin, and whether the cluster asks this instance to hold fewer.
 /// </summary>
-internal sealed record DeskPolicy(int PoolSize, TimeSpan Lifetime = default, bool RoundRobin = false, Func<bool>? OverCap = null,
+internal sealed record DeskPolicy(int PoolSize, TimeSpan? Lifetime = null, bool RoundRobin = false, Func<bool>? OverCap = null,
     int ReserveSize = 0, TimeSpan ReserveTimeout = default);

@@ -91,6 +91,9 @@ internal sealed record ServerSnapshot(long Id, string State, ServerConnection? C
 /// </summary>
 internal sealed record CommandPools(PoolCommand Command, string? Database);
 
+/// <summary>SHUTDOWN WAIT_FOR_SERVERS, SIGINT: every client queued for a server connection is refused with <paramref name="Error"/> (and closed), as PgBouncer.</summary>
+internal sealed record RefuseWaiters(Protocol.Messages.PgError Error);
+
 internal enum PoolCommand
 {
     Pause,

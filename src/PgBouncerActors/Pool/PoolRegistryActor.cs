@@ -41,6 +41,13 @@ internal sealed class PoolRegistryActor : ReceiveActor
                 .PipeTo(Sender, Self, snapshots => new PoolsDescribed(snapshots, pausedAll));
         });
         Receive<CommandPools>(OnCommand);
+        Receive<RefuseWaiters>(refuse =>
+        {
+            foreach (var (_, desk) in _pools.Values)
+            {
+                desk.FailWaiters(TimeSpan.Zero, refuse.Error);
+            }
+        });
         Receive<SettingsChanged>(changed =>
         {
             foreach (var (pool, _) in _pools.Values)
@@ -68,6 +75,12 @@ internal sealed class PoolRegistryActor : ReceiveActor
         var key = definition.Key;
         if (!_pools.TryGetValue(key, out var pool))
         {
+            if (!_services.Settings.Databases.ContainsKey(key.Database) && _pools.Keys.All(known => known.Database != key.Database))
+            {
+                // PgBouncer's words, which operators grep: a database the "*" entry stands for, seen for the first time.
+                _services.Log.Information("registered new auto-database: db={Database}", key.Database);
+            }
+
             var budget = new PoolBudget(BudgetOf(_databaseBudgets, Cluster.BudgetNames.OfDatabase(key.Database), definition.MaxDbConnections),
                 BudgetOf(_userBudgets, Cluster.BudgetNames.OfUser(key.User), definition.MaxUserConnections));
 

@@ -227,6 +227,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
 
         Timers.StartSingleTimer("retry-login", RetryLogin.Instance, delay);
         _desk.DemandHandled();
+        _services.Stats.ServerLoginFailureHandled();
     }
 
     /// <summary>

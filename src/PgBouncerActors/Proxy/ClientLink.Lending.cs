@@ -62,16 +62,17 @@ internal sealed partial class ClientLink
     }
 
     /// <summary>
-    /// How long the client has had a request without a server connection while neither queued for
-    /// one nor waiting on the server's answer to bringing one in line (bounded by
-    /// server_connect_timeout): zero otherwise. Never more than a moment unless the pooler has a
-    /// bug, which the watchdog reports.
+    /// When the client's request that has no server connection began (a Stopwatch timestamp),
+    /// provided that at this moment it is neither queued for one nor waiting on the server's answer
+    /// to bringing one in line (bounded by server_connect_timeout); zero otherwise. A request is
+    /// unaccounted for only a moment between those steps unless the pooler has a bug: the watchdog
+    /// reports one it finds unaccounted for, look after look, for longer than link_watchdog.
     /// </summary>
-    public TimeSpan WantsServerUnqueuedFor(long nowTimestamp)
+    public long UnaccountedRequestSince()
     {
         if (Volatile.Read(ref _wantsServerSince) is not (var since and not 0))
         {
-            return TimeSpan.Zero;
+            return 0;
         }
 
         var accounted = State switch
@@ -80,7 +81,7 @@ internal sealed partial class ClientLink
             LinkState.Attaching => Server?.Query.Active == true,
             _ => false,
         };
-        return accounted ? TimeSpan.Zero : Stopwatch.GetElapsedTime(since, nowTimestamp);
+        return accounted ? 0 : since;
     }
 
     /// <summary>The client loop began wanting a server connection at <paramref name="timestamp"/> (a Stopwatch timestamp; the watchdog's spec sets it to stand for a loop that got nowhere).</summary>
@@ -104,6 +105,11 @@ internal sealed partial class ClientLink
     {
         var lending = _lending!;
         var desk = lending.Desk;
+        if (lending.Services.Stopping == ShutdownMode.WaitForServers)
+        {
+            throw new LendingRefusedException(ShutdownRefusal.ServerShuttingDown); // as PgBouncer: no new transaction begins
+        }
+
         WantsServerSince(Stopwatch.GetTimestamp());
         var keepTurn = false;
         try
@@ -126,7 +132,9 @@ internal sealed partial class ClientLink
                     lending.Entry?.StartedWaiting();
                     try
                     {
-                        server = await checkout.ConfigureAwait(false);
+                        server = forLogin || lending.Services.Settings.QueryWaitNotify is var notifyAfter && notifyAfter <= TimeSpan.Zero
+                            ? await checkout.ConfigureAwait(false)
+                            : await WaitTellingTheClientAsync(checkout, notifyAfter, lending).ConfigureAwait(false);
                         lending.Entry?.StoppedWaiting(served: true);
                     }
                     catch
@@ -179,12 +187,49 @@ internal sealed partial class ClientLink
 
                 CancelRoute.Attach(server);
                 Tracker.Counters.Assigned();
+                server.Used = true;
                 return server;
             }
         }
         finally
         {
             WantsServerSince(0);
+        }
+    }
+
+    /// <summary>PgBouncer's words for a client queued longer than query_wait_notify (a NOTICE, SQLSTATE 00000).</summary>
+    private static readonly byte[] QueuedNotice = new MessageBuilder().Notice(new PgError("NOTICE", "00000",
+        "No server connection available in postgres backend, client being queued")).ToArray();
+
+    /// <summary>
+    /// The wait for a connection; one that lasts longer than query_wait_notify tells the client so,
+    /// once. The client loop writes the notice itself: while it waits, no server connection is
+    /// linked to the client, so nothing else writes to the client meanwhile.
+    /// </summary>
+    private static async ValueTask<ServerConnection> WaitTellingTheClientAsync(ValueTask<ServerConnection> checkout, TimeSpan notifyAfter,
+        LinkLending lending)
+    {
+        var waiting = checkout.AsTask();
+        try
+        {
+            return await waiting.WaitAsync(notifyAfter, lending.Lifetime).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            try
+            {
+                await lending.ClientOutput.WriteAsync(QueuedNotice, lending.Lifetime).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or InvalidOperationException or OperationCanceledException or ObjectDisposedException)
+            {
+                // the client is gone: its session ends, and withdraws the wait
+            }
+
+            return await waiting.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!waiting.IsCompleted)
+        {
+            return await waiting.ConfigureAwait(false); // the session stops: it withdraws the wait, which ends it
         }
     }
 
@@ -202,7 +247,8 @@ internal sealed partial class ClientLink
     private async ValueTask<string?> BringInLineAsync(ServerConnection server, LinkLending lending, bool forLogin)
     {
         var settings = lending.Services.Settings;
-        var check = settings.ServerCheckQuery.Length > 0 && server.IdledFor >= settings.ServerCheckDelay;
+        // A connection no client has used yet is fresh from its login: nothing to check (PgBouncer checks used ones only).
+        var check = settings.ServerCheckSql is not null && server.Used && server.IdledFor >= settings.ServerCheckDelay;
         if (ClientSettings.Count == 0)
         {
             // The first connection of this client: it starts from the server's defaults and its own startup
@@ -228,7 +274,7 @@ internal sealed partial class ClientLink
         PgError? refused;
         try
         {
-            if (check && await server.RunSilentlyAsync(settings.ServerCheckQuery, timeout.Token).ConfigureAwait(false) is { } failed)
+            if (check && await server.RunSilentlyAsync(settings.ServerCheckSql!, timeout.Token).ConfigureAwait(false) is { } failed)
             {
                 return $"server_check_query failed: {failed}";
             }
@@ -285,6 +331,7 @@ internal sealed partial class ClientLink
                 return false; // stopped, or the connection died meanwhile (its loss ends the session)
             }
 
+            server.Used = true;
             CancelRoute.Attach(server);
             return true;
         }

@@ -82,11 +82,14 @@ internal sealed partial class ClientSessionActor
             switch (message?.Code)
             {
                 case null:
+                    LeaveClientCounts(); // at once, on the console's loop: the next SHOW CLIENTS, from anyone, no longer lists it
                     return new ConsoleEnded("client closed the connection", null);
                 case (byte)FrontendMessageCode.Terminate:
+                    LeaveClientCounts();
                     return new ConsoleEnded("client sent Terminate", null);
                 case (byte)FrontendMessageCode.Query:
                     _entry?.Link?.ClientActive();
+                    _entry?.Counters.ConsoleCommand();
                     await console.ExecuteAsync(QueryText(message.Payload), answer, cancellationToken).ConfigureAwait(false);
                     answer.ReadyForQuery();
                     break;

@@ -140,14 +140,15 @@ internal sealed partial class ClientSessionActor
         {
             ReceiveCommon();
             Receive<PoolFound>(OnPoolFound);
-            Receive<LoginAttached>(attached => StartProxying(attached.Connection));
+            Receive<LoginAttached>(attached => StartProxying(attached.Connection, attached.Connection.Parameters));
             Receive<LoginAttachFailed>(failed => OnLoginAttachFailed(failed.Cause));
         });
         _pools.Tell(new GetPool(DefinePool(_databaseSettings!)), Self);
     }
 
     /// <summary>
-    /// The pool is known: the client's link is bound to its desk, and the login checks out a server
+    /// The pool is known: the client's link is bound to its desk. A pooled client whose pool knows
+    /// its server's parameters is welcomed at once; otherwise the login checks out a server
     /// connection, waiting its turn like any request (counted in cl_waiting, bounded by
     /// query_wait_timeout), to learn the server's parameters as they are for this client.
     /// </summary>
@@ -159,6 +160,15 @@ internal sealed partial class ClientSessionActor
         var self = Self;
         link.Lend(new LinkLending(found.Desk, _services, _client.Output, _mode, Releases: _mode != PoolMode.Session, _startupSettings,
             (end, failure) => self.Tell(new PumpEnded(FromServer: true, end, failure), self), _entry, Self, _lifetime.Token));
+        // Transaction and statement modes, as PgBouncer: once the pool knows its server's parameters, a login
+        // borrows no server connection (a busy pool would hold it up); the client's settings go with its first transaction.
+        if (_mode != PoolMode.Session && found.Desk.ServerParameters is { } known &&
+            StartupParameters.WelcomeWithoutServer(known, _startupSettings) is { } welcome)
+        {
+            StartProxying(null, welcome);
+            return;
+        }
+
         var checkout = link.AcquireAsync(forLogin: true).AsTask();
         _loginCheckout = checkout;
         checkout.PipeTo(Self, Self, connection => new LoginAttached(connection), cause => new LoginAttachFailed(cause));

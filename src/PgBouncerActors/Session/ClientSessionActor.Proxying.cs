@@ -29,13 +29,24 @@ internal sealed partial class ClientSessionActor
     private bool _serverCloseNeeded;
     private bool _serverGone; // the server closed or broke the protocol: nothing left to cancel on it
 
-    /// <summary>The login's connection is in line with the client: the client gets its welcome, and the loops run.</summary>
-    private void StartProxying(ServerConnection connection)
+    /// <summary>The client gets its welcome, and the loops run.</summary>
+    /// <param name="connection">The login's connection, in line with the client; null: a pooled client welcomed without one.</param>
+    /// <param name="parameters">The server's parameters the client is told: the connection's, or those its pool knows with the client's settings over them.</param>
+    private void StartProxying(ServerConnection? connection, IReadOnlyDictionary<string, string> parameters)
     {
         var link = _link!;
         CompleteLogin();
+        if (connection is null)
+        {
+            // What the login's connection would have been brought in line with: the server's defaults, the client's settings over them.
+            foreach (var (name, value) in StartupParameters.OverServerDefaults(parameters, _startupSettings))
+            {
+                link.ClientSettings[name] = value;
+            }
+        }
+
         var welcome = new MessageBuilder().AuthenticationOk();
-        foreach (var (name, value) in connection.Parameters)
+        foreach (var (name, value) in parameters)
         {
             welcome.ParameterStatus(name, value);
             if (_mode != PoolMode.Session && TrackedParameters.IsTracked(name))
@@ -56,7 +67,7 @@ internal sealed partial class ClientSessionActor
         }
         else
         {
-            _cancelKey = keys.RegisterWithProcessId(connection.ProcessId, link.CancelRoute); // its server's pid, a secret of its own
+            _cancelKey = keys.RegisterWithProcessId(connection!.ProcessId, link.CancelRoute); // its server's pid, a secret of its own
         }
 
         welcome.BackendKeyData(_cancelKey.Value.ProcessId, _cancelKey.Value.SecretKey).ReadyForQuery();
@@ -65,7 +76,7 @@ internal sealed partial class ClientSessionActor
             _services.Log.Information(_mode == PoolMode.Session
                 ? "client login: db={Database} user={User} addr={Address} server_pid={Pid}"
                 : "client login: db={Database} user={User} addr={Address} pool_mode={Mode}", _database, _user, Address,
-                _mode == PoolMode.Session ? connection.ProcessId : _mode);
+                _mode == PoolMode.Session ? connection!.ProcessId : _mode);
         }
 
         Become(() =>
@@ -79,7 +90,8 @@ internal sealed partial class ClientSessionActor
             : null;
         link.Statements = statements;
         var inspector = new ClientToServerInspector(link, _startupSettings, statements);
-        _clientPump = WelcomeThenForwardAsync(_client, link, welcome.WrittenMemory, inspector, Settings.MaxFrameLength, _lifetime.Token);
+        _clientPump = WelcomeThenForwardAsync(_client, link, loginHeld: connection is not null, welcome.WrittenMemory, inspector, Settings.MaxFrameLength,
+            _lifetime.Token);
         _clientPump.PipeTo(Self, Self, end =>
         {
             if (end is ForwardEnd.Stopped or ForwardEnd.SourceClosed)
@@ -96,16 +108,16 @@ internal sealed partial class ClientSessionActor
     /// goes back to the desk first, a session-mode one is linked (and its reader forwards) only once
     /// the welcome is out. Then the client loop runs until the client leaves.
     /// </summary>
-    private static async Task<ForwardEnd> WelcomeThenForwardAsync(PgSocket client, ClientLink link, ReadOnlyMemory<byte> welcome,
+    private static async Task<ForwardEnd> WelcomeThenForwardAsync(PgSocket client, ClientLink link, bool loginHeld, ReadOnlyMemory<byte> welcome,
         IFrameInspector inspector, long maxFrameLength, CancellationToken cancellationToken)
     {
-        if (link.Releases && !link.FinishLoginAttach())
+        if (loginHeld && link.Releases && !link.FinishLoginAttach())
         {
             return ForwardEnd.Cancelled;
         }
 
         await client.SendAsync(welcome, cancellationToken).ConfigureAwait(false);
-        if (!link.Releases && !link.FinishLoginAttach())
+        if (loginHeld && !link.Releases && !link.FinishLoginAttach())
         {
             return ForwardEnd.Cancelled;
         }

@@ -27,12 +27,14 @@ internal sealed partial class ClientSessionActor
 
     /// <summary>
     /// It leaves max_client_conn's count and the per-database and per-user counts, once, however the
-    /// session ends. Thread-safe: the client loop calls it the moment the client says goodbye, before
-    /// the session hears of it, so that a client reconnecting at once (an application's own pool
-    /// recycling a connection) finds its place free, and SHOW DATABASES/USERS no longer count it.
+    /// session ends, and SHOW CLIENTS and SHOW POOLS no longer list it. Thread-safe: the client loop
+    /// calls it the moment the client says goodbye, before the session hears of it, so that a client
+    /// reconnecting at once (an application's own pool recycling a connection) finds its place free,
+    /// and the console no longer shows a client that has gone.
     /// </summary>
     private void LeaveClientCounts()
     {
+        Volatile.Read(ref _entry)?.SaidGoodbye();
         if (Interlocked.Exchange(ref _countedAsConnection, 0) == 1)
         {
             _services.ClientLimits.Disconnect();

@@ -164,7 +164,7 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
         if (_serverCloseNeeded && link.OutsideTransaction)
         {
             Finish("server_fast_close", PgError.FatalError(SqlStates.AdminShutdown,
-                "server connection closed at the end of the transaction: RECONNECT or a reload asked for a new one (server_fast_close)"));
+                "database configuration changed: the server connection was closed at the end of the transaction, as RECONNECT or a reload asked for a new one (server_fast_close)"));
         }
         else if (_timeouts.IdleTransaction is var idleInTransaction && idleInTransaction > TimeSpan.Zero &&
             link.IdleInTransaction(now) > idleInTransaction)

@@ -54,6 +54,36 @@ internal static class StartupParameters
     }
 
     /// <summary>
+    /// The parameters a pooled client is welcomed with without a server connection: those the
+    /// pool's server reported at its last login, with the client's startup settings over them. Null
+    /// when they cannot stand for what a server would answer: a reported setting the client changes
+    /// (the server may spell it otherwise, or refuse it) other than an application_name the server
+    /// keeps as given (printable ASCII, under its 64 bytes). Settings the server does not report
+    /// go out with the client's first transaction, as every setting of a pooled client does.
+    /// </summary>
+    public static Dictionary<string, string>? WelcomeWithoutServer(IReadOnlyDictionary<string, string> serverParameters,
+        IReadOnlyDictionary<string, string> startup)
+    {
+        var welcome = new Dictionary<string, string>(serverParameters, StringComparer.OrdinalIgnoreCase);
+        foreach (var (name, value) in startup)
+        {
+            if (!welcome.TryGetValue(name, out var reported) || string.Equals(reported, value, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            if (!name.Equals("application_name", StringComparison.OrdinalIgnoreCase) || value.Length >= 64 || value.Any(c => c is < ' ' or > '~'))
+            {
+                return null;
+            }
+
+            welcome[name] = value;
+        }
+
+        return welcome;
+    }
+
+    /// <summary>
     /// One statement that brings a server connection in line with a client's settings, or null
     /// when it already matches: set_config for each setting whose value differs from the server's
     /// reported one (or from what the pooler applied before), and set_config(name, NULL), which is

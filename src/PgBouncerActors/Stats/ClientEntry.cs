@@ -48,6 +48,17 @@ internal sealed class ClientEntry(long id, IActorRef session, string database, s
 
     public bool Waiting => Volatile.Read(ref _waitingSince) != 0;
 
+    /// <summary>
+    /// The client said goodbye (or is being closed): no list shows it any more, though its session
+    /// may still be winding its I/O down and its traffic still counts in its pool's totals until it leaves.
+    /// </summary>
+    public bool Gone => _gone;
+
+    private volatile bool _gone;
+
+    /// <summary>Thread-safe: the client loop calls it the moment it reads the goodbye.</summary>
+    public void SaidGoodbye() => _gone = true;
+
     /// <summary>How long it has waited for a server connection so far (zero when not waiting).</summary>
     public TimeSpan WaitedSoFar => Volatile.Read(ref _waitingSince) is var since and not 0 ? Stopwatch.GetElapsedTime(since) : TimeSpan.Zero;
 

@@ -35,11 +35,21 @@ internal sealed class PoolStatistics(PoolKey key)
         }
     }
 
+    /// <summary>The clients still there (one that said goodbye is not listed while its session winds down).</summary>
     public ClientEntry[] Clients()
     {
         lock (_lock)
         {
-            return [.. _clients];
+            return [.. _clients.Where(client => !client.Gone)];
+        }
+    }
+
+    /// <summary>Whether any of <paramref name="ids"/> has a session that has not ended yet (listed or not).</summary>
+    public bool AnyNotEnded(IReadOnlyCollection<long> ids)
+    {
+        lock (_lock)
+        {
+            return _clients.Any(client => ids.Contains(client.Id));
         }
     }
 
@@ -71,6 +81,9 @@ internal sealed class StatisticsRegistry
         .ThenBy(pool => pool.Key.User, StringComparer.Ordinal).ToList();
 
     public IEnumerable<ClientEntry> Clients => Pools.SelectMany(pool => pool.Clients()).OrderBy(client => client.Id);
+
+    /// <summary>Whether any of <paramref name="ids"/> has a session that has not ended yet, though no list shows it.</summary>
+    public bool AnyNotEnded(IReadOnlyCollection<long> ids) => Pools.Any(pool => pool.AnyNotEnded(ids));
 
     /// <summary>A number for the next client: its ptr in SHOW CLIENTS, and what KILL_CLIENT takes.</summary>
     public long NextClientId() => Interlocked.Increment(ref _nextSocketId);

@@ -73,6 +73,16 @@ internal sealed class TrafficCounters(Metrics.PoolHistograms? histograms = null)
         }
     }
 
+    /// <summary>
+    /// A command came in on the admin console (its loop): one query and one transaction, counted as
+    /// it starts, as PgBouncer counts them, so SHOW TOTALS counts itself; the console's are not timed.
+    /// </summary>
+    public void ConsoleCommand()
+    {
+        Volatile.Write(ref _queries, _queries + 1);
+        Volatile.Write(ref _transactions, _transactions + 1);
+    }
+
     /// <summary>The client waited this long for a server connection (session actor).</summary>
     public void Waited(long ticks)
     {

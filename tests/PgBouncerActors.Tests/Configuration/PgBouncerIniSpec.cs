@@ -109,11 +109,27 @@ public sealed class PgBouncerIniSpec : IDisposable
     }
 
     [Fact]
+    public void A_databases_connect_query_is_read_whole_from_its_quotes_and_a_host_that_is_a_folder_stays_a_folder()
+    {
+        var ini = Write("pgbouncer.ini", """
+            [databases]
+            p8 = host=/var/run/postgresql port=5433 dbname=p0 connect_query='set enable_seqscan=off; set enable_nestloop=off'
+            """);
+
+        var settings = SettingsLoader.LoadFile(ini);
+
+        var database = settings.Databases["p8"];
+        Assert.Equal("set enable_seqscan=off; set enable_nestloop=off", database.ConnectQuery);
+        Assert.Equal("/var/run/postgresql", database.Host);
+        Assert.Empty(settings.Warnings);
+    }
+
+    [Fact]
     public void A_PgBouncer_setting_this_pooler_lacks_is_a_warning_naming_it_once_and_nothing_else_changes()
     {
         var ini = Write("pgbouncer.ini", """
             [databases]
-            app = host=127.0.0.1 connect_query='select 1'
+            app = host=127.0.0.1 load_balance_hosts=round-robin
             [pgbouncer]
             tcp_keepalive = 1
             tcp_keepalive = 0
@@ -122,7 +138,7 @@ public sealed class PgBouncerIniSpec : IDisposable
 
         var settings = SettingsLoader.LoadFile(ini);
 
-        Assert.Equal(["'connect_query' of database 'app' is PgBouncer's but not supported here; ignored",
+        Assert.Equal(["'load_balance_hosts' of database 'app' is PgBouncer's but not supported here; ignored",
             "setting 'tcp_keepalive' is PgBouncer's but not supported here; ignored"], settings.Warnings);
         Assert.Equal(6432, settings.ListenPort);
     }

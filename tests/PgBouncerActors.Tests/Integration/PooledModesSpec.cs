@@ -183,6 +183,87 @@ public sealed class PooledModesSpec(PostgresFixture postgres)
         Assert.Equal(3, await ScalarAsync<int>(holder, "select 3"));
     }
 
+    [Theory]
+    [InlineData("transaction")]
+    [InlineData("statement")]
+    public async Task A_login_while_every_server_connection_is_busy_is_answered_at_once_and_only_its_first_query_waits(string mode)
+    {
+        await using var pooler = postgres.StartPooler($"pool_mode = {mode}, default_pool_size = 1, query_wait_timeout = 30");
+        await using var first = await OpenAsync(pooler.Port); // the pool's first login learns the server's parameters
+        var busy = ScalarAsync<object>(first, "select pg_sleep(3)"); // holds the only server connection for three seconds
+        await Task.Delay(300);
+
+        var clock = Stopwatch.StartNew();
+        // Without type loading: Npgsql's own first query at open would wait for the server like any query.
+        var withoutTypeLoading = new NpgsqlDataSourceBuilder(new NpgsqlConnectionStringBuilder(PostgresFixture.ConnectionString(pooler.Port))
+        {
+            ApplicationName = "late-comer", Pooling = false,
+        }.ConnectionString);
+        withoutTypeLoading.ConfigureTypeLoading(typeLoading => typeLoading.EnableTypeLoading(false));
+        await using var source = withoutTypeLoading.Build();
+        await using var late = await source.OpenConnectionAsync();
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"the login took {clock.Elapsed}: it waited for the busy connection");
+        Assert.Equal("UTF8", late.PostgresParameters["client_encoding"]); // the server's parameters, as the pool knows them
+        Assert.Equal("late-comer", late.PostgresParameters["application_name"]); // with the client's own over them
+        Assert.False(busy.IsCompleted);
+
+        // Its first query waits its turn, and runs with the client's settings.
+        Assert.Equal("late-comer", await ScalarAsync<string>(late, "select current_setting('application_name')"));
+        Assert.True(busy.IsCompleted);
+    }
+
+    [Fact]
+    public async Task A_pooled_client_welcomed_without_a_server_connection_still_gets_every_startup_setting_and_the_servers_refusal_of_one()
+    {
+        await using var pooler = postgres.StartPooler("pool_mode = transaction, default_pool_size = 2");
+        await using (await OpenAsync(pooler.Port))
+        {
+            // the pool knows its server's parameters from here on
+        }
+
+        var builder = new NpgsqlConnectionStringBuilder(PostgresFixture.ConnectionString(pooler.Port)) { Options = "-c work_mem=7MB", Timezone = "Asia/Tokyo" };
+        await using var tuned = new NpgsqlConnection(builder.ConnectionString);
+        await tuned.OpenAsync();
+        Assert.Equal("7MB", await ScalarAsync<string>(tuned, "show work_mem")); // a setting the server does not report: applied with the first transaction
+        Assert.Equal("Asia/Tokyo", tuned.PostgresParameters["TimeZone"]); // a reported one the client changes: learned from a server, as the server spells it
+        Assert.Equal("Asia/Tokyo", await ScalarAsync<string>(tuned, "show timezone"));
+
+        builder.Options = "-c work_mem=lots";
+        builder.Timezone = null;
+        await using var refused = new NpgsqlConnection(builder.ConnectionString);
+        var error = await Assert.ThrowsAsync<PostgresException>(async () =>
+        {
+            await refused.OpenAsync(); // Npgsql's type loading at open is the first transaction
+            await ScalarAsync<int>(refused, "select 1");
+        });
+        Assert.Equal("22023", error.SqlState); // the server's own refusal, at the first transaction
+        Assert.Contains("work_mem", error.MessageText);
+    }
+
+    [Fact]
+    public async Task A_client_queued_longer_than_query_wait_notify_is_told_so_once_with_PgBouncers_notice_and_a_short_wait_is_not()
+    {
+        await using var pooler = postgres.StartPooler("pool_mode = transaction, default_pool_size = 1, query_wait_notify = 1");
+        await using var holder = await OpenAsync(pooler.Port);
+        await using var waiter = await OpenAsync(pooler.Port);
+        var notices = new List<PostgresNotice>();
+        waiter.Notice += (_, e) => notices.Add(e.Notice);
+
+        var sleeping = ScalarAsync<object>(holder, "select pg_sleep(2.5)"); // the only server connection, for 2.5 s
+        await Task.Delay(200);
+        Assert.Equal(2, await ScalarAsync<int>(waiter, "select 2")); // queued behind it for more than a second
+        await sleeping;
+        var notice = Assert.Single(notices);
+        Assert.Equal("No server connection available in postgres backend, client being queued", notice.MessageText);
+        Assert.Equal("00000", notice.SqlState);
+
+        sleeping = ScalarAsync<object>(holder, "select pg_sleep(0.3)");
+        await Task.Delay(50);
+        Assert.Equal(3, await ScalarAsync<int>(waiter, "select 3")); // a wait shorter than query_wait_notify
+        await sleeping;
+        Assert.Single(notices);
+    }
+
     [Fact]
     public async Task Statement_mode_runs_autocommit_commands_and_refuses_a_transaction_block()
     {

@@ -15,7 +15,7 @@ public sealed class LendingDeskSpec : IDisposable
     private readonly RecordingDeskOwner _owner = new();
     private readonly ManualClock _clock = new();
 
-    private LendingDesk NewDesk(int size = 10, TimeSpan lifetime = default, bool roundRobin = false, Func<bool>? overCap = null) =>
+    private LendingDesk NewDesk(int size = 10, TimeSpan? lifetime = null, bool roundRobin = false, Func<bool>? overCap = null) =>
         new(new DeskPolicy(size, lifetime, roundRobin, overCap), () => _clock.Now, _owner);
 
     /// <summary>Opens <paramref name="count"/> connections at the desk, as the supervisor does: counted as opening, then logged in.</summary>
@@ -195,6 +195,22 @@ public sealed class LendingDeskSpec : IDisposable
         desk.CheckIn(lent);
         Assert.Equal(2, _owner.Closed.Count);
         Assert.Same(fresh, Now(desk.CheckoutAsync(new DeskWaiter())));
+    }
+
+    [Fact]
+    public void With_server_lifetime_0_a_connection_is_used_once_as_PgBouncer_but_a_login_that_borrowed_it_is_no_use()
+    {
+        var desk = NewDesk(lifetime: TimeSpan.Zero);
+        var connection = Open(desk, 1)[0]; // its login's check-in: idle, not closed
+        Assert.Empty(_owner.Closed);
+        Assert.Same(connection, Now(desk.CheckoutAsync(new DeskWaiter())));
+        desk.CheckIn(connection); // borrowed by a client's login, no request of its went out: not used yet
+        Assert.Empty(_owner.Closed);
+        Assert.Same(connection, Now(desk.CheckoutAsync(new DeskWaiter())));
+        connection.Used = true; // a client's request went out on it
+        desk.CheckIn(connection);
+        Assert.Equal([(connection, "server_lifetime is 0: a server connection is used once", false)], _owner.Closed);
+        Assert.Equal(0, desk.Counts.Live);
     }
 
     [Fact]

@@ -66,4 +66,27 @@ public sealed class LinkWatchdogSpec(ITestOutputHelper output) : Akka.TestKit.Xu
         Assert.DoesNotContain(_log.Lines, line => line.Contains($"client {queued.Id} ", StringComparison.Ordinal));
         Assert.False(waiting.IsCompleted);
     }
+
+    [Fact]
+    public void A_request_served_after_a_long_turn_in_the_queue_and_caught_at_its_hand_over_is_not_stuck_but_one_unaccounted_look_after_look_is()
+    {
+        var unaccounted = new UnaccountedRequests();
+        var second = Stopwatch.Frequency;
+        var now = Stopwatch.GetTimestamp();
+        var queuedAt = now - 10 * second; // its turn in the queue took ten seconds
+
+        // One look catches it between the hand-over and its SET: however old the request, that is no bug.
+        Assert.Equal(TimeSpan.Zero, unaccounted.Look(7, queuedAt, now));
+        // The next look finds it served (or queued again, or waiting on the server): forgotten.
+        Assert.Equal(TimeSpan.Zero, unaccounted.Look(7, 0, now + second));
+        Assert.Equal(TimeSpan.Zero, unaccounted.Look(7, queuedAt, now + 2 * second));
+
+        // Found unaccounted look after look: stuck since the first of them.
+        Assert.Equal(TimeSpan.FromSeconds(3), unaccounted.Look(7, queuedAt, now + 5 * second));
+        // A new request of the same client starts the count again.
+        Assert.Equal(TimeSpan.Zero, unaccounted.Look(7, queuedAt + 6 * second, now + 6 * second));
+        // A client that left is forgotten.
+        unaccounted.KeepOnly([]);
+        Assert.Equal(TimeSpan.Zero, unaccounted.Look(7, queuedAt + 6 * second, now + 7 * second));
+    }
 }

@@ -93,8 +93,17 @@ public sealed class PoolBackoffSpec : Akka.TestKit.Xunit2.TestKit
         return desk;
     }
 
+    /// <summary>
+    /// The pool has made <paramref name="attempts"/> login attempts and handled the failure of each:
+    /// its retry is scheduled on the virtual clock, so the spec may move the clock past it (moved
+    /// before, the timer would start later than the spec thinks, and the next attempt never come).
+    /// </summary>
     private async Task AttemptsReachAsync(long attempts) =>
-        await AwaitAssertAsync(() => Assert.Equal(attempts, _services.Stats.ServerLoginAttempts), TimeSpan.FromSeconds(10));
+        await AwaitAssertAsync(() =>
+        {
+            Assert.Equal(attempts, _services.Stats.ServerLoginAttempts);
+            Assert.Equal(attempts, _services.Stats.ServerLoginFailuresHandled);
+        }, TimeSpan.FromSeconds(10));
 
     private async Task RefusedFastAsync(LendingDesk desk, long? attempts)
     {
