@@ -197,6 +197,8 @@ internal sealed partial class ClientLink
         }
     }
 
+    private static readonly TimeSpan NoticeFlushBound = TimeSpan.FromSeconds(1);
+
     /// <summary>PgBouncer's words for a client queued longer than query_wait_notify (a NOTICE, SQLSTATE 00000).</summary>
     private static readonly byte[] QueuedNotice = new MessageBuilder().Notice(new PgError("NOTICE", "00000",
         "No server connection available in postgres backend, client being queued")).ToArray();
@@ -216,13 +218,17 @@ internal sealed partial class ClientLink
         }
         catch (TimeoutException)
         {
+            // A client that reads nothing must not hold up the wait (a connection granted meanwhile waits for
+            // this loop): the flush is bounded, and a notice it could not push out goes with the answer.
+            using var bounded = CancellationTokenSource.CreateLinkedTokenSource(lending.Lifetime);
+            bounded.CancelAfter(NoticeFlushBound);
             try
             {
-                await lending.ClientOutput.WriteAsync(QueuedNotice, lending.Lifetime).ConfigureAwait(false);
+                await lending.ClientOutput.WriteAsync(QueuedNotice, bounded.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IOException or InvalidOperationException or OperationCanceledException or ObjectDisposedException)
             {
-                // the client is gone: its session ends, and withdraws the wait
+                // the client is gone (its session ends, and withdraws the wait), or slow: the notice waits in its pipe
             }
 
             return await waiting.ConfigureAwait(false);
