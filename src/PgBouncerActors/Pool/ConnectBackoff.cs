@@ -66,7 +66,6 @@ internal sealed class ConnectBackoff(Func<BackoffSettings> settingsNow, Func<dou
         return delay;
     }
 
-    /// <summary>Whether a login may be tried now: not while an outage's delay or a refusal's pause runs.</summary>
     /// <summary>
     /// Whether the pool may open connections nobody waits for (min_pool_size): not within
     /// server_login_retry of a login the server refused (a wrong password, no such database), which
@@ -75,6 +74,7 @@ internal sealed class ConnectBackoff(Func<BackoffSettings> settingsNow, Func<dou
     /// </summary>
     public bool MayWarm(TimeSpan now) => now >= _refusedUntil;
 
+    /// <summary>Whether a login may be tried now: not while an outage's delay or a refusal's pause runs.</summary>
     public bool MayConnect(TimeSpan now) => (!IsFailing || now >= _retryAt) && now >= _pausedUntil;
 
     /// <summary>How long until a login may be tried again (zero: now).</summary>

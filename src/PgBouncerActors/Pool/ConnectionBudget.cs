@@ -301,5 +301,4 @@ internal sealed class PoolBudget(ConnectionBudget database, ConnectionBudget use
         database.Give();
         user.Give();
     }
-
 }

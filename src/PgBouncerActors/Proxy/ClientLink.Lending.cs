@@ -255,15 +255,7 @@ internal sealed partial class ClientLink
         var settings = lending.Services.Settings;
         // A connection no client has used yet is fresh from its login: nothing to check (PgBouncer checks used ones only).
         var check = settings.ServerCheckSql is not null && server.Used && server.IdledFor >= settings.ServerCheckDelay;
-        if (ClientSettings.Count == 0)
-        {
-            // The first connection of this client: it starts from the server's defaults and its own startup
-            // settings, never from what the connection's last client left (its TimeZone, DateStyle...).
-            foreach (var (name, value) in global::PgBouncerActors.Session.StartupParameters.OverServerDefaults(server.LoginParameters, lending.StartupSettings))
-            {
-                ClientSettings[name] = value;
-            }
-        }
+        StartSettingsFrom(server.LoginParameters);
 
         var signature = SettingsSignature;
         var inLine = string.Equals(server.CarriedSettings, signature, StringComparison.Ordinal) ||
@@ -305,6 +297,24 @@ internal sealed partial class ClientLink
 
         server.CarriedSettings = signature;
         return null;
+    }
+
+    /// <summary>
+    /// Once, before the client's first transaction: its settings start from the server's defaults
+    /// (<paramref name="serverDefaults"/>, as a fresh connection reported them) with its own startup
+    /// settings over them, never from what a connection's last client left (its TimeZone, DateStyle...).
+    /// </summary>
+    public void StartSettingsFrom(IReadOnlyDictionary<string, string> serverDefaults)
+    {
+        if (ClientSettings.Count != 0)
+        {
+            return;
+        }
+
+        foreach (var (name, value) in global::PgBouncerActors.Session.StartupParameters.OverServerDefaults(serverDefaults, _lending!.StartupSettings))
+        {
+            ClientSettings[name] = value;
+        }
     }
 
     /// <summary>The client's settings in one string (name=value, in name order), made again only after they change.</summary>

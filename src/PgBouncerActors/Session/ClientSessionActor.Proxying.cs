@@ -38,11 +38,7 @@ internal sealed partial class ClientSessionActor
         CompleteLogin();
         if (connection is null)
         {
-            // What the login's connection would have been brought in line with: the server's defaults, the client's settings over them.
-            foreach (var (name, value) in StartupParameters.OverServerDefaults(parameters, _startupSettings))
-            {
-                link.ClientSettings[name] = value;
-            }
+            link.StartSettingsFrom(parameters); // what the login's connection would have been brought in line with
         }
 
         var welcome = new MessageBuilder().AuthenticationOk();
