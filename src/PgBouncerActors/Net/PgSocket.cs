@@ -246,6 +246,43 @@ internal sealed class PgSocket : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Whether the peer has left while nobody reads <see cref="Input"/>: it shut down or reset its
+    /// side (on Linux seen even with bytes of it unread; elsewhere only with nothing unread), or all
+    /// it sent since is a Terminate (over plaintext, where the bytes can be looked at without reading
+    /// them). Nothing is consumed. Something else unread from a peer still there: it is still talking.
+    /// </summary>
+    public bool PeerHasLeft()
+    {
+        try
+        {
+            if (PeerHangup.Seen(_socket))
+            {
+                return true;
+            }
+
+            var unread = _socket.Available;
+            if (unread == 0)
+            {
+                return _socket.Poll(0, SelectMode.SelectRead); // readable with nothing to read: end of stream, or reset
+            }
+
+            if (_tls is not null || unread != TerminateBytes.Length)
+            {
+                return false;
+            }
+
+            Span<byte> next = stackalloc byte[TerminateBytes.Length];
+            return _socket.Receive(next, SocketFlags.Peek) == next.Length && next.SequenceEqual(TerminateBytes);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return true;
+        }
+    }
+
+    private static ReadOnlySpan<byte> TerminateBytes => [(byte)'X', 0, 0, 0, 4];
+
     /// <summary>Writes one or more composed messages and flushes them.</summary>
     public async ValueTask SendAsync(ReadOnlyMemory<byte> messages, CancellationToken cancellationToken = default)
     {

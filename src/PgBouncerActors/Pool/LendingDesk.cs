@@ -379,7 +379,7 @@ internal sealed class LendingDesk
             _closed = error;
         }
 
-        FailWaiters(_ => true, error);
+        EndWaits(_ => true, () => new LendingRefusedException(error));
     }
 
     /// <summary>
@@ -418,7 +418,19 @@ internal sealed class LendingDesk
 
     /// <summary>Every waiter that has waited longer than <paramref name="longest"/> (all with TimeSpan.Zero) gets <paramref name="error"/>.</summary>
     public int FailWaiters(TimeSpan longest, PgError error) =>
-        FailWaiters(waiter => longest == TimeSpan.Zero || _clock() - waiter.Since > longest, error);
+        EndWaits(waiter => longest == TimeSpan.Zero || _clock() - waiter.Since > longest, () => new LendingRefusedException(error));
+
+    /// <summary>
+    /// Withdraws every waiter queued at least <paramref name="queuedAtLeast"/> whose client has left
+    /// (<see cref="Proxy.ClientLink.LeftWhileQueued"/>): cl_waiting counts only clients still there, and
+    /// a crowd that gave up (a driver's timeout, an application gone, a flood of hostile clients)
+    /// holds up nobody behind it, each otherwise taking a turn, and a connection, for a request nobody
+    /// waits for. Asked under the lock, so no wait ends (and no reader takes the socket) meanwhile;
+    /// only waits of some length are looked at, so a busy pool's short waits cost nothing.
+    /// </summary>
+    public int WithdrawDeparted(TimeSpan queuedAtLeast) =>
+        EndWaits(waiter => _clock() - waiter.Since >= queuedAtLeast && waiter.Lessee?.LeftWhileQueued() == true,
+            () => new Proxy.ClientLeftWhileQueuedException());
 
     /// <summary>
     /// Idle connections the pool closes now (server_idle_timeout, server_lifetime, room for another
@@ -619,7 +631,7 @@ internal sealed class LendingDesk
         connection.ResumeReading(); // a reader waiting for the session's decision goes on, to see the close
     }
 
-    private int FailWaiters(Func<DeskWaiter, bool> which, PgError error)
+    private int EndWaits(Func<DeskWaiter, bool> which, Func<Exception> failure)
     {
         List<DeskWaiter>? failed = null;
         lock (_lock)
@@ -629,7 +641,7 @@ internal sealed class LendingDesk
                 if (which(waiter))
                 {
                     Dequeue(waiter);
-                    waiter.Answer(null, new LendingRefusedException(error));
+                    waiter.Answer(null, failure());
                     (failed ??= []).Add(waiter);
                 }
             }

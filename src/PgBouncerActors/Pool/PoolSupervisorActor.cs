@@ -305,6 +305,8 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
             Retire(connection, reason, cancelFirst: false);
         }
 
+        _desk.WithdrawDeparted(JanitorInterval);
+
         // As PgBouncer, query_timeout bounds a wait for a server connection too, and is named when it is the shorter.
         var (waitLimit, limitName) = settings.QueryTimeout > TimeSpan.Zero && (settings.QueryWaitTimeout <= TimeSpan.Zero || settings.QueryTimeout <= settings.QueryWaitTimeout)
             ? (settings.QueryTimeout, "query_timeout")

@@ -16,12 +16,16 @@ namespace PgBouncerActors.Proxy;
 /// <param name="Entry">The client as SHOW CLIENTS lists it (its waits are counted there); null for a link nobody lists.</param>
 /// <param name="Session">The session actor (SHOW SERVERS names it; server_fast_close tells it).</param>
 /// <param name="Lifetime">Cancelled when the session stops.</param>
+/// <param name="Client">The client's socket, looked at when a request of the client has waited its turn a while (has the client left?); null for a link with no socket of its own.</param>
 internal sealed record LinkLending(LendingDesk Desk, PoolerServices Services, PipeWriter ClientOutput, Configuration.PoolMode Mode, bool Releases,
     IReadOnlyDictionary<string, string> StartupSettings, Action<ForwardEnd?, Exception?> ServerSideEnded, Stats.ClientEntry? Entry,
-    Akka.Actor.IActorRef? Session, CancellationToken Lifetime);
+    Akka.Actor.IActorRef? Session, CancellationToken Lifetime, Net.PgSocket? Client = null);
 
 /// <summary>The client cancelled its request while it waited for a server connection: the pooler answers it 57014 itself.</summary>
 internal sealed class WaitCanceledByClientException() : Exception("canceling statement due to user request");
+
+/// <summary>The client left (closed its connection, or said Terminate) while its request waited for a server connection.</summary>
+internal sealed class ClientLeftWhileQueuedException() : Exception("the client left while its request was queued");
 
 internal sealed partial class ClientLink
 {
@@ -29,6 +33,7 @@ internal sealed partial class ClientLink
     private readonly Lock _holdLock = new();
     private LinkLending? _lending;
     private DeskWaiter? _waiter;
+    private bool _queuedForRequest;
     private ServerToClientInspector? _fromServer;
     private ServerConnection? _lastServer;
     private long _wantsServerSince; // Stopwatch timestamp: the client loop has a request and no connection; 0 otherwise
@@ -99,6 +104,7 @@ internal sealed partial class ClientLink
     /// <exception cref="LendingRefusedException">No connection can be had (query_wait_timeout, a removed database, the server down).</exception>
     /// <exception cref="SettingRefusedException">The server refused one of the client's settings.</exception>
     /// <exception cref="WaitCanceledByClientException">The client cancelled its request while it waited.</exception>
+    /// <exception cref="ClientLeftWhileQueuedException">The client left while it waited (<see cref="LendingDesk.WithdrawDeparted"/>).</exception>
     /// <exception cref="OperationCanceledException">The session stops.</exception>
     [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<ServerConnection> AcquireAsync(bool forLogin = false)
@@ -121,6 +127,7 @@ internal sealed partial class ClientLink
                     throw new OperationCanceledException("the session is ending");
                 }
 
+                _queuedForRequest = !forLogin; // seen by the desk under its lock, which queuing takes after this
                 var checkout = desk.CheckoutAsync(_waiter!, _lastServer, keepTurn);
                 ServerConnection server;
                 if (checkout.IsCompletedSuccessfully)
@@ -196,6 +203,14 @@ internal sealed partial class ClientLink
             WantsServerSince(0);
         }
     }
+
+    /// <summary>
+    /// Whether the client left (closed its connection, or said Terminate) while a request of its
+    /// waits its turn: asked by the desk, under its lock, of a waiter queued a while (see
+    /// <see cref="LendingDesk.WithdrawDeparted"/>), when nothing reads the client's socket. The
+    /// login's own wait is left out: the login is still reading its client.
+    /// </summary>
+    internal bool LeftWhileQueued() => _queuedForRequest && _lending?.Client is { } client && client.PeerHasLeft();
 
     private static readonly TimeSpan NoticeFlushBound = TimeSpan.FromSeconds(1);
 

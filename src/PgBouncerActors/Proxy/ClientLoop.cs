@@ -68,6 +68,10 @@ internal static class ClientLoop
                     await RequestRefusal.AnswerAsync(source, clientOutput, PgError.Error(SqlStates.QueryCanceled, canceled.Message), maxFrameLength,
                         cancellationToken).ConfigureAwait(false);
                 }
+                catch (ClientLeftWhileQueuedException)
+                {
+                    return ForwardEnd.SourceClosed; // its request goes unread with it
+                }
 
                 continue; // read again: the same bytes, now with a server to send them to
             }

@@ -159,7 +159,7 @@ internal sealed partial class ClientSessionActor
         _entry?.Link = link;
         var self = Self;
         link.Lend(new LinkLending(found.Desk, _services, _client.Output, _mode, Releases: _mode != PoolMode.Session, _startupSettings,
-            (end, failure) => self.Tell(new PumpEnded(FromServer: true, end, failure), self), _entry, Self, _lifetime.Token));
+            (end, failure) => self.Tell(new PumpEnded(FromServer: true, end, failure), self), _entry, Self, _lifetime.Token, _client));
         // Transaction and statement modes, as PgBouncer: once the pool knows its server's parameters, a login
         // borrows no server connection (a busy pool would hold it up); the client's settings go with its first transaction.
         if (_mode != PoolMode.Session && found.Desk.ServerParameters is { } known &&

@@ -233,16 +233,23 @@ public sealed class ContentionSpec(PostgresFixture postgres, ITestOutputHelper o
             }
             catch (InvalidOperationException aborted)
             {
-                // pgbench names a client given up, and says why on that line or the one before it.
+                // pgbench names a client given up, and says why on that line or in the message it logged just
+                // before (libpq's, several lines: "FATAL: ..." then "server closed the connection unexpectedly"...).
                 var lines = aborted.Message.Split('\n');
                 for (var i = 0; i < lines.Length; i++)
                 {
-                    if (!lines[i].Contains("aborted", StringComparison.Ordinal) || lines[i].Contains("Run was aborted", StringComparison.Ordinal))
+                    if (!IsAbortLine(lines[i]))
                     {
                         continue;
                     }
 
-                    var why = lines[i] + (i > 0 ? " / " + lines[i - 1] : "");
+                    var before = i - 1;
+                    while (before > 0 && !lines[before].StartsWith("pgbench:", StringComparison.Ordinal) && !IsAbortLine(lines[before - 1]))
+                    {
+                        before--;
+                    }
+
+                    var why = lines[i] + (before >= 0 && !IsAbortLine(lines[before]) ? " / " + string.Join(" ", lines[before..i]) : "");
                     if (why.Contains("FATAL:", StringComparison.Ordinal) || why.Contains("ERROR:", StringComparison.Ordinal))
                     {
                         outcomes.Failed(-1, $"pgbench {mode}", new PgbenchClientError(why));
@@ -255,6 +262,9 @@ public sealed class ContentionSpec(PostgresFixture postgres, ITestOutputHelper o
             }
         }
     }
+
+    private static bool IsAbortLine(string line) =>
+        line.Contains("aborted", StringComparison.Ordinal) && !line.Contains("Run was aborted", StringComparison.Ordinal);
 
     /// <summary>A pgbench client given up after an error it was told (its SQLSTATE is not printed, the message is).</summary>
     private sealed class PgbenchClientError(string line) : Exception(line);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Npgsql;
+using PgBouncerActors.Protocol.Messages;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -100,5 +101,76 @@ public sealed class NoClientWaitsForeverSpec(PostgresFixture postgres, ITestOutp
         await transaction.CommitAsync();
         await using var after = new NpgsqlCommand("select 'served after'", waiter);
         Assert.Equal("served after", await after.ExecuteScalarAsync()); // the session goes on, and its next request is served
+    }
+
+    [Fact]
+    public async Task Clients_that_leave_while_queued_leave_the_queue_and_their_requests_never_run()
+    {
+        await postgres.Cluster.RunSqlAsync($"create table if not exists left_queue(x int); truncate left_queue; grant all on left_queue to {PostgresFixture.ScramUser};");
+        await using var pooler = postgres.StartPooler(
+            $"auth_type = trust, admin_users = {PostgresFixture.ScramUser}, pool_mode = transaction, default_pool_size = 1, query_wait_timeout = 60");
+        await using var holder = new NpgsqlConnection(PostgresFixture.ConnectionString(pooler.Port));
+        await holder.OpenAsync();
+        await using var transaction = await holder.BeginTransactionAsync(); // the pool's only connection, held
+        await using (var hold = new NpgsqlCommand("select count(*) from left_queue", holder, transaction))
+        {
+            await hold.ExecuteScalarAsync();
+        }
+
+        await using var console = await ConsoleClient.ConnectAsync(pooler.Port, PostgresFixture.ScramUser);
+        async Task<long> WaitingAsync() => (await console.ShowAsync("SHOW POOLS")).Number("cl_waiting", "postgres", PostgresFixture.ScramUser);
+        async Task UntilWaitingAsync(long count, string what)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (await WaitingAsync() != count)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"cl_waiting never came to {count}: {what} (it shows {await WaitingAsync()})");
+                await Task.Delay(20);
+            }
+        }
+
+        // Nine clients queue an insert each, then go: three say Terminate first, three just close (a driver's timeout,
+        // a killed process), three close with bytes still unread (half a message: as a TLS client's encrypted goodbye, the
+        // pooler cannot tell it from a request without reading it, yet the client is gone).
+        var leaving = new List<Simulation.WireClient>();
+        for (var i = 0; i < 9; i++)
+        {
+            var client = await Simulation.WireClient.ConnectAsync(pooler.Port);
+            await client.LoginAsync(PostgresFixture.ScramUser, "postgres");
+            await client.SendQueryAsync($"insert into left_queue values ({i})");
+            leaving.Add(client);
+        }
+
+        await UntilWaitingAsync(9, "nine clients queued");
+        for (var i = 0; i < leaving.Count; i++)
+        {
+            switch (i % 3)
+            {
+                case 0:
+                    await leaving[i].Socket.CloseWithAsync(new MessageBuilder().Terminate().WrittenMemory);
+                    break;
+                case 1:
+                    leaving[i].Socket.Abort();
+                    break;
+                default:
+                    await leaving[i].Socket.CloseWithAsync(new MessageBuilder().Query("select 1").WrittenMemory[..3]);
+                    break;
+            }
+        }
+
+        await UntilWaitingAsync(0, "the clients that left are still queued while the only connection is held");
+        Assert.DoesNotContain((await console.ShowAsync("SHOW CLIENTS")).Rows, row => row[2] == "postgres" && row[4] == "waiting");
+
+        await using var next = new NpgsqlConnection(PostgresFixture.ConnectionString(pooler.Port));
+        await next.OpenAsync();
+        await using var served = new NpgsqlCommand("select count(*) from left_queue", next);
+        var answer = served.ExecuteScalarAsync();
+        await UntilWaitingAsync(1, "the next client queued");
+        await transaction.CommitAsync();
+        Assert.Equal(0L, (long)(await answer.WaitAsync(TimeSpan.FromSeconds(10)))!); // first in line, and nothing of the departed ran
+        await using var direct = new NpgsqlConnection(postgres.DirectConnectionString());
+        await direct.OpenAsync();
+        await using var count = new NpgsqlCommand("select count(*) from left_queue", direct);
+        Assert.Equal(0L, (long)(await count.ExecuteScalarAsync())!);
     }
 }

@@ -1,0 +1,40 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace PgBouncerActors.Net;
+
+/// <summary>
+/// Linux's POLLRDHUP: whether the peer has shut down its side of a connection, seen even with
+/// bytes of it still unread (a TLS client's encrypted goodbye, a request it gave up on), which
+/// <see cref="Socket.Poll"/> cannot tell from a peer still talking.
+/// </summary>
+internal static class PeerHangup
+{
+    private const short POLLIN = 0x0001;
+    private const short POLLERR = 0x0008;
+    private const short POLLHUP = 0x0010;
+    private const short POLLRDHUP = 0x2000;
+
+    /// <summary>True when the peer hung up or the connection broke; false when it did not, or the system cannot say.</summary>
+    public static bool Seen(Socket socket)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
+        var watched = new PollFd { Fd = (int)socket.Handle, Events = POLLIN | POLLRDHUP };
+        return poll(ref watched, 1, 0) == 1 && (watched.Revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int poll(ref PollFd fds, nuint count, int timeoutMs);
+}
