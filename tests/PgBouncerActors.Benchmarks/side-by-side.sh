@@ -322,6 +322,23 @@ for pooler in $poolers; do
   done
 done
 
+# A pooler with no client at all (its pools warm from the warm-up): the CPU it burns anyway, which a
+# pooler beside every application instance pays all day. All poolers are measured over the same quiet
+# seconds, after a settling pause (the last pooler warmed up is still compiling what the warm-up made hot).
+quiet_row="no clients (CPU while idle)"
+if wanted "$quiet_row"; then
+  sleep "${BENCH_QUIET_SETTLE:-15}"
+  declare -A quiet_before
+  for pooler in $poolers; do quiet_before[$pooler]=$(cpu_seconds "${pid_of[$pooler]}"); done
+  quiet_seconds=${BENCH_QUIET_SECONDS:-20}
+  sleep "$quiet_seconds"
+  for pooler in $poolers; do
+    record "$pooler" "$quiet_row" "CPU ms per s" "$(awk -v a="${quiet_before[$pooler]}" -v b="$(cpu_seconds "${pid_of[$pooler]}")" -v s="$quiet_seconds" \
+      'BEGIN { printf "%.2f", (b - a) * 1000 / s }')"
+  done
+  say "$quiet_row: measured over ${quiet_seconds} s"
+fi
+
 # Idle clients first, while neither pooler has yet held more than the warm-up's ten clients.
 for pooler in $poolers; do idle_run "$pooler"; done
 
