@@ -65,8 +65,17 @@ public sealed class TimerQueueScheduler : SchedulerBase, IDateTimeOffsetNowTimeP
             return;
         }
 
-        new Scheduled(this, work, cancelable, interval).Arm(delay);
+        new Scheduled(this, work, cancelable, Bounded(interval)).Arm(Bounded(delay));
     }
+
+    /// <summary>The longest a <see cref="Timer"/> takes (about 49.7 days).</summary>
+    private static readonly TimeSpan Longest = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
+    /// <summary>
+    /// A delay a <see cref="Timer"/> can take: a longer one (a setting of years, which the wheel
+    /// took) fires after about 49.7 days, where it would otherwise throw in the actor asking.
+    /// </summary>
+    private static TimeSpan Bounded(TimeSpan delay) => delay == Timeout.InfiniteTimeSpan || delay <= Longest ? delay : Longest;
 
     /// <summary>One piece of work and its timer.</summary>
     private sealed class Scheduled(TimerQueueScheduler scheduler, IRunnable work, ICancelable? cancelable, TimeSpan interval)

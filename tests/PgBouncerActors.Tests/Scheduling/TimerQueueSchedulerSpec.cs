@@ -36,6 +36,15 @@ public sealed class TimerQueueSchedulerSpec(ITestOutputHelper output) : Akka.Tes
     }
 
     [Fact]
+    public void A_delay_longer_than_a_timer_takes_is_accepted_and_not_due_now()
+    {
+        // Akka's wheel took any delay; a .NET Timer takes at most ~49.7 days (a client_login_timeout of a year, say).
+        Sys.Scheduler.ScheduleTellOnce(TimeSpan.FromDays(365), TestActor, "a year on", ActorRefs.NoSender);
+        Sys.Scheduler.ScheduleTellRepeatedly(TimeSpan.FromDays(365), TimeSpan.FromDays(365), TestActor, "every year", ActorRefs.NoSender);
+        ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+    }
+
+    [Fact]
     public void Work_cancelled_before_it_is_due_never_runs()
     {
         var cancel = new Cancelable(Sys.Scheduler);
