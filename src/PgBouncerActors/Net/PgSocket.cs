@@ -261,10 +261,13 @@ internal sealed class PgSocket : IAsyncDisposable
                 return true;
             }
 
+            // Readable first, then nothing to read: end of stream, or reset. (The other order would take bytes
+            // arriving between the two looks for an end; bytes once there stay, as nobody reads meanwhile.)
+            var readable = _socket.Poll(0, SelectMode.SelectRead);
             var unread = _socket.Available;
             if (unread == 0)
             {
-                return _socket.Poll(0, SelectMode.SelectRead); // readable with nothing to read: end of stream, or reset
+                return readable;
             }
 
             if (_tls is not null || unread != TerminateBytes.Length)
