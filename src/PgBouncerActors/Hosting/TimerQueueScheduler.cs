@@ -7,10 +7,10 @@ using Akka.Event;
 namespace PgBouncerActors.Hosting;
 
 /// <summary>
-/// Akka's scheduler on .NET's own timer queue, opt-in (<c>akka.scheduler.implementation</c>, a line
-/// of hocon/reference.conf left commented out until CI's ContentionSpec flake with it is understood).
-/// Akka's default, the hashed wheel, wakes every tick-duration (10 ms) for as long as the process
-/// lives, work or not: a pooler with no client spent about 20 ms of CPU a second on it, where PgBouncer spends well under one, and a pooler beside every application
+/// Akka's scheduler on .NET's own timer queue (<c>akka.scheduler.implementation</c> in
+/// hocon/reference.conf). Akka's default, the hashed wheel, wakes every tick-duration (10 ms) for
+/// as long as the process lives, work or not: a pooler with no client spent about 20 ms of CPU a
+/// second on it, where PgBouncer spends well under one, and a pooler beside every application
 /// instance pays that all day. Here a timer wakes the process only when something is due, and
 /// fires within a millisecond or so of its time rather than at the next tick.
 /// </summary>

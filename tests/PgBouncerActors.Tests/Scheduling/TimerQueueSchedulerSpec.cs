@@ -7,28 +7,22 @@ using Xunit.Abstractions;
 namespace PgBouncerActors.Tests.Scheduling;
 
 /// <summary>
-/// The scheduler an operator can give Akka (a line of hocon/reference.conf, commented out): timers on
-/// .NET's timer queue, so an idle pooler is not woken a hundred times a second. Every timer an actor
-/// starts goes through it (client_login_timeout, the pools' janitor, the stats period, backoff), so it
-/// must keep Akka's promises: work runs once when due, repeats until cancelled, and never runs once cancelled.
+/// The scheduler the pooler gives Akka (hocon/reference.conf): timers on .NET's timer queue, so an
+/// idle pooler is not woken a hundred times a second. Every timer an actor starts goes through it
+/// (client_login_timeout, the pools' janitor, the stats period, backoff), so it must keep Akka's
+/// promises: work runs once when due, repeats until cancelled, and never runs once cancelled.
 /// </summary>
 public sealed class TimerQueueSchedulerSpec(ITestOutputHelper output) : Akka.TestKit.Xunit2.TestKit(
     AkkaSpecConfig.With("akka.scheduler.implementation = \"PgBouncerActors.Hosting.TimerQueueScheduler, pgbouncer-actors\""), output: output)
 {
     [Fact]
-    public void Naming_it_in_the_akka_section_gives_the_actor_system_this_scheduler()
+    public void The_pooler_runs_its_actors_on_it()
     {
-        // The line hocon/reference.conf carries, commented out, for an operator to turn on.
-        var named = "PgBouncerActors.Hosting.TimerQueueScheduler, pgbouncer-actors";
+        // The actor system's configuration as the pooler builds it, from hocon/reference.conf under a deployment's file.
+        var settings = PgBouncerActors.Configuration.SettingsLoader.LoadString("pgbouncer { listen_port = 0, auth_type = trust }");
+        var named = PoolerHost.ActorSystemConfig(settings).GetString("akka.scheduler.implementation");
         Assert.Equal(typeof(TimerQueueScheduler), Type.GetType(named, throwOnError: true));
-        Assert.Contains($"# scheduler.implementation = \"{named}\"", ReferenceConf());
         Assert.IsType<TimerQueueScheduler>(Sys.Scheduler);
-    }
-
-    private static string ReferenceConf()
-    {
-        using var stream = typeof(PoolerHost).Assembly.GetManifestResourceStream("reference.conf")!;
-        return new StreamReader(stream).ReadToEnd();
     }
 
     [Fact]
