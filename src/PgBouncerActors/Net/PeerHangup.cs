@@ -15,16 +15,23 @@ internal static class PeerHangup
     private const short POLLHUP = 0x0010;
     private const short POLLRDHUP = 0x2000;
 
-    /// <summary>True when the peer hung up or the connection broke; false when it did not, or the system cannot say.</summary>
-    public static bool Seen(Socket socket)
+    /// <summary>How the peer hung up or the connection broke (for the log); null when it did not, or the system cannot say.</summary>
+    public static string? Seen(Socket socket)
     {
         if (!OperatingSystem.IsLinux())
         {
-            return false;
+            return null;
         }
 
         var watched = new PollFd { Fd = (int)socket.Handle, Events = POLLIN | POLLRDHUP };
-        return poll(ref watched, 1, 0) == 1 && (watched.Revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+        if (poll(ref watched, 1, 0) != 1)
+        {
+            return null;
+        }
+
+        return (watched.Revents & POLLERR) != 0 ? "the connection broke"
+            : (watched.Revents & POLLHUP) != 0 ? "the connection is closed"
+            : (watched.Revents & POLLRDHUP) != 0 ? "it shut down its side" : null;
     }
 
     [StructLayout(LayoutKind.Sequential)]

@@ -204,61 +204,19 @@ internal sealed class PgSocket : IAsyncDisposable
     }
 
     /// <summary>
-    /// Whether the peer has sent something (or closed) that nobody has read yet: in this pipe's
-    /// buffer or still in the kernel. Only while nobody else reads <see cref="Input"/>.
-    /// </summary>
-    public bool HasInput()
-    {
-        try
-        {
-            if (Input.TryRead(out var buffered))
-            {
-                var any = !buffered.Buffer.IsEmpty || buffered.IsCompleted;
-                Input.AdvanceTo(buffered.Buffer.Start);
-                if (any)
-                {
-                    return true;
-                }
-            }
-
-            return _socket.Poll(0, SelectMode.SelectRead); // readable: data waiting, or the peer closed
-        }
-        catch (Exception e) when (e is ObjectDisposedException or SocketException or InvalidOperationException)
-        {
-            return true; // closed under us: as good as a peer that spoke
-        }
-    }
-
-    /// <summary>
-    /// Completes when the peer sends something or closes, without reading it (a zero-byte receive):
-    /// what arrived stays in the kernel, so <see cref="HasInput"/> still sees it. Only while
-    /// nobody reads <see cref="Input"/> and its buffer is empty.
-    /// </summary>
-    public async ValueTask WaitForInputAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-            // reset or closed: that is news too, and the reader will find out what it is
-        }
-    }
-
-    /// <summary>
     /// Whether the peer has left while nobody reads <see cref="Input"/>: it shut down or reset its
     /// side (on Linux seen even with bytes of it unread; elsewhere only with nothing unread), or all
     /// it sent since is a Terminate (over plaintext, where the bytes can be looked at without reading
     /// them). Nothing is consumed. Something else unread from a peer still there: it is still talking.
     /// </summary>
-    public bool PeerHasLeft()
+    /// <returns>How it left, in words for the log; null while it is still there.</returns>
+    public string? HowPeerLeft()
     {
         try
         {
-            if (PeerHangup.Seen(_socket))
+            if (PeerHangup.Seen(_socket) is { } hangup)
             {
-                return true;
+                return hangup;
             }
 
             // Readable first, then nothing to read: end of stream, or reset. (The other order would take bytes
@@ -267,20 +225,20 @@ internal sealed class PgSocket : IAsyncDisposable
             var unread = _socket.Available;
             if (unread == 0)
             {
-                return readable;
+                return readable ? "end of stream" : null;
             }
 
             if (_tls is not null || unread != TerminateBytes.Length)
             {
-                return false;
+                return null;
             }
 
             Span<byte> next = stackalloc byte[TerminateBytes.Length];
-            return _socket.Receive(next, SocketFlags.Peek) == next.Length && next.SequenceEqual(TerminateBytes);
+            return _socket.Receive(next, SocketFlags.Peek) == next.Length && next.SequenceEqual(TerminateBytes) ? "it sent Terminate" : null;
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
-            return true;
+            return "the socket is closed";
         }
     }
 

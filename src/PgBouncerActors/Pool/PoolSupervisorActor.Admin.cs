@@ -186,6 +186,14 @@ internal sealed partial class PoolSupervisorActor
             ReplaceConnections("the database's server changed in the configuration");
         }
 
+        if (ServerTlsSignature(settings) is var tls && tls != _serverTls)
+        {
+            // As PgBouncer: a connection made under the old server_tls_* settings is not kept (the log's reason is its words).
+            _serverTls = tls;
+            ReplaceConnections("database configuration changed");
+            _services.Log.Information("pool {Pool}: server TLS settings changed; connections are replaced as they come free", _definition.Key);
+        }
+
         if (settings.PoolModeFor(database, _definition.Key.User) is var mode && mode != _definition.Mode)
         {
             // Clients that log in from now on get the new mode; those connected keep theirs until they leave.
@@ -196,6 +204,10 @@ internal sealed partial class PoolSupervisorActor
         _desk.Policy = Policy(); // server_lifetime, server_round_robin and the reserve may have changed
         Resize(settings);
     }
+
+    /// <summary>The settings a server connection's TLS was made with, in one string: a reload that changes any of them replaces the connections.</summary>
+    private static string ServerTlsSignature(Configuration.PoolerSettings settings) => string.Join('\u0001', settings.ServerTlsMode,
+        settings.ServerTlsCaFile, settings.ServerTlsCertFile, settings.ServerTlsKeyFile, settings.ServerTlsProtocols, settings.ServerTlsCiphers);
 
     /// <summary>
     /// A reload or SET changed pool sizes: the pool grows at once for its waiters; when it

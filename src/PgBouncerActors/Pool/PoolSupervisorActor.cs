@@ -33,6 +33,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
     private int _nextBackendId;
     private long _loginErrors; // every failed server login, for the dashboard and /metrics
     private bool _removed; // the database left the configuration on a reload: the desk lends nothing
+    private string _serverTls; // the server_tls_* settings the pool's connections were made with (a reload may change them)
 
     // The admin console's commands (see PoolSupervisorActor.Admin.cs).
     private bool _paused;
@@ -47,6 +48,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         _budget = budget;
         _desk = desk;
         _paused = paused;
+        _serverTls = ServerTlsSignature(services.Settings);
         _backoff = new ConnectBackoff(() => services.Settings.ServerBackoff, Random.Shared.NextDouble);
         _desk.Policy = Policy();
         if (paused)

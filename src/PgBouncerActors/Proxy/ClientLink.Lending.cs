@@ -210,7 +210,19 @@ internal sealed partial class ClientLink
     /// <see cref="LendingDesk.WithdrawDeparted"/>), when nothing reads the client's socket. The
     /// login's own wait is left out: the login is still reading its client.
     /// </summary>
-    internal bool LeftWhileQueued() => _queuedForRequest && _lending?.Client is { } client && client.PeerHasLeft();
+    internal bool LeftWhileQueued()
+    {
+        if (!_queuedForRequest || _lending?.Client?.HowPeerLeft() is not { } how)
+        {
+            return false;
+        }
+
+        Departure = how;
+        return true;
+    }
+
+    /// <summary>How the client was seen to leave while its request was queued (the log's reason), once it was.</summary>
+    public string? Departure { get; private set; }
 
     private static readonly TimeSpan NoticeFlushBound = TimeSpan.FromSeconds(1);
 
@@ -452,11 +464,19 @@ internal sealed partial class ClientLink
 
         // Between transactions (its answer forwarded, the release not yet made) the loss costs the
         // client nothing, as for a connection idle at the desk: its next request takes another.
-        if (failure is null && _lending is { Releases: true } lending &&
-            _machine.TryRelease(server, () => IsClean && CancelRoute.TryDetach()) == ReleaseOutcome.Released)
+        if (failure is null && _lending is { Releases: true } lending)
         {
-            lending.Desk.Retire(server, $"lost between transactions: {why}");
-            return;
+            switch (_machine.TryRelease(server, () => IsClean && CancelRoute.TryDetach()))
+            {
+                case ReleaseOutcome.Released:
+                    lending.Desk.Retire(server, $"lost between transactions: {FatalAfterTransaction?.ToString() ?? why}");
+                    FatalAfterTransaction = null;
+                    return;
+                case ReleaseOutcome.Deferred:
+                    // The client loop is still in a write (the end of one already answered, on a busy machine, or a new
+                    // request): it judges again when that is done (EndWrite), with the reader gone.
+                    return;
+            }
         }
 
         _serverEndReason = why;
@@ -475,11 +495,20 @@ internal sealed partial class ClientLink
             return;
         }
 
-        if (_machine.TryRelease(server, _mayRelease) == ReleaseOutcome.Released)
+        if (_machine.TryRelease(server, _mayRelease) != ReleaseOutcome.Released)
         {
-            _lastServer = server;
-            lending.Desk.CheckIn(server);
+            return;
         }
+
+        if (FatalAfterTransaction is { } fatal)
+        {
+            FatalAfterTransaction = null;
+            lending.Desk.Retire(server, $"lost between transactions: {fatal}");
+            return;
+        }
+
+        _lastServer = server;
+        lending.Desk.CheckIn(server);
     }
 
     private bool MayRelease() => IsClean && CancelRoute.TryDetach();
@@ -513,6 +542,11 @@ internal sealed partial class ClientLink
                 break;
             case LinkState.Linked or LinkState.Writing or LinkState.WritingReleaseWanted:
                 server!.Socket.Input.CancelPendingRead();
+                if (server.ReaderEnded is not null)
+                {
+                    ReaderGone(); // it ended while a write went on (see ServerLost): nothing forwards any more
+                }
+
                 break;
         }
 

@@ -45,6 +45,13 @@ internal sealed partial class ClientLink
     /// <summary>A FATAL error the server sent and the client already received.</summary>
     public PgError? ServerFatal { get; set; }
 
+    /// <summary>
+    /// Transaction and statement modes: a FATAL the server sent after the client's transaction had
+    /// ended (nothing owed: pg_terminate_backend, a restart), kept from the client as PgBouncer keeps
+    /// it (its connection was as good as back in the pool). The connection is closed, not lent again.
+    /// </summary>
+    public PgError? FatalAfterTransaction { get; set; }
+
     /// <summary>The client sent something PostgreSQL would not read (set by the client-side inspector); the client is refused with it.</summary>
     public PgError? ClientViolation { get; set; }
 
@@ -139,7 +146,16 @@ internal sealed partial class ClientLink
     /// <summary>The client loop's bytes are out (or the write failed): the server's reader judges the connection again if it wanted to give it back meanwhile.</summary>
     public void EndWrite(ServerConnection server)
     {
-        if (_machine.EndWrite())
+        if (!_machine.EndWrite())
+        {
+            return;
+        }
+
+        if (server.ReaderEnded is { } why)
+        {
+            ServerLost(server, why, failure: null); // the reader ended while this write went on, and left the judgement to it
+        }
+        else
         {
             server.Socket.Input.CancelPendingRead();
         }

@@ -90,6 +90,15 @@ internal sealed class ServerToClientInspector(ClientLink state, IDictionary<stri
                 return Decide(fate);
             default: // ErrorResponse
                 var error = PgError.Parse(payload);
+                if (error.IsFatal && mode != Configuration.PoolMode.Session && state.Tracker.IsSettled)
+                {
+                    // The client's transaction is over: the connection is as good as back in the pool, where
+                    // PgBouncer would see this (an idle server's error) and close it; the client never hears of it.
+                    state.FatalAfterTransaction = error;
+                    _stopRequested = true; // the reader gives the connection up now, to be closed
+                    return FrameDecision.Drop;
+                }
+
                 if (error.IsFatal)
                 {
                     state.ServerFatal = error; // the server closes next; nothing it owed will come

@@ -155,7 +155,7 @@ internal sealed partial class ClientSessionActor
                     Finish("client sent Terminate", null);
                     return;
                 case ForwardEnd.SourceClosed:
-                    Finish("client closed the connection", null);
+                    Finish(_link?.Departure is { } how ? $"client left while its request was queued: {how}" : "client closed the connection", null);
                     return;
                 case ForwardEnd.DestinationClosed:
                     _serverGone = true;
@@ -196,7 +196,9 @@ internal sealed partial class ClientSessionActor
                 // A server that said FATAL (pg_terminate_backend, shutdown) has already told the client why.
                 _serverGone = true;
                 Finish($"server connection lost: {_link?.ServerFatal?.ToString() ?? ended.Failure?.Message ?? "closed"}",
-                    _link?.ServerFatal is null ? LostServer(ended.Failure?.Message ?? "the server closed the connection") : null);
+                    _link?.ServerFatal is null
+                        ? LostServer(ended.Failure?.Message ?? _link?.FatalAfterTransaction?.Message ?? "the server closed the connection")
+                        : null);
                 return;
             case null when ended.Failure is FrameTooLargeException large:
                 var why = OverLimit(large, " from the server");

@@ -92,6 +92,7 @@ internal static class SessionEnding
             return;
         }
 
+        serverGone |= link.FatalAfterTransaction is not null; // it said FATAL after the client's last transaction
         var clean = readerHeld && !serverGone && !server.Socket.IsClosed && server.ReaderEnded is null && link.IsClean;
         if (!clean)
         {

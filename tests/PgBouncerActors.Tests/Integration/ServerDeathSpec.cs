@@ -86,6 +86,38 @@ public sealed class ServerDeathSpec(PostgresFixture postgres)
         }
     }
 
+    /// <summary>
+    /// Each transaction sets idle_session_timeout to a millisecond on its server connection, which
+    /// then ends itself with FATAL 57P05 right after its ReadyForQuery: often in the same read, before
+    /// the pooler gave the connection back. The client's transaction was over; as with PgBouncer it
+    /// never hears of that FATAL, and its next transaction runs on another connection.
+    /// </summary>
+    [Theory]
+    [InlineData("transaction")]
+    [InlineData("statement")]
+    public async Task A_server_connection_that_ends_itself_just_after_each_transaction_costs_the_client_nothing(string mode)
+    {
+        await using var pooler = postgres.StartPooler($"pool_mode = {mode}, default_pool_size = 1, auth_type = trust, admin_users = {PostgresFixture.ScramUser}");
+        await using var client = new NpgsqlConnection(PostgresFixture.ConnectionString(pooler.Port) + ";No Reset On Close=true");
+        await client.OpenAsync();
+        await using var console = await ConsoleClient.ConnectAsync(pooler.Port, PostgresFixture.ScramUser);
+        var pids = new HashSet<int>();
+        for (var round = 0; round < 60; round++)
+        {
+            var pid = await ScalarAsync<int>(client, "select pg_backend_pid() from (select set_config('idle_session_timeout', '1', false)) as ends_itself");
+            pids.Add(pid);
+            // Gone from the pool before the next transaction (its FATAL read, the connection closed), so that one cannot race it.
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (await console.ShowAsync("SHOW SERVERS") is var servers &&
+                   servers.Rows.Any(row => row[servers.Columns.FindIndex(column => column.Name == "remote_pid")] == pid.ToString()) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(2);
+            }
+        }
+
+        Assert.True(pids.Count > 30, $"only {pids.Count} server connections for 60 transactions: the servers did not end themselves");
+    }
+
     [Theory]
     [InlineData("transaction")]
     [InlineData("session")]

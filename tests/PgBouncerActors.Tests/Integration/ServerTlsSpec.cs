@@ -90,6 +90,34 @@ public sealed class ServerTlsSpec(PostgresFixture postgres) : IAsyncLifetime
         Assert.Contains("number of transactions actually processed: 1200/1200", output);
     }
 
+    /// <summary>
+    /// As PgBouncer: a reload that changes server_tls_* replaces the pool's connections (logged as
+    /// "database configuration changed"), so the new setting is in force at the next transaction
+    /// once the pool has heard of the reload, without a restart or a RECONNECT.
+    /// </summary>
+    [Fact]
+    public async Task A_reload_that_turns_server_TLS_on_replaces_the_plaintext_connections_at_once()
+    {
+        const string plaintext = "pool_mode = transaction, default_pool_size = 1, server_tls_sslmode = disable";
+        var log = new LogCapture();
+        await using var pooler = postgres.StartPooler(plaintext, log: log);
+        await using var client = new NpgsqlConnection(PostgresFixture.ConnectionString(pooler.Port));
+        await client.OpenAsync();
+        await using var ssl = new NpgsqlCommand("select ssl from pg_stat_ssl where pid = pg_backend_pid()", client);
+        Assert.Equal(false, await ssl.ExecuteScalarAsync());
+
+        pooler.Apply(Admin.ConfigView.TakeChangeable(pooler.Settings, postgres.Settings(plaintext.Replace("disable", "prefer"))));
+        for (var waited = 0; log.Count("server TLS settings changed") == 0; waited += 10) // the pool hears of it a moment later (a message)
+        {
+            Assert.True(waited < 10_000, "the pool never heard of the reload:\n" + string.Join("\n", log.Lines));
+            await Task.Delay(10);
+        }
+
+        Assert.Equal(true, await ssl.ExecuteScalarAsync());
+        Assert.Contains(log.Lines, line => line.StartsWith("server connection closed", StringComparison.Ordinal) &&
+                                           line.Contains("closing because: database configuration changed", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task Without_TLS_the_server_sees_plaintext_and_prefer_takes_TLS_when_offered()
     {
