@@ -99,9 +99,12 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
                 break;
             case ("RELOAD", []):
                 Reload();
+                await UntilPoolsHaveTheSettingsAsync(cancellationToken).ConfigureAwait(false);
                 break;
             case ("SET", _):
-                answer.CommandComplete(Set(command));
+                var set = Set(command);
+                await UntilPoolsHaveTheSettingsAsync(cancellationToken).ConfigureAwait(false);
+                answer.CommandComplete(set);
                 return;
             default:
                 throw Invalid(command.Text);
@@ -243,6 +246,24 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
         while (DateTime.UtcNow < deadline && services.Statistics.AnyNotEnded(ids))
         {
             await Task.Delay(10, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// RELOAD and SET answer once every pool has the new settings, as PgBouncer's (it applies them
+    /// before it answers): a reload that replaces server connections (server_tls_*, a moved
+    /// database) is in force for the next transaction the operator runs. Each pool hears of the
+    /// settings in a message; this asks each after it, bounded.
+    /// </summary>
+    private async Task UntilPoolsHaveTheSettingsAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await pools.Ask<object>(new CommandPools(PoolCommand.Settle, null), TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Akka.Actor.AskTimeoutException)
+        {
+            services.Log.Warning("the pools took more than 5s to take new settings; they are in force, the console answered without waiting for them");
         }
     }
 

@@ -101,6 +101,9 @@ internal enum PoolCommand
     Reconnect,
     Kill,
     WaitClose,
+
+    /// <summary>Answered at once: asked right after new settings were sent, its answer says every pool has them (RELOAD, SET).</summary>
+    Settle,
 }
 
 internal sealed record PoolsCommanded

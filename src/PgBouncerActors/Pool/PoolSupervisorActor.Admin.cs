@@ -74,6 +74,9 @@ internal sealed partial class PoolSupervisorActor
                 _waitCloseReplies.Add(Sender);
                 AnswerCommandsDone();
                 break;
+            case PoolCommand.Settle: // the settings sent before it are in force here
+                Sender.Tell(PoolsCommanded.Instance, Self);
+                break;
         }
     }
 
