@@ -148,12 +148,22 @@ public sealed class PooledModesSpec(PostgresFixture postgres)
         Assert.Contains("57P01", error is PostgresException postgresError ? postgresError.SqlState : error.InnerException?.Message ?? error.Message);
         Assert.Equal(1, await ScalarAsync<int>(bystander, "select 1"));
 
-        // Three transactions at once get three connections: the pool replaced the dead one.
+        // Three transactions held open together get three connections: the pool replaced the dead one. (Each holds its
+        // connection until all three have one, so none can finish first and hand its connection on, as on a loaded machine.)
         var clients = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => OpenAsync(pooler.Port)));
+        var holding = 0;
+        var allHold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var pids = await Task.WhenAll(clients.Select(async c =>
         {
             await using var t = await c.BeginTransactionAsync();
-            var held = await ScalarAsync<int>(c, "select pg_backend_pid() from pg_sleep(0.5)");
+            var held = await ScalarAsync<int>(c, "select pg_backend_pid()");
+            if (Interlocked.Increment(ref holding) == clients.Length)
+            {
+                allHold.TrySetResult();
+            }
+
+            Assert.True(await Task.WhenAny(allHold.Task, Task.Delay(TimeSpan.FromSeconds(20))) == allHold.Task,
+                $"only {Volatile.Read(ref holding)} of 3 transactions got a connection within 20s: the pool did not return to its size");
             await t.CommitAsync();
             return held;
         }));
