@@ -32,7 +32,7 @@ public sealed class ServerDeathSpec(PostgresFixture postgres)
     /// within microseconds, or a few milliseconds on a loaded machine. What the server sends after
     /// a request went out is a race no pooler can win; what arrived before it must not be its answer.
     /// </summary>
-    private static async Task WaitUntilBackAtTheDeskAsync(Hosting.PoolerHost pooler)
+    internal static async Task WaitUntilBackAtTheDeskAsync(Hosting.PoolerHost pooler)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (pooler.Statistics.Clients.Single().Link?.State != PgBouncerActors.Proxy.LinkState.Free)

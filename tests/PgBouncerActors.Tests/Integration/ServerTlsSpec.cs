@@ -106,6 +106,7 @@ public sealed class ServerTlsSpec(PostgresFixture postgres) : IAsyncLifetime
         await client.OpenAsync();
         await using var ssl = new NpgsqlCommand("select ssl from pg_stat_ssl where pid = pg_backend_pid()", client);
         Assert.Equal(false, await ssl.ExecuteScalarAsync());
+        await ServerDeathSpec.WaitUntilBackAtTheDeskAsync(pooler); // else the next query may still go where the last one went
 
         await using var console = await ConsoleClient.ConnectAsync(pooler.Port, PostgresFixture.ScramUser);
         Assert.Null((await console.ShowAsync("SET server_tls_sslmode = prefer")).Error);
