@@ -18,7 +18,8 @@ namespace PgBouncerActors.Benchmarks;
 public class LoginPathBenchmarks
 {
     private ActorSystem _system = null!;
-    private IMaterializer _streams = null!;
+    private ConversationGraphs _streams = null!;
+    private ConversationGraphs _keepingNone = null!;
     private Socket _peer = null!;
     private PgSocket _socket = null!;
 
@@ -26,7 +27,9 @@ public class LoginPathBenchmarks
     public void Setup()
     {
         _system = ActorSystem.Create("bench", "akka.loglevel = WARNING");
-        _streams = _system.Materializer();
+        var materializer = _system.Materializer();
+        _streams = new ConversationGraphs(materializer);
+        _keepingNone = new ConversationGraphs(materializer, keep: 0);
         (_socket, _peer) = LoopbackSockets.Connect();
     }
 
@@ -38,10 +41,17 @@ public class LoginPathBenchmarks
         _system.Terminate().Wait();
     }
 
-    [Benchmark(Description = "conversation opened and ended")]
+    [Benchmark(Description = "conversation opened and ended (a kept graph)")]
     public async Task Conversation()
     {
         var frames = FrameConversation.Open(_socket, _streams);
+        await frames.DisposeAsync();
+    }
+
+    [Benchmark(Description = "conversation opened and ended (its graph materialized from the blueprint and stopped)")]
+    public async Task ConversationOnANewGraph()
+    {
+        var frames = FrameConversation.Open(_socket, _keepingNone);
         await frames.DisposeAsync();
     }
 

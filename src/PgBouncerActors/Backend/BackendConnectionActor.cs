@@ -45,7 +45,7 @@ internal sealed class BackendConnectionActor : ReceiveActor
         var settings = _services.Settings;
         _services.Stats.ServerLoginAttempted();
         // As PgBouncer, a Unix socket never carries TLS (server_tls_sslmode is for TCP).
-        ServerLogin.ConnectAsync(_pool.Endpoint, CurrentCredentials(), settings.MaxFrameLength, settings.ServerConnectTimeout, _services.Streams,
+        ServerLogin.ConnectAsync(_pool.Endpoint, CurrentCredentials(), settings.MaxFrameLength, settings.ServerConnectTimeout, _services.Conversations,
                 Net.PgSocket.IsUnixSocketDirectory(_pool.Endpoint.Host) ? null : _services.ServerTls,
                 settings.FindDatabase(_pool.Key.Database)?.ConnectQuery)
             .PipeTo(Self, Self, connection => new Connected(connection), cause => cause is ServerLoginException login

@@ -25,7 +25,7 @@ internal static class ServerLogin
     /// <param name="tls">TLS towards the server (server_tls_sslmode), or null: plaintext.</param>
     /// <param name="connectQuery">The database's connect_query, run once the login is done; null: none.</param>
     public static async Task<ServerConnection> ConnectAsync(ServerEndpoint endpoint, ServerCredentials credentials,
-        long maxFrameLength, TimeSpan timeout, IMaterializer streams, Net.ServerTls? tls = null, string? connectQuery = null,
+        long maxFrameLength, TimeSpan timeout, ConversationGraphs conversations, Net.ServerTls? tls = null, string? connectQuery = null,
         CancellationToken cancellationToken = default)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -54,7 +54,7 @@ internal static class ServerLogin
             }
 
             var connection = new ServerConnection(socket, endpoint, credentials.User, maxFrameLength);
-            await using (var frames = FrameConversation.Open(socket, streams))
+            await using (var frames = FrameConversation.Open(socket, conversations))
             {
                 await LoginAsync(frames, connection, credentials, deadline.Token).ConfigureAwait(false);
                 if (connectQuery is not null)

@@ -7,7 +7,11 @@ namespace PgBouncerActors.Framing;
 /// The conversation's own ends of its graph: a source it offers elements into and a sink it takes
 /// elements from, one at a time, each handed over through the stage's async callback. Akka's
 /// Source.Queue and Sink.Queue do the same with buffers, completion bookkeeping and a graph
-/// about four times as large; a login materializes one of these graphs, so the size is paid per login.
+/// about four times as large.
+/// What the stage completes (an element taken, a frame delivered) runs its awaiter's continuation
+/// on the stage's own thread, not queued to the thread pool: the conversation's code between two
+/// operations is short, never blocks, and reaches the graph again only through async callbacks,
+/// which Akka queues to the stream actor; each queued hand-over would be a thread woken per message.
 /// </summary>
 internal sealed class OfferSource<T>() : GraphStageWithMaterializedValue<SourceShape<T>, OfferSource<T>.Handle>
 {
@@ -18,7 +22,7 @@ internal sealed class OfferSource<T>() : GraphStageWithMaterializedValue<SourceS
     /// <summary>What the conversation holds: offer the next element (done when the stream took it), or complete.</summary>
     public sealed class Handle
     {
-        internal volatile Action<(T Element, TaskCompletionSource Taken)>? Offer;
+        internal volatile Action<(T Element, TaskCompletionSource? Taken)>? Offer;
         internal volatile Action<bool>? Complete;
         internal readonly TaskCompletionSource Started = new(TaskCreationOptions.RunContinuationsAsynchronously);
         internal readonly TaskCompletionSource Ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -26,7 +30,7 @@ internal sealed class OfferSource<T>() : GraphStageWithMaterializedValue<SourceS
         public async Task OfferAsync(T element)
         {
             await Started.Task.ConfigureAwait(false);
-            var taken = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var taken = new TaskCompletionSource(); // continued on the stage's thread (see the class)
             if (Offer is not { } offer)
             {
                 throw new IOException("the conversation has ended");
@@ -40,6 +44,23 @@ internal sealed class OfferSource<T>() : GraphStageWithMaterializedValue<SourceS
             }
 
             await taken.Task.ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Offers without waiting until the stream took the element: for an element whose outcome
+        /// is awaited elsewhere (a read request, whose frame the sink delivers). Offered to a stream
+        /// that has ended, it is dropped, and what awaits the outcome learns of the end there.
+        /// </summary>
+        public void Post(T element)
+        {
+            if (Started.Task.IsCompleted)
+            {
+                Offer?.Invoke((element, null));
+            }
+            else
+            {
+                Started.Task.ContinueWith(_ => Offer?.Invoke((element, null)), TaskScheduler.Default);
+            }
         }
 
         public void CompleteStream()
@@ -65,7 +86,7 @@ internal sealed class OfferSource<T>() : GraphStageWithMaterializedValue<SourceS
     {
         private readonly OfferSource<T> _stage;
         private readonly Handle _handle;
-        private (T Element, TaskCompletionSource Taken)? _pending;
+        private (T Element, TaskCompletionSource? Taken)? _pending;
         private bool _completing;
 
         public Logic(OfferSource<T> stage, Handle handle) : base(stage.Shape)
@@ -77,7 +98,7 @@ internal sealed class OfferSource<T>() : GraphStageWithMaterializedValue<SourceS
 
         public override void PreStart()
         {
-            _handle.Offer = GetAsyncCallback<(T Element, TaskCompletionSource Taken)>(offered =>
+            _handle.Offer = GetAsyncCallback<(T Element, TaskCompletionSource? Taken)>(offered =>
             {
                 _pending = offered;
                 TryPush();
@@ -97,13 +118,13 @@ internal sealed class OfferSource<T>() : GraphStageWithMaterializedValue<SourceS
 
         public override void OnDownstreamFinish(Exception cause)
         {
-            _pending?.Taken.TrySetException(new IOException("the conversation has ended", cause));
+            _pending?.Taken?.TrySetException(new IOException("the conversation has ended", cause));
             base.OnDownstreamFinish(cause);
         }
 
         public override void PostStop()
         {
-            _pending?.Taken.TrySetException(new IOException("the conversation has ended"));
+            _pending?.Taken?.TrySetException(new IOException("the conversation has ended"));
             _handle.Offer = null; // the handle may outlive the graph: it must not keep the stopped graph alive
             _handle.Complete = null;
             _handle.Ended.TrySetResult();
@@ -118,7 +139,7 @@ internal sealed class OfferSource<T>() : GraphStageWithMaterializedValue<SourceS
 
             _pending = null;
             Push(_stage._out, offered.Element);
-            offered.Taken.TrySetResult();
+            offered.Taken?.TrySetResult();
             if (_completing)
             {
                 CompleteStage();
@@ -148,7 +169,7 @@ internal sealed class TakeSink<T>() : GraphStageWithMaterializedValue<SinkShape<
         public async Task<T?> TakeAsync()
         {
             await Started.Task.ConfigureAwait(false);
-            var taken = new TaskCompletionSource<T?>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var taken = new TaskCompletionSource<T?>(); // continued on the stage's thread (see OfferSource)
             if (Take is not { } take)
             {
                 return Failure is null ? null : throw Failure;

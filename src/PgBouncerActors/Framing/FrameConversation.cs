@@ -1,5 +1,4 @@
-using Akka.Streams;
-using Akka.Streams.Dsl;
+using System.IO.Pipelines;
 using PgBouncerActors.Net;
 using PgBouncerActors.Protocol.Framing;
 using PgBouncerActors.Protocol.Messages;
@@ -12,61 +11,112 @@ namespace PgBouncerActors.Framing;
 /// <see cref="TakeSink{T}"/> the conversation takes frames from, and outgoing messages (another
 /// OfferSource) → <see cref="PipeWriterSink"/>. It serves the low-rate phases (the client's
 /// startup, SSL negotiation and authentication, the server login), one read or write at a time.
+/// The graph comes from <see cref="ConversationGraphs"/>, which keeps graphs of conversations that
+/// ended cleanly for the next ones.
 /// Disposing it leaves the pipes to the proxy loops, exactly at the end of the last frame read. A linked session's bytes do not go through it: they
 /// flow pipe to pipe, because a graph per direction per idle client would cost memory and CPU
 /// per transaction that the pooler's users pay for (see README "Akka.NET").
 /// </summary>
 internal sealed class FrameConversation : IAsyncDisposable
 {
-    private readonly OfferSource<FrameRequest>.Handle _requests;
-    private readonly TakeSink<PgMessage>.Handle _frames;
-    private readonly OfferSource<OutgoingFrames>.Handle _outgoing;
+    private readonly ConversationGraphs _graphs;
+    private readonly ConversationLines _lines;
+    private readonly PipeReader _input;
+    private readonly PipeWriter _output;
+    private int _inFlight; // reads and sends not settled yet
+    private volatile bool _spoiled; // a read or send failed or was given up on: the graph may be mid-way, it is not kept
     private int _disposed;
 
-    private FrameConversation(PgSocket socket, IMaterializer materializer)
+    private FrameConversation(PgSocket socket, ConversationGraphs graphs)
     {
-        var reading = Source.FromGraph(new OfferSource<FrameRequest>())
-            .Via(new FrameDecoderStage(socket.Input))
-            .ToMaterialized(new TakeSink<PgMessage>(), Keep.Both);
-        var writing = Source.FromGraph(new OfferSource<OutgoingFrames>()).To(new PipeWriterSink(socket.Output));
-        // Both directions in one graph: one stream actor per conversation, not two.
-        ((_requests, _frames), _outgoing) = RunnableGraph.FromGraph(
-                GraphDsl.Create(reading, writing, Keep.Both, (_, _, _) => ClosedShape.Instance))
-            .Run(materializer);
+        _graphs = graphs;
+        _lines = graphs.Take();
+        _input = socket.Input;
+        _output = socket.Output;
     }
 
-    public static FrameConversation Open(PgSocket socket, IMaterializer materializer) => new(socket, materializer);
+    public static FrameConversation Open(PgSocket socket, ConversationGraphs graphs) => new(socket, graphs);
 
     /// <summary>The untyped first packet, or null when the peer closed before sending one.</summary>
-    public Task<PgMessage?> ReadStartupPacketAsync(CancellationToken cancellationToken) => ReadAsync(FrameRequest.Startup, cancellationToken);
+    public Task<PgMessage?> ReadStartupPacketAsync(CancellationToken cancellationToken) => ReadAsync(FrameRequest.Startup(_input), cancellationToken);
 
     /// <summary>The next typed message, or null when the peer closed cleanly between messages.</summary>
     public Task<PgMessage?> ReadMessageAsync(long maxFrameLength, CancellationToken cancellationToken) =>
-        ReadAsync(FrameRequest.Message(maxFrameLength), cancellationToken);
+        ReadAsync(FrameRequest.Message(_input, maxFrameLength), cancellationToken);
 
     /// <summary>Writes composed messages; done when they are flushed to the socket.</summary>
     public async Task SendAsync(ReadOnlyMemory<byte> messages, CancellationToken cancellationToken)
     {
-        var written = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await _outgoing.OfferAsync(new OutgoingFrames(messages, written)).WaitAsync(cancellationToken).ConfigureAwait(false);
-        await written.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _inFlight);
+        try
+        {
+            ThrowIfDisposed();
+            var written = new TaskCompletionSource(); // continued on the stage's thread (see OfferSource)
+            await _lines.Outgoing.OfferAsync(new OutgoingFrames(_output, messages, written)).WaitAsync(cancellationToken).ConfigureAwait(false);
+            await written.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            _spoiled = true;
+            throw;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+        }
     }
 
     public Task SendAsync(MessageBuilder builder, CancellationToken cancellationToken) => SendAsync(builder.WrittenMemory, cancellationToken);
 
     private async Task<PgMessage?> ReadAsync(FrameRequest request, CancellationToken cancellationToken)
     {
-        // A read given up on ends the decoder, which lets go of the pipe at once.
-        using var giveUp = cancellationToken.Register(static requests => ((OfferSource<FrameRequest>.Handle)requests!).CompleteStream(), _requests);
-        var frame = _frames.TakeAsync();
-        await _requests.OfferAsync(request).ConfigureAwait(false);
-        // The decoder's own exception (FrameTooLargeException, ...) comes out as a direct read would throw it.
-        return await frame.WaitAsync(cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _inFlight);
+        try
+        {
+            ThrowIfDisposed();
+            // A read given up on ends the decoder, which lets go of the pipe at once.
+            using var giveUp = cancellationToken.Register(static lines => ((ConversationLines)lines!).Requests.CompleteStream(), _lines);
+            // The frame is awaited, not the request's acceptance: a request the stream never takes ends the take too.
+            var frame = _lines.Frames.TakeAsync();
+            _lines.Requests.Post(request);
+            // The decoder's own exception (FrameTooLargeException, ...) comes out as a direct read would throw it.
+            return await frame.WaitAsync(cancellationToken).ConfigureAwait(false) ?? Ended();
+        }
+        catch
+        {
+            _spoiled = true;
+            throw;
+        }
+        finally
+        {
+            // Given up on just as the frame came: the read succeeded, but its graph is ending.
+            if (cancellationToken.IsCancellationRequested)
+            {
+                _spoiled = true;
+            }
+
+            Interlocked.Decrement(ref _inFlight);
+        }
     }
 
     /// <summary>
-    /// Ends both lines of the graph and waits until the reading end has stopped, so the pipe is
-    /// the proxy loops' again. Every send was awaited until flushed, so nothing written is behind.
+    /// A conversation disposed is done with its graph, which may already serve another: what
+    /// counts an operation in flight comes before this check, and disposal sets the flag before it
+    /// looks at that count, so either the operation sees the disposal or the disposal sees it in flight.
+    /// </summary>
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
+
+    /// <summary>The peer closed between frames: the reading line has completed, and the graph with it.</summary>
+    private PgMessage? Ended()
+    {
+        _spoiled = true;
+        return null;
+    }
+
+    /// <summary>
+    /// Gives the graph back for the next conversation when this one ended cleanly; otherwise ends
+    /// both lines and waits until the reading end has stopped, so the pipe is the proxy loops'
+    /// again. Every send was awaited until flushed, so nothing written is behind.
     /// </summary>
     public async ValueTask DisposeAsync()
     {
@@ -75,11 +125,16 @@ internal sealed class FrameConversation : IAsyncDisposable
             return;
         }
 
-        _requests.CompleteStream();
-        _outgoing.CompleteStream();
+        if (!_spoiled && Volatile.Read(ref _inFlight) == 0)
+        {
+            _graphs.Return(_lines);
+            return;
+        }
+
+        _lines.Stop();
         try
         {
-            await _frames.Stopped.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+            await _lines.Frames.Stopped.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {

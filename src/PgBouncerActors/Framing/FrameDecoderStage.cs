@@ -5,12 +5,16 @@ using PgBouncerActors.Protocol.Framing;
 
 namespace PgBouncerActors.Framing;
 
-/// <summary>What the next frame is expected to be: an untyped startup packet, or a typed message up to a length.</summary>
-internal readonly record struct FrameRequest(bool StartupPacket, long MaxFrameLength)
+/// <summary>
+/// What the next frame is expected to be (an untyped startup packet, or a typed message up to a
+/// length), and the pipe to read it from: the pipe travels with the request so that the graph
+/// holds nothing of one connection and one fused blueprint serves every conversation.
+/// </summary>
+internal readonly record struct FrameRequest(PipeReader Reader, bool StartupPacket, long MaxFrameLength)
 {
-    public static FrameRequest Startup { get; } = new(true, 0);
+    public static FrameRequest Startup(PipeReader reader) => new(reader, true, 0);
 
-    public static FrameRequest Message(long maxFrameLength) => new(false, maxFrameLength);
+    public static FrameRequest Message(PipeReader reader, long maxFrameLength) => new(reader, false, maxFrameLength);
 }
 
 /// <summary>
@@ -22,9 +26,8 @@ internal readonly record struct FrameRequest(bool StartupPacket, long MaxFrameLe
 /// Errors are typed: an oversized, negative or truncated frame fails the stream with the
 /// decoder's own <see cref="FramingException"/>; a peer that closes between frames completes it.
 /// </summary>
-internal sealed class FrameDecoderStage(PipeReader reader) : GraphStage<FlowShape<FrameRequest, PgMessage>>
+internal sealed class FrameDecoderStage : GraphStage<FlowShape<FrameRequest, PgMessage>>
 {
-    private readonly PipeReader _reader = reader;
     private readonly Inlet<FrameRequest> _in = new("frames.requests");
     private readonly Outlet<PgMessage> _out = new("frames.out");
 
@@ -38,6 +41,7 @@ internal sealed class FrameDecoderStage(PipeReader reader) : GraphStage<FlowShap
     {
         private readonly FrameDecoderStage _stage;
         private Action<Decoded>? _onDecoded;
+        private PipeReader? _reader; // the pipe of the request being read
         private volatile bool _waiting;
 
         public Logic(FrameDecoderStage stage) : base(stage.Shape)
@@ -53,13 +57,14 @@ internal sealed class FrameDecoderStage(PipeReader reader) : GraphStage<FlowShap
         {
             if (_waiting)
             {
-                _stage._reader.CancelPendingRead(); // a read still waiting on the socket ends with the stream
+                _reader?.CancelPendingRead(); // a read still waiting on the socket ends with the stream
             }
         }
 
         private void Read(FrameRequest request)
         {
-            var reading = ReadFrameAsync(_stage._reader, request);
+            _reader = request.Reader;
+            var reading = ReadFrameAsync(request.Reader, request);
             if (reading.IsCompletedSuccessfully)
             {
                 Deliver(reading.Result);
@@ -76,6 +81,7 @@ internal sealed class FrameDecoderStage(PipeReader reader) : GraphStage<FlowShap
 
         private void Deliver(Decoded decoded)
         {
+            _reader = null; // a kept graph holds nothing of the connection it served
             if (decoded.Message is not null)
             {
                 Push(_stage._out, decoded.Message);

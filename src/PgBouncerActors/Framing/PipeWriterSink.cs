@@ -4,17 +4,16 @@ using Akka.Streams.Stage;
 
 namespace PgBouncerActors.Framing;
 
-/// <summary>Composed messages to write, and who waits until they are flushed.</summary>
-internal sealed record OutgoingFrames(ReadOnlyMemory<byte> Bytes, TaskCompletionSource Written);
+/// <summary>Composed messages to write, the pipe they go to (so the graph holds no connection of its own), and who waits until they are flushed.</summary>
+internal sealed record OutgoingFrames(PipeWriter Writer, ReadOnlyMemory<byte> Bytes, TaskCompletionSource Written);
 
 /// <summary>
 /// The Akka.Streams sink onto a socket's <see cref="PipeWriter"/>: each element is written and
 /// flushed before the next is pulled, so the socket's own backpressure is the stream's. A write
 /// to a closed peer fails the element's waiter and the stream with an IOException.
 /// </summary>
-internal sealed class PipeWriterSink(PipeWriter writer) : GraphStage<SinkShape<OutgoingFrames>>
+internal sealed class PipeWriterSink : GraphStage<SinkShape<OutgoingFrames>>
 {
-    private readonly PipeWriter _writer = writer;
     private readonly Inlet<OutgoingFrames> _in = new("frames.to-pipe");
 
     public override SinkShape<OutgoingFrames> Shape => new(_in);
@@ -42,7 +41,7 @@ internal sealed class PipeWriterSink(PipeWriter writer) : GraphStage<SinkShape<O
 
         private void Write(OutgoingFrames frames)
         {
-            var flush = _stage._writer.WriteAsync(frames.Bytes);
+            var flush = frames.Writer.WriteAsync(frames.Bytes);
             if (flush.IsCompleted)
             {
                 Settle(flush.AsTask(), frames);

@@ -55,7 +55,7 @@ public sealed class PoolerHost : IAsyncDisposable
     internal Stats.StatisticsRegistry Statistics => _services.Statistics;
 
     /// <summary>The materializer of the login conversations (specs check that no graph outlives its login).</summary>
-    internal Akka.Streams.IMaterializer Streams => _services.Streams;
+    internal Framing.ConversationGraphs Conversations => _services.Conversations;
 
     internal PoolerSettings Settings => _services.Settings;
 
@@ -153,7 +153,7 @@ public sealed class PoolerHost : IAsyncDisposable
     private static PoolerHost StartActors(ActorSystem system, PoolerSettings settings, ILogger log, Socket listenSocket)
     {
         var services = new PoolerServices(settings, log, system);
-        StartAkkaPartsThatBlockOnFirstUse(system, services.Streams);
+        StartAkkaPartsThatBlockOnFirstUse(system, services.Conversations.Materializer);
         Cluster.PoolerCluster.Start(system, services); // before the pools: a limited budget registers with this instance's agent
         var pools = system.ActorOf(PoolRegistryActor.Props(services), "pools");
         var sessions = system.ActorOf(SessionsActor.Props(services, pools), "sessions");

@@ -35,10 +35,17 @@ internal sealed class PoolerServices(PoolerSettings settings, ILogger log, Actor
     /// </summary>
     public Func<TimeSpan> Monotonic { get; init; } = () => system.Scheduler.MonotonicClock;
 
-    /// <summary>Runs the Akka.Streams framing conversations (startup, authentication, server login).</summary>
-    public IMaterializer Streams { get; } = system.Materializer(namePrefix: "frames");
+    /// <summary>The Akka.Streams graphs of the framing conversations (startup, authentication, server login).</summary>
+    public Framing.ConversationGraphs Conversations { get; } = new(system.Materializer(namePrefix: "frames"));
 
     public ScramKeyStore ScramKeys { get; } = new();
+
+    /// <summary>
+    /// The pools the registry has made, for sessions to find without asking it (two actor messages
+    /// per login). Only the registry writes it, when it makes a pool and when it closes them all;
+    /// a pool not here yet is asked of the registry, which makes it.
+    /// </summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<Pool.PoolKey, Pool.PoolFound> KnownPools { get; } = new();
 
     /// <summary>The receive buffers of this pooler's client connections, kept between requests.</summary>
     public Net.ReceiveBufferPool ClientReceiveBuffers { get; } = new(TimeSpan.FromSeconds(10));

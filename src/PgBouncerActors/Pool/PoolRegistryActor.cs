@@ -63,6 +63,7 @@ internal sealed class PoolRegistryActor : ReceiveActor
             // Stopping a pool stops its backends, and each backend's PostStop says Terminate to its server.
             await Task.WhenAll(_pools.Values.Select(pool => pool.Pool.GracefulStop(TimeSpan.FromSeconds(5))));
             _pools.Clear();
+            _services.KnownPools.Clear();
             replyTo.Tell(PoolsClosed.Instance, Self);
         });
     }
@@ -90,6 +91,7 @@ internal sealed class PoolRegistryActor : ReceiveActor
             signals.Pool = actor;
             pool = (actor, desk);
             _pools[key] = pool;
+            _services.KnownPools[key] = new PoolFound(actor, key, desk);
         }
 
         return pool;

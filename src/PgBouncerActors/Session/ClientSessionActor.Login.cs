@@ -143,7 +143,14 @@ internal sealed partial class ClientSessionActor
             Receive<LoginAttached>(attached => StartProxying(attached.Connection, attached.Connection.Parameters));
             Receive<LoginAttachFailed>(failed => OnLoginAttachFailed(failed.Cause));
         });
-        _pools.Tell(new GetPool(DefinePool(_databaseSettings!)), Self);
+        var definition = DefinePool(_databaseSettings!);
+        if (_services.KnownPools.TryGetValue(definition.Key, out var known))
+        {
+            OnPoolFound(known); // the pool exists: the registry would answer with the same
+            return;
+        }
+
+        _pools.Tell(new GetPool(definition), Self);
     }
 
     /// <summary>

@@ -52,7 +52,7 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         Timers.StartSingleTimer("login", LoginTimedOut.Instance, Settings.ClientLoginTimeout);
-        _frames = FrameConversation.Open(_client, _services.Streams);
+        _frames = FrameConversation.Open(_client, _services.Conversations);
         RunHandshakeAsync(_frames, _lifetime.Token).PipeTo(Self, Self, result => result, cause => new HandshakeResult.Refused(
                 PgError.FatalError(SqlStates.ProtocolViolation, $"startup failed: {cause.Message}")));
     }
@@ -61,8 +61,8 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
     private async Task<HandshakeResult> RunHandshakeAsync(FrameConversation frames, CancellationToken cancellationToken)
     {
         var client = _client;
-        var streams = _services.Streams;
-        var (result, current) = await ClientHandshake.RunAsync(client, frames, _services.ClientTls, () => FrameConversation.Open(client, streams),
+        var graphs = _services.Conversations;
+        var (result, current) = await ClientHandshake.RunAsync(client, frames, _services.ClientTls, () => FrameConversation.Open(client, graphs),
             cancellationToken).ConfigureAwait(false);
         if (result is not HandshakeResult.Startup)
         {

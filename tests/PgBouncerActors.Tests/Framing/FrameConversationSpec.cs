@@ -19,13 +19,13 @@ namespace PgBouncerActors.Tests.Framing;
 /// </summary>
 public sealed class FrameConversationSpec : Akka.TestKit.Xunit2.TestKit
 {
-    private readonly IMaterializer _streams;
+    private readonly ConversationGraphs _streams;
     private readonly Socket _peer;
     private readonly PgSocket _socket;
 
     public FrameConversationSpec(ITestOutputHelper output) : base(AkkaSpecConfig.With(), output: output)
     {
-        _streams = Sys.Materializer();
+        _streams = new ConversationGraphs(Sys.Materializer());
         (_socket, _peer) = LoopbackSockets.Connect();
     }
 
@@ -131,7 +131,7 @@ public sealed class FrameConversationSpec : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
-    public async Task Every_graph_of_a_conversation_stops_when_it_is_disposed()
+    public async Task Conversations_one_after_another_run_on_one_graph_and_a_graph_given_up_on_is_stopped_not_kept()
     {
         for (var i = 0; i < 10; i++)
         {
@@ -146,14 +146,92 @@ public sealed class FrameConversationSpec : Akka.TestKit.Xunit2.TestKit
             // opened and closed without a read, as trust authentication does
         }
 
-        // One stream actor per running graph lives under the materializer's supervisor: none may be left.
-        var supervisor = ((ActorMaterializer)_streams).Supervisor;
-        await AwaitAssertAsync(async () =>
+        Assert.Equal((1, 1), (_streams.Materialized, _streams.Idle));
+        await AwaitAssertAsync(async () => Assert.Equal(1, await RunningGraphsAsync()), TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(100));
+
+        // A read given up on may leave its graph mid-way: that graph stops, and the next conversation gets a new one.
+        await using (var frames = FrameConversation.Open(_socket, _streams))
         {
-            var running = await Sys.ActorSelection(supervisor.Path / "*").Ask<ActorIdentity>(new Identify(null), TimeSpan.FromMilliseconds(300))
-                .ContinueWith(identify => identify.IsCompletedSuccessfully ? identify.Result.Subject : null);
-            Assert.Null(running);
-        }, TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(100));
+            using var giveUp = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => frames.ReadMessageAsync(1 << 20, giveUp.Token));
+        }
+
+        await using (var frames = FrameConversation.Open(_socket, _streams))
+        {
+            PeerSends(new MessageBuilder().Sync());
+            Assert.Equal('S', (await frames.ReadMessageAsync(1 << 20, CancellationToken.None))!.Type);
+        }
+
+        Assert.Equal((2, 1), (_streams.Materialized, _streams.Idle));
+        await AwaitAssertAsync(async () => Assert.Equal(1, await RunningGraphsAsync()), TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(100));
+    }
+
+    [Fact]
+    public async Task A_kept_graph_reads_and_writes_the_socket_of_the_conversation_that_took_it()
+    {
+        var (other, otherPeer) = LoopbackSockets.Connect();
+        try
+        {
+            await using (var frames = FrameConversation.Open(_socket, _streams))
+            {
+                PeerSends(new MessageBuilder().Query("on the first"));
+                Assert.Equal('Q', (await frames.ReadMessageAsync(1 << 20, CancellationToken.None))!.Type);
+            }
+
+            otherPeer.Send(new MessageBuilder().Query("on the second").WrittenMemory.Span);
+            PeerSends(new MessageBuilder().Query("left for the first socket's proxy loop"));
+            await using (var frames = FrameConversation.Open(other, _streams))
+            {
+                var query = await frames.ReadMessageAsync(1 << 20, CancellationToken.None);
+                Assert.Equal("on the second\0", System.Text.Encoding.UTF8.GetString(query!.Payload));
+                await frames.SendAsync(new MessageBuilder().ReadyForQuery(), CancellationToken.None);
+            }
+
+            Assert.Equal(1, _streams.Materialized);
+            var received = new byte[6];
+            var total = 0;
+            while (total < received.Length)
+            {
+                total += await otherPeer.ReceiveAsync(received.AsMemory(total), SocketFlags.None);
+            }
+
+            Assert.Equal(new MessageBuilder().ReadyForQuery().WrittenMemory.ToArray(), received);
+            var left = await _socket.Input.ReadMessageAsync(1 << 20);
+            Assert.Equal("left for the first socket's proxy loop\0", System.Text.Encoding.UTF8.GetString(left!.Payload));
+        }
+        finally
+        {
+            otherPeer.Dispose();
+            other.Abort();
+        }
+    }
+
+    [Fact]
+    public async Task A_conversation_whose_peer_closed_does_not_keep_its_graph()
+    {
+        await using (var frames = FrameConversation.Open(_socket, _streams))
+        {
+            _peer.Shutdown(SocketShutdown.Send);
+            Assert.Null(await frames.ReadMessageAsync(1 << 20, CancellationToken.None));
+        }
+
+        Assert.Equal(0, _streams.Idle);
+        await AwaitAssertAsync(async () => Assert.Equal(0, await RunningGraphsAsync()), TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(100));
+    }
+
+    /// <summary>One stream actor per running graph lives under the materializer's supervisor.</summary>
+    private async Task<int> RunningGraphsAsync()
+    {
+        var supervisor = ((ActorMaterializer)_streams.Materializer).Supervisor;
+        var probe = CreateTestProbe();
+        Sys.ActorSelection(supervisor.Path / "*").Tell(new Identify(null), probe.Ref);
+        var running = 0;
+        while (await probe.ReceiveOneAsync(TimeSpan.FromMilliseconds(300)) is ActorIdentity { Subject: not null })
+        {
+            running++;
+        }
+
+        return running;
     }
 
     protected override void Dispose(bool disposing)

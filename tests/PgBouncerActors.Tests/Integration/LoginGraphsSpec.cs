@@ -1,14 +1,16 @@
 using Akka.Actor;
 using Akka.Streams;
 using Npgsql;
+using PgBouncerActors.Framing;
 using Xunit;
 
 namespace PgBouncerActors.Tests.Integration;
 
 /// <summary>
 /// Every login runs its startup and authentication, and every server login its own, as an
-/// Akka.Streams graph: none may outlive its login, or each client would leave memory behind for
-/// as long as the pooler runs.
+/// Akka.Streams graph: none may stay with its client once the login is over, or each client would
+/// leave memory behind for as long as the pooler runs. Graphs of logins that ended cleanly are
+/// kept for the next logins, a bounded number of them holding no connection.
 /// </summary>
 [Collection(PostgresCollection.Name)]
 public sealed class LoginGraphsSpec(PostgresFixture postgres)
@@ -17,7 +19,7 @@ public sealed class LoginGraphsSpec(PostgresFixture postgres)
     [InlineData("session", "scram-sha-256")]
     [InlineData("transaction", "scram-sha-256")]
     [InlineData("transaction", "trust")]
-    public async Task No_conversation_graph_is_left_running_after_logins_and_failed_logins(string mode, string auth)
+    public async Task No_conversation_graph_is_left_running_after_logins_and_failed_logins_but_those_kept_for_the_next(string mode, string auth)
     {
         await using var pooler = postgres.StartPooler($"pool_mode = {mode}, default_pool_size = 25, auth_type = {auth}");
         // Clients that stay connected: their login ended, so must its graph.
@@ -35,33 +37,44 @@ public sealed class LoginGraphsSpec(PostgresFixture postgres)
             await wrong.OpenAsync();
         });
 
-        var supervisor = ((ActorMaterializer)pooler.Streams).Supervisor;
+        var graphs = pooler.Conversations;
+        var supervisor = ((ActorMaterializer)graphs.Materializer).Supervisor;
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        IActorRef? running;
+        int running;
         do
         {
-            running = await RunningGraphAsync(pooler.System, supervisor);
+            running = await RunningGraphsAsync(pooler.System, supervisor);
         }
-        while (running is not null && DateTime.UtcNow < deadline);
+        while (running != graphs.Idle && DateTime.UtcNow < deadline);
 
-        Assert.Null(running);
+        Assert.Equal(graphs.Idle, running);
+        Assert.InRange(running, 1, ConversationGraphs.DefaultKeep);
         foreach (var connection in connections)
         {
             await connection.DisposeAsync();
         }
     }
 
-    /// <summary>A stream actor still under the materializer's supervisor, or null when there is none.</summary>
-    private static async Task<IActorRef?> RunningGraphAsync(ActorSystem system, IActorRef supervisor)
+    /// <summary>The stream actors under the materializer's supervisor: one per running graph (those that answer within 300 ms).</summary>
+    private static async Task<int> RunningGraphsAsync(ActorSystem system, IActorRef supervisor)
     {
-        try
-        {
-            var identity = await system.ActorSelection(supervisor.Path / "*").Ask<ActorIdentity>(new Identify(null), TimeSpan.FromMilliseconds(300));
-            return identity.Subject;
-        }
-        catch (AskTimeoutException)
-        {
-            return null; // nobody there to answer
-        }
+        var answers = new System.Collections.Concurrent.ConcurrentBag<IActorRef>();
+        var collector = system.ActorOf(Props.Create(() => new IdentityCollector(answers)));
+        system.ActorSelection(supervisor.Path / "*").Tell(new Identify(null), collector);
+        await Task.Delay(300);
+        system.Stop(collector);
+        return answers.Count;
+    }
+
+    private sealed class IdentityCollector : ReceiveActor
+    {
+        public IdentityCollector(System.Collections.Concurrent.ConcurrentBag<IActorRef> answers) =>
+            Receive<ActorIdentity>(identity =>
+            {
+                if (identity.Subject is { } subject)
+                {
+                    answers.Add(subject);
+                }
+            });
     }
 }

@@ -407,7 +407,7 @@ public sealed partial class PreparedStatementsSpec(PostgresFixture postgres)
     private static async Task<WireClient> DirectLoginAsync(PoolerHost pooler, PostgresFixture postgres)
     {
         var connection = await ServerLogin.ConnectAsync(new ServerEndpoint("127.0.0.1", postgres.Cluster.Port, "postgres"),
-            new ServerCredentials(PostgresFixture.ScramUser, PostgresFixture.ScramPassword), 1 << 20, TimeSpan.FromSeconds(10), pooler.Streams);
+            new ServerCredentials(PostgresFixture.ScramUser, PostgresFixture.ScramPassword), 1 << 20, TimeSpan.FromSeconds(10), pooler.Conversations);
         return new WireClient(connection.Socket);
     }
 
