@@ -466,11 +466,10 @@ internal sealed partial class ClientLink
         // client nothing, as for a connection idle at the desk: its next request takes another.
         if (failure is null && _lending is { Releases: true } lending)
         {
-            switch (_machine.TryRelease(server, () => IsClean && CancelRoute.TryDetach()))
+            switch (_machine.TryRelease(server, _mayRelease))
             {
                 case ReleaseOutcome.Released:
-                    lending.Desk.Retire(server, $"lost between transactions: {FatalAfterTransaction?.ToString() ?? why}");
-                    FatalAfterTransaction = null;
+                    RetireBetweenTransactions(lending, server, why);
                     return;
                 case ReleaseOutcome.Deferred:
                     // The client loop is still in a write (the end of one already answered, on a busy machine, or a new
@@ -500,10 +499,9 @@ internal sealed partial class ClientLink
             return;
         }
 
-        if (FatalAfterTransaction is { } fatal)
+        if (FatalAfterTransaction is not null)
         {
-            FatalAfterTransaction = null;
-            lending.Desk.Retire(server, $"lost between transactions: {fatal}");
+            RetireBetweenTransactions(lending, server, why: "");
             return;
         }
 
@@ -512,6 +510,13 @@ internal sealed partial class ClientLink
     }
 
     private bool MayRelease() => IsClean && CancelRoute.TryDetach();
+
+    /// <summary>A connection released after its client's transaction ended, but lost (a FATAL, its end): closed, not checked in.</summary>
+    private void RetireBetweenTransactions(LinkLending lending, ServerConnection server, string why)
+    {
+        lending.Desk.Retire(server, $"lost between transactions: {FatalAfterTransaction?.ToString() ?? why}");
+        FatalAfterTransaction = null;
+    }
 
     /// <summary>The reader stopped forwarding for this link and waits for the connection's next owner.</summary>
     public void ReaderHolds() => ReaderGone();
