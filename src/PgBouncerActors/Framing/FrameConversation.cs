@@ -52,8 +52,12 @@ internal sealed class FrameConversation : IAsyncDisposable
         {
             ThrowIfDisposed();
             var written = new TaskCompletionSource(); // continued on the stage's thread (see OfferSource)
-            await _lines.Outgoing.OfferAsync(new OutgoingFrames(_output, messages, written)).WaitAsync(cancellationToken).ConfigureAwait(false);
-            await written.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            // Given up on, the write is cancelled where it is awaited: one registration, where WaitAsync made a
+            // task, a registration and a continuation per await. The offer itself is taken at once (each write
+            // is awaited before the next, so the sink is free), and a stopped graph settles it.
+            using var giveUp = cancellationToken.UnsafeRegister(static written => ((TaskCompletionSource)written!).TrySetCanceled(), written);
+            await _lines.Outgoing.OfferAsync(new OutgoingFrames(_output, messages, written)).ConfigureAwait(false);
+            await written.Task.ConfigureAwait(false);
         }
         catch
         {
@@ -74,13 +78,16 @@ internal sealed class FrameConversation : IAsyncDisposable
         try
         {
             ThrowIfDisposed();
-            // A read given up on ends the decoder, which lets go of the pipe at once.
+            // A read given up on ends the decoder, which lets go of the pipe at once, and the stream's end settles
+            // the take: so the take alone is awaited (no WaitAsync: a task, a registration and a hop per read).
             using var giveUp = cancellationToken.Register(static lines => ((ConversationLines)lines!).Requests.CompleteStream(), _lines);
             // The frame is awaited, not the request's acceptance: a request the stream never takes ends the take too.
             var frame = _lines.Frames.TakeAsync();
             _lines.Requests.Post(request);
             // The decoder's own exception (FrameTooLargeException, ...) comes out as a direct read would throw it.
-            return await frame.WaitAsync(cancellationToken).ConfigureAwait(false) ?? Ended();
+            var message = await frame.ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested(); // given up on: what the ended stream settled the take with is no answer
+            return message ?? Ended();
         }
         catch
         {

@@ -28,6 +28,12 @@ internal sealed class LendingRefusedException(PgError error) : Exception(error.M
 /// <see cref="IValueTaskSource{TResult}"/>, so a wait allocates nothing. A waiter is always either
 /// queued or answered (ARCHITECTURE invariant 8): the desk moves it from one to the other under its
 /// lock, and only then, outside the lock, completes the wait.
+/// <para>
+/// A client loop's wait may also be woken while it stays queued (<see cref="LendingDesk.TellQueued"/>,
+/// query_wait_notify): its await ends with null, the client is told, and
+/// <see cref="LendingDesk.ContinueWaiting"/> arms it again. An answer decided while it is not armed
+/// is kept for that call instead of delivered. So query_wait_notify costs a wait no timer of its own.
+/// </para>
 /// </summary>
 internal sealed class DeskWaiter : DeskListNode<DeskWaiter>, IValueTaskSource<ServerConnection>
 {
@@ -44,24 +50,69 @@ internal sealed class DeskWaiter : DeskListNode<DeskWaiter>, IValueTaskSource<Se
     /// <summary>When it joined the queue (the desk's monotonic clock).</summary>
     internal TimeSpan Since;
 
+    /// <summary>This wait may be woken to tell its client it is queued (a client loop's, not a login's nor the pooler's own).</summary>
+    internal bool TellsWhenQueued;
+
+    /// <summary>This wait was woken to tell its client so (once per wait).</summary>
+    internal bool Told;
+
+    /// <summary>Someone awaits this wait's completion: false between a wake to tell the client and <see cref="Rearm"/>.</summary>
+    private bool _armed;
+
     private ServerConnection? _granted;
     private Exception? _failure;
 
     /// <summary>Starts a wait (before it is queued).</summary>
-    internal ValueTask<ServerConnection> Begin()
+    internal ValueTask<ServerConnection> Begin(bool tellsWhenQueued = false)
     {
         _core.Reset();
         _granted = null;
         _failure = null;
+        _armed = true;
+        TellsWhenQueued = tellsWhenQueued;
+        Told = false;
         return new ValueTask<ServerConnection>(this, _core.Version);
     }
 
     /// <summary>The answer, decided under the desk's lock.</summary>
-    internal void Answer(ServerConnection? granted, Exception? failure)
+    /// <returns>Whether to <see cref="Deliver"/> it (outside the lock); false: it waits for <see cref="LendingDesk.ContinueWaiting"/>.</returns>
+    internal bool Answer(ServerConnection? granted, Exception? failure)
     {
         State = WaiterState.Answered;
         _granted = granted;
         _failure = failure;
+        var deliver = _armed;
+        _armed = false;
+        return deliver;
+    }
+
+    /// <summary>Queued and armed, told nothing yet in this wait: it is to be woken with null (under the desk's lock).</summary>
+    internal bool TryMarkToTell()
+    {
+        if (State != WaiterState.Queued || !TellsWhenQueued || Told || !_armed)
+        {
+            return false;
+        }
+
+        Told = true;
+        _armed = false;
+        return true;
+    }
+
+    /// <summary>Wakes the wait marked by <see cref="TryMarkToTell"/>, outside the lock: its await ends with null.</summary>
+    internal void WakeToTell() => _core.SetResult(null!);
+
+    /// <summary>The client was told: the same wait goes on (under the desk's lock), or ends at once with the answer kept meanwhile.</summary>
+    internal ValueTask<ServerConnection> Rearm()
+    {
+        if (State == WaiterState.Answered)
+        {
+            return _failure is { } failure ? ValueTask.FromException<ServerConnection>(failure) : new ValueTask<ServerConnection>(_granted!);
+        }
+
+        _core.Reset();
+        _armed = true;
+        return new ValueTask<ServerConnection>(this, _core.Version);
     }
 
     /// <summary>

@@ -138,7 +138,9 @@ internal sealed class LendingDesk
     /// down) or <see cref="OperationCanceledException"/> (withdrawn).
     /// </summary>
     /// <param name="keepTurn">A retry after the connection granted turned out unusable: the waiter goes to the front, with its first wait's time.</param>
-    public ValueTask<ServerConnection> CheckoutAsync(DeskWaiter waiter, ServerConnection? preferred = null, bool keepTurn = false)
+    /// <param name="tellWhenQueued">A client loop's wait: <see cref="TellQueued"/> may wake it with null to tell its client (query_wait_notify).</param>
+    public ValueTask<ServerConnection> CheckoutAsync(DeskWaiter waiter, ServerConnection? preferred = null, bool keepTurn = false,
+        bool tellWhenQueued = false)
     {
         bool signal;
         ValueTask<ServerConnection> wait;
@@ -164,7 +166,7 @@ internal sealed class LendingDesk
             }
             else
             {
-                wait = waiter.Begin();
+                wait = waiter.Begin(tellWhenQueued);
                 Enqueue(waiter, keepTurn);
                 signal = WantsDemandSignal();
             }
@@ -255,11 +257,51 @@ internal sealed class LendingDesk
             }
 
             Dequeue(waiter);
-            waiter.Answer(null, failure ?? new OperationCanceledException("the wait for a server connection was withdrawn"));
+            if (!waiter.Answer(null, failure ?? new OperationCanceledException("the wait for a server connection was withdrawn")))
+            {
+                return true; // woken to tell its client: ContinueWaiting finds the failure
+            }
         }
 
         waiter.Deliver();
         return true;
+    }
+
+    /// <summary>
+    /// query_wait_notify, from the supervisor's janitor: every client loop's wait queued at least
+    /// <paramref name="queuedAtLeast"/> and not told yet is woken with null, keeping its place; its
+    /// client loop tells the client and goes on with <see cref="ContinueWaiting"/>.
+    /// </summary>
+    public int TellQueued(TimeSpan queuedAtLeast)
+    {
+        List<DeskWaiter>? told = null;
+        lock (_lock)
+        {
+            foreach (var waiter in _waiting.Items())
+            {
+                if (_clock() - waiter.Since >= queuedAtLeast && waiter.TryMarkToTell())
+                {
+                    (told ??= []).Add(waiter);
+                }
+            }
+        }
+
+        foreach (var waiter in told ?? [])
+        {
+            // On the thread pool: the client loop runs on from its wake (the notice, perhaps its request), not inside the supervisor's turn.
+            ThreadPool.UnsafeQueueUserWorkItem(static waiter => waiter.WakeToTell(), waiter, preferLocal: false);
+        }
+
+        return told?.Count ?? 0;
+    }
+
+    /// <summary>A wait woken by <see cref="TellQueued"/> goes on in its place, or ends at once with the answer it got meanwhile.</summary>
+    public ValueTask<ServerConnection> ContinueWaiting(DeskWaiter waiter)
+    {
+        lock (_lock)
+        {
+            return waiter.Rearm();
+        }
     }
 
     // --- what the supervisor does --------------------------------------------------------------------
@@ -547,8 +589,7 @@ internal sealed class LendingDesk
             Dequeue(oldest);
             connection.IdledFor = TimeSpan.Zero; // straight from one lessee to the next
             Lend(connection, oldest.Lessee);
-            oldest.Answer(connection, null);
-            return oldest;
+            return oldest.Answer(connection, null) ? oldest : null; // not armed: ContinueWaiting takes it
         }
 
         connection.Owner = ConnectionOwner.Desk;
@@ -634,6 +675,7 @@ internal sealed class LendingDesk
     private int EndWaits(Func<DeskWaiter, bool> which, Func<Exception> failure)
     {
         List<DeskWaiter>? failed = null;
+        var ended = 0;
         lock (_lock)
         {
             foreach (var waiter in _waiting.Items())
@@ -641,8 +683,11 @@ internal sealed class LendingDesk
                 if (which(waiter))
                 {
                     Dequeue(waiter);
-                    waiter.Answer(null, failure());
-                    (failed ??= []).Add(waiter);
+                    ended++;
+                    if (waiter.Answer(null, failure()))
+                    {
+                        (failed ??= []).Add(waiter);
+                    }
                 }
             }
         }
@@ -652,7 +697,7 @@ internal sealed class LendingDesk
             waiter.Deliver();
         }
 
-        return failed?.Count ?? 0;
+        return ended;
     }
 
     private void RetireIdle(Func<ServerConnection, string?> why)

@@ -308,6 +308,10 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         }
 
         _desk.WithdrawDeparted(JanitorInterval);
+        if (settings.QueryWaitNotify > TimeSpan.Zero)
+        {
+            _desk.TellQueued(settings.QueryWaitNotify); // their client loops tell the clients, once per wait
+        }
 
         // As PgBouncer, query_timeout bounds a wait for a server connection too, and is named when it is the shorter.
         var (waitLimit, limitName) = settings.QueryTimeout > TimeSpan.Zero && (settings.QueryWaitTimeout <= TimeSpan.Zero || settings.QueryTimeout <= settings.QueryWaitTimeout)

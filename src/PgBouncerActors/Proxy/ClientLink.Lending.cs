@@ -128,7 +128,8 @@ internal sealed partial class ClientLink
                 }
 
                 _queuedForRequest = !forLogin; // seen by the desk under its lock, which queuing takes after this
-                var checkout = desk.CheckoutAsync(_waiter!, _lastServer, keepTurn);
+                var tellWhenQueued = !forLogin && lending.Services.Settings.QueryWaitNotify > TimeSpan.Zero;
+                var checkout = desk.CheckoutAsync(_waiter!, _lastServer, keepTurn, tellWhenQueued);
                 ServerConnection server;
                 if (checkout.IsCompletedSuccessfully)
                 {
@@ -139,9 +140,9 @@ internal sealed partial class ClientLink
                     lending.Entry?.StartedWaiting();
                     try
                     {
-                        server = forLogin || lending.Services.Settings.QueryWaitNotify is var notifyAfter && notifyAfter <= TimeSpan.Zero
-                            ? await checkout.ConfigureAwait(false)
-                            : await WaitTellingTheClientAsync(checkout, notifyAfter, lending).ConfigureAwait(false);
+                        server = tellWhenQueued
+                            ? await WaitTellingTheClientAsync(checkout, _waiter!, lending).ConfigureAwait(false)
+                            : await checkout.ConfigureAwait(false);
                         lending.Entry?.StoppedWaiting(served: true);
                     }
                     catch
@@ -231,39 +232,36 @@ internal sealed partial class ClientLink
         "No server connection available in postgres backend, client being queued")).ToArray();
 
     /// <summary>
-    /// The wait for a connection; one that lasts longer than query_wait_notify tells the client so,
-    /// once. The client loop writes the notice itself: while it waits, no server connection is
-    /// linked to the client, so nothing else writes to the client meanwhile.
+    /// The wait for a connection. One that lasts longer than query_wait_notify tells the client so,
+    /// once: the pool's janitor wakes the wait (it keeps its place in the queue) and the client loop
+    /// writes the notice itself, since while it waits no server connection is linked to the client,
+    /// so nothing else writes to the client meanwhile. Then the same wait goes on.
     /// </summary>
-    private static async ValueTask<ServerConnection> WaitTellingTheClientAsync(ValueTask<ServerConnection> checkout, TimeSpan notifyAfter,
+    private static async ValueTask<ServerConnection> WaitTellingTheClientAsync(ValueTask<ServerConnection> checkout, DeskWaiter waiter,
         LinkLending lending)
     {
-        var waiting = checkout.AsTask();
-        try
-        {
-            return await waiting.WaitAsync(notifyAfter, lending.Lifetime).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
+        ServerConnection? server = await checkout.ConfigureAwait(false);
+        while (server is null)
         {
             // A client that reads nothing must not hold up the wait (a connection granted meanwhile waits for
             // this loop): the flush is bounded, and a notice it could not push out goes with the answer.
-            using var bounded = CancellationTokenSource.CreateLinkedTokenSource(lending.Lifetime);
-            bounded.CancelAfter(NoticeFlushBound);
-            try
+            using (var bounded = CancellationTokenSource.CreateLinkedTokenSource(lending.Lifetime))
             {
-                await lending.ClientOutput.WriteAsync(QueuedNotice, bounded.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is IOException or InvalidOperationException or OperationCanceledException or ObjectDisposedException)
-            {
-                // the client is gone (its session ends, and withdraws the wait), or slow: the notice waits in its pipe
+                bounded.CancelAfter(NoticeFlushBound);
+                try
+                {
+                    await lending.ClientOutput.WriteAsync(QueuedNotice, bounded.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is IOException or InvalidOperationException or OperationCanceledException or ObjectDisposedException)
+                {
+                    // the client is gone (its session ends, and withdraws the wait), or slow: the notice waits in its pipe
+                }
             }
 
-            return await waiting.ConfigureAwait(false);
+            server = await lending.Desk.ContinueWaiting(waiter).ConfigureAwait(false); // told once: a second wake never comes
         }
-        catch (OperationCanceledException) when (!waiting.IsCompleted)
-        {
-            return await waiting.ConfigureAwait(false); // the session stops: it withdraws the wait, which ends it
-        }
+
+        return server;
     }
 
     /// <summary>

@@ -51,11 +51,7 @@ internal sealed partial class ClientSessionActor
         JoinStatistics(new PoolKey(ShowTables.AdminDatabase, ShowTables.AdminDatabase));
         _services.Log.Information("admin console login: user={User} addr={Address} access={Access}", _user, Address,
             _peerAdmin ? "admin (the pooler's OS user over the Unix socket)" : isAdmin ? "admin" : "stats");
-        Become(() =>
-        {
-            ReceiveCommon();
-            Receive<ConsoleEnded>(ended => Finish(ended.Reason, ended.Error));
-        });
+        _phase = Phase.Console;
         var console = new AdminConsole(_services, _pools, Context.Parent, isAdmin);
         RunConsoleAsync(frames, console, _lifetime.Token).PipeTo(Self, Self, ended => ended,
             cause => new ConsoleEnded($"admin console failed: {cause.Message}", cause is FramingException framing
@@ -129,6 +125,17 @@ internal sealed partial class ClientSessionActor
     {
         var end = Array.IndexOf(payload, (byte)0);
         return Encoding.UTF8.GetString(payload, 0, end < 0 ? payload.Length : end);
+    }
+
+    private bool ReceiveConsole(object message)
+    {
+        if (message is not ConsoleEnded ended)
+        {
+            return ReceiveCommon(message);
+        }
+
+        Finish(ended.Reason, ended.Error);
+        return true;
     }
 
     private sealed record ConsoleEnded(string Reason, PgError? Error);

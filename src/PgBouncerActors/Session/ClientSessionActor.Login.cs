@@ -27,15 +27,43 @@ internal sealed partial class ClientSessionActor
     /// <summary>The login's checkout of a server connection (it ends with the session's lifetime).</summary>
     private Task? _loginCheckout;
 
+    private bool ReceiveAuthentication(object message)
+    {
+        switch (message)
+        {
+            case AuthOutcome outcome:
+                OnAuthenticated(outcome);
+                return true;
+            case SecretLookedUp lookedUp:
+                OnSecretLookedUp(lookedUp);
+                return true;
+            default:
+                return ReceiveCommon(message);
+        }
+    }
+
+    private bool ReceiveJoiningPool(object message)
+    {
+        switch (message)
+        {
+            case PoolFound found:
+                OnPoolFound(found);
+                return true;
+            case LoginAttached attached:
+                StartProxying(attached.Connection, attached.Connection.Parameters);
+                return true;
+            case LoginAttachFailed failed:
+                OnLoginAttachFailed(failed.Cause);
+                return true;
+            default:
+                return ReceiveCommon(message);
+        }
+    }
+
     private void BeginAuthentication(DatabaseSettings database)
     {
         _databaseSettings = database;
-        Become(() =>
-        {
-            ReceiveCommon();
-            Receive<AuthOutcome>(OnAuthenticated);
-            Receive<SecretLookedUp>(OnSecretLookedUp);
-        });
+        _phase = Phase.Authenticating;
         if (ChooseMethod() is not { } method)
         {
             return; // refused or let in by the hba file
@@ -136,13 +164,7 @@ internal sealed partial class ClientSessionActor
             return;
         }
 
-        Become(() =>
-        {
-            ReceiveCommon();
-            Receive<PoolFound>(OnPoolFound);
-            Receive<LoginAttached>(attached => StartProxying(attached.Connection, attached.Connection.Parameters));
-            Receive<LoginAttachFailed>(failed => OnLoginAttachFailed(failed.Cause));
-        });
+        _phase = Phase.JoiningPool;
         var definition = DefinePool(_databaseSettings!);
         if (_services.KnownPools.TryGetValue(definition.Key, out var known))
         {

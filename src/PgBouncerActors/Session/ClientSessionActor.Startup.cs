@@ -8,20 +8,31 @@ namespace PgBouncerActors.Session;
 
 internal sealed partial class ClientSessionActor
 {
-    private void ReceiveStartup()
+    private bool ReceiveStartup(object message)
     {
-        ReceiveCommon();
-        Receive<HandshakeResult.Closed>(_ =>
+        switch (message)
         {
-            // Port probes and finished cancel requests are not failed logins. A close that we made
-            // ourselves (a login timeout ends the handshake's read) comes once the session is finishing, and changes nothing.
-            _logFailedLogin = false;
-            Finish("closed before startup", null);
-        });
-        Receive<HandshakeResult.Refused>(refused => Finish(refused.Error.Message, refused.Unsendable ? null : refused.Error));
-        Receive<HandshakeResult.Cancel>(OnCancelRequest);
-        Receive<HandshakeResult.Startup>(startup => OnStartup(startup, MaxClientConnGrace));
-        Receive<StartupAgain>(again => OnStartup(again.Startup, again.GraceLeft));
+            case HandshakeResult.Closed:
+                // Port probes and finished cancel requests are not failed logins. A close that we made
+                // ourselves (a login timeout ends the handshake's read) comes once the session is finishing, and changes nothing.
+                _logFailedLogin = false;
+                Finish("closed before startup", null);
+                return true;
+            case HandshakeResult.Refused refused:
+                Finish(refused.Error.Message, refused.Unsendable ? null : refused.Error);
+                return true;
+            case HandshakeResult.Cancel cancel:
+                OnCancelRequest(cancel);
+                return true;
+            case HandshakeResult.Startup startup:
+                OnStartup(startup, MaxClientConnGrace);
+                return true;
+            case StartupAgain again:
+                OnStartup(again.Startup, again.GraceLeft);
+                return true;
+            default:
+                return ReceiveCommon(message);
+        }
     }
 
     /// <summary>
@@ -45,7 +56,7 @@ internal sealed partial class ClientSessionActor
         {
             if (graceLeft > 0)
             {
-                Timers.StartSingleTimer("max_client_conn", new StartupAgain(startup, graceLeft - 1), MaxClientConnRecheck);
+                _startupRecheck = Scheduler.ScheduleTellOnceCancelable(MaxClientConnRecheck, Self, new StartupAgain(startup, graceLeft - 1), Self);
                 return;
             }
 

@@ -16,10 +16,32 @@ namespace PgBouncerActors.Session;
 /// with the fields of its phase: <c>.Startup</c>, <c>.Login</c> (authentication and the pool),
 /// <c>.Proxying</c> (the link), and this file (what every phase shares, and the end of the session).
 /// </summary>
-internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
+internal sealed partial class ClientSessionActor : UntypedActor
 {
-    /// <summary>Keyed timers that deliver to this actor; set by Akka once the instance is made (so used from PreStart on), cancelled when it stops.</summary>
-    public ITimerScheduler Timers { get; set; } = null!;
+    /// <summary>
+    /// Where the session stands: which messages it answers. A field and a switch, not Become: a
+    /// ReceiveActor builds a handler table per instance and again at every Become, about 1.7 KB per
+    /// idle client and four rebuilds per login; the switch is shared code.
+    /// </summary>
+    private enum Phase
+    {
+        Startup,
+        Authenticating,
+        JoiningPool,
+        Proxying,
+        Console,
+        Finishing,
+    }
+
+    private Phase _phase = Phase.Startup;
+
+    // The session's timers, on the system's scheduler: Akka's IWithTimers gives every actor a timer table
+    // (about 230 bytes per idle client). A message of a timer cancelled too late is judged where it lands:
+    // a login timeout after the login changes nothing, and a finishing session answers nothing else.
+    private ICancelable? _loginTimer;
+    private ICancelable? _startupRecheck;
+    private ICancelable? _watchTimer;
+    private ICancelable? _fastCloseTimer;
     private readonly PoolerServices _services;
     private readonly PgSocket _client;
     private readonly IActorRef _pools;
@@ -39,7 +61,6 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
         _services = services;
         _client = client;
         _pools = pools;
-        ReceiveStartup();
     }
 
     public static Props Props(PoolerServices services, PgSocket client, IActorRef pools) =>
@@ -51,7 +72,7 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
-        Timers.StartSingleTimer("login", LoginTimedOut.Instance, Settings.ClientLoginTimeout);
+        _loginTimer = Scheduler.ScheduleTellOnceCancelable(Settings.ClientLoginTimeout, Self, LoginTimedOut.Instance, Self);
         _frames = FrameConversation.Open(_client, _services.Conversations);
         RunHandshakeAsync(_frames, _lifetime.Token).PipeTo(Self, Self, result => result, cause => new HandshakeResult.Refused(
                 PgError.FatalError(SqlStates.ProtocolViolation, $"startup failed: {cause.Message}")));
@@ -72,20 +93,65 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
         return result;
     }
 
-    /// <summary>Messages every phase but the last answers the same way.</summary>
-    private void ReceiveCommon()
+    protected override void OnReceive(object message)
     {
-        Receive<LoginTimedOut>(_ => Finish("client_login_timeout", PgError.FatalError(SqlStates.QueryCanceled,
-            $"client_login_timeout: login not completed within {Settings.ClientLoginTimeout.TotalSeconds:0.#}s")));
-        Receive<ShutdownSession>(_ => Finish("pooler shutdown", PgError.FatalError(SqlStates.AdminShutdown,
-            "terminating connection because the pooler is shutting down")));
-        Receive<KillSession>(kill => Finish(kill.Reason, kill.Error));
-        Receive<ClientWatchTick>(_ => WatchClient());
-        Receive<ServerCloseNeeded>(_ =>
+        var handled = _phase switch
         {
-            _serverCloseNeeded = true;
-            Timers.StartPeriodicTimer("fast-close", ClientWatchTick.Instance, FastCloseCheck);
-        });
+            Phase.Startup => ReceiveStartup(message),
+            Phase.Authenticating => ReceiveAuthentication(message),
+            Phase.JoiningPool => ReceiveJoiningPool(message),
+            Phase.Proxying => ReceiveProxying(message),
+            Phase.Console => ReceiveConsole(message),
+            _ => ReceiveFinishing(message),
+        };
+        if (!handled)
+        {
+            Unhandled(message);
+        }
+    }
+
+    /// <summary>Messages every phase but the last answers the same way.</summary>
+    private bool ReceiveCommon(object message)
+    {
+        switch (message)
+        {
+            case LoginTimedOut:
+                if (_loggedIn)
+                {
+                    return true; // cancelled as the login ended, but already on its way
+                }
+
+                Finish("client_login_timeout", PgError.FatalError(SqlStates.QueryCanceled,
+                    $"client_login_timeout: login not completed within {Settings.ClientLoginTimeout.TotalSeconds:0.#}s"));
+                return true;
+            case ShutdownSession:
+                Finish("pooler shutdown", PgError.FatalError(SqlStates.AdminShutdown, "terminating connection because the pooler is shutting down"));
+                return true;
+            case KillSession kill:
+                Finish(kill.Reason, kill.Error);
+                return true;
+            case ClientWatchTick:
+                WatchClient();
+                return true;
+            case ServerCloseNeeded:
+                _serverCloseNeeded = true;
+                _fastCloseTimer ??= Scheduler.ScheduleTellRepeatedlyCancelable(FastCloseCheck, FastCloseCheck, Self, ClientWatchTick.Instance, Self);
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>Finishing: anything else that still arrives changes nothing now.</summary>
+    private bool ReceiveFinishing(object message)
+    {
+        if (message is not SessionFinished finished)
+        {
+            return false;
+        }
+
+        OnFinished(finished);
+        return true;
     }
 
     /// <summary>
@@ -99,11 +165,8 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
         LeaveClientCounts(); // at once: the client's place is free for the next one while this one's I/O winds down
         _closeReason = reason;
         LogClosing(tellClient?.Message ?? reason);
-        Timers.Cancel("login");
-        Timers.Cancel("max_client_conn");
-        Timers.Cancel("watch");
-        Timers.Cancel("fast-close");
-        Become(() => Receive<SessionFinished>(OnFinished)); // anything else that still arrives changes nothing now
+        CancelTimers();
+        _phase = Phase.Finishing;
         var pumps = new[] { _loginCheckout, _clientPump }.OfType<Task>().ToList();
         SessionEnding.StopIoAsync(_client, _link, pumps, tellClient, answerFirst, _lifetime)
             .PipeTo(Self, Self, ended => new SessionFinished(ended.ReaderHeld, ended.Untold),
@@ -190,9 +253,21 @@ internal sealed partial class ClientSessionActor : ReceiveActor, IWithTimers
         }
     }
 
+    private IScheduler Scheduler => Context.System.Scheduler;
+
+    private void CancelTimers()
+    {
+        _loginTimer?.Cancel();
+        _startupRecheck?.Cancel();
+        _watchTimer?.Cancel();
+        _fastCloseTimer?.Cancel();
+        (_loginTimer, _startupRecheck, _watchTimer, _fastCloseTimer) = (null, null, null, null);
+    }
+
     /// <summary>Whatever way the actor stops (a failure included), its I/O stops and a connection it still held goes back to be closed.</summary>
     protected override void PostStop()
     {
+        CancelTimers();
         _client.Abort();
         _lifetime.Cancel();
         _lifetime.Dispose();

@@ -40,11 +40,11 @@ internal static class SessionEnding
         await lifetime.CancelAsync().ConfigureAwait(false); // the client loop's read, a write to a server, a wait at the desk, an attach
         string? untold = null;
         var pumping = Task.WhenAll(pumps.Select(Quietly));
-        if (await Task.WhenAny(pumping, Task.Delay(Patience)).ConfigureAwait(false) != pumping)
+        if (!await EndsWithinAsync(pumping).ConfigureAwait(false))
         {
             untold = "its client loop did not stop";
             client.Abort();
-            await Task.WhenAny(pumping, Task.Delay(Patience)).ConfigureAwait(false);
+            await EndsWithinAsync(pumping).ConfigureAwait(false);
         }
 
         var readerHeld = true;
@@ -56,12 +56,12 @@ internal static class SessionEnding
             }
 
             var held = link!.WhenReaderHoldsAsync();
-            readerHeld = await Task.WhenAny(held, Task.Delay(Patience)).ConfigureAwait(false) == held;
+            readerHeld = await EndsWithinAsync(held).ConfigureAwait(false);
             if (!readerHeld)
             {
                 untold ??= "it stopped reading the server's answers";
                 client.Abort(); // the client stopped reading: its session is over either way
-                readerHeld = await Task.WhenAny(held, Task.Delay(Patience)).ConfigureAwait(false) == held;
+                readerHeld = await EndsWithinAsync(held).ConfigureAwait(false);
             }
         }
 
@@ -110,6 +110,24 @@ internal static class SessionEnding
             desk.CheckIn(server);
             server.ResumeReading();
         }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="task"/> ends within <see cref="Patience"/>. Most sessions end with
+    /// their loops already stopped: no timer is made for those (one per session end, left to fire
+    /// two seconds later, cost every connect-per-transaction client a timer and a wake).
+    /// </summary>
+    private static async ValueTask<bool> EndsWithinAsync(Task task)
+    {
+        if (task.IsCompleted)
+        {
+            return true;
+        }
+
+        using var patience = new CancellationTokenSource();
+        var ended = await Task.WhenAny(task, Task.Delay(Patience, patience.Token)).ConfigureAwait(false) == task;
+        await patience.CancelAsync().ConfigureAwait(false); // its timer goes now, not two seconds later
+        return ended;
     }
 
     private static async Task Quietly(Task task)

@@ -24,7 +24,8 @@ internal sealed record CountSessions
 /// Parent of every ClientSession. Counts them against max_client_conn (the one over the limit
 /// still gets a session, which answers its startup with 53300 so the client reads why), and
 /// drains them on shutdown: it answers once every session has ended, telling those left at the
-/// drain's deadline to end.
+/// drain's deadline to end. Its sessions are its children, so it keeps no list of them, and it
+/// watches them only while it drains (a watch costs each idle client a few hundred bytes).
 /// </summary>
 internal sealed class SessionsActor : ReceiveActor, IWithTimers
 {
@@ -32,7 +33,6 @@ internal sealed class SessionsActor : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
     private readonly PoolerServices _services;
     private readonly IActorRef _pools;
-    private readonly HashSet<IActorRef> _sessions = [];
     private long _nextSessionId;
     private IActorRef? _drainReplyTo;
     private bool _closingAll; // the drain's deadline passed: every session was told to end, and a new one would not be
@@ -43,27 +43,29 @@ internal sealed class SessionsActor : ReceiveActor, IWithTimers
         _services = services;
         _pools = pools;
         Receive<ClientAccepted>(OnAccepted);
-        Receive<Terminated>(terminated =>
-        {
-            _sessions.Remove(terminated.ActorRef);
-            ReplyIfDrained();
-        });
+        Receive<Terminated>(_ => ReplyIfDrained());
         Receive<DrainSessions>(drain =>
         {
             _drainReplyTo = Sender;
+            foreach (var session in Context.GetChildren())
+            {
+                Context.Watch(session);
+            }
+
             Timers.StartSingleTimer("drain", DrainDeadline.Instance, drain.Grace);
             ReplyIfDrained();
         });
         Receive<DrainDeadline>(_ =>
         {
             _closingAll = true;
-            _forced = _sessions.Count;
-            foreach (var session in _sessions)
+            var sessions = Context.GetChildren().ToList();
+            _forced = sessions.Count;
+            foreach (var session in sessions)
             {
                 session.Tell(ShutdownSession.Instance, Self);
             }
         });
-        Receive<CountSessions>(_ => Sender.Tell(_sessions.Count, Self));
+        Receive<CountSessions>(_ => Sender.Tell(Context.GetChildren().Count(), Self));
     }
 
     public static Props Props(PoolerServices services, IActorRef pools) => ActorProps.Of(() => new SessionsActor(services, pools));
@@ -86,13 +88,15 @@ internal sealed class SessionsActor : ReceiveActor, IWithTimers
         // leaves the count the moment it starts to end.
         _services.ClientLimits.Connect();
         var session = Context.ActorOf(ClientSessionActor.Props(_services, client, _pools), $"client-{++_nextSessionId}");
-        Context.Watch(session);
-        _sessions.Add(session);
+        if (_drainReplyTo is not null)
+        {
+            Context.Watch(session); // accepted while draining (the admin console over the Unix socket): the drain waits for it too
+        }
     }
 
     private void ReplyIfDrained()
     {
-        if (_drainReplyTo is not null && _sessions.Count == 0)
+        if (_drainReplyTo is not null && !Context.GetChildren().Any())
         {
             _drainReplyTo.Tell(new SessionsDrained(_forced), Self);
             _drainReplyTo = null;

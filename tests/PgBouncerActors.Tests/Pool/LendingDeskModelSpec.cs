@@ -10,7 +10,9 @@ namespace PgBouncerActors.Tests.Pool;
 /// <summary>
 /// The desk checked against a sequential model for linearizability (CsCheck's SampleParallel):
 /// clients check out, check in, withdraw and close connections while the supervisor opens
-/// connections, times waiters out, pauses and resumes, in random interleavings on several threads.
+/// connections, times waiters out, wakes them to tell their clients they are queued
+/// (query_wait_notify: a woken wait keeps its place), pauses and resumes, in random interleavings on
+/// several threads.
 /// Every outcome must be one some sequential order of the same steps gives: who holds which
 /// connection, who waits in what order, what is idle in what order, how many are open. Each client's
 /// own steps are sequential (its client loop) and so are the supervisor's (an actor), as in the
@@ -23,7 +25,7 @@ public sealed class LendingDeskModelSpec : IDisposable
 
     [Theory]
     [MemberData(nameof(PropertySeeds.Both), MemberType = typeof(PropertySeeds))]
-    public void Every_interleaving_of_checkouts_checkins_withdrawals_timeouts_and_pauses_is_one_a_sequential_desk_gives(string seed)
+    public void Every_interleaving_of_checkouts_checkins_withdrawals_timeouts_notices_and_pauses_is_one_a_sequential_desk_gives(string seed)
     {
         var client = Gen.Int[0, ClientCount - 1];
         Gen.Int[0, 3].Select(idle => (new Actual(idle, _connections), new Model(idle)))
@@ -35,6 +37,7 @@ public sealed class LendingDeskModelSpec : IDisposable
                 client.Operation<Actual, Model>(i => $"Retire({i})", (actual, i) => actual.Retire(i), (model, i) => model.Retire(i)),
                 Gen.Operation<Actual, Model>("Open()", actual => actual.Open(), model => model.Open()),
                 Gen.Operation<Actual, Model>("TimeOutWaiters()", actual => actual.TimeOutWaiters(), model => model.TimeOutWaiters()),
+                Gen.Operation<Actual, Model>("TellQueued()", actual => actual.TellQueued(), _ => { }), // a told wait keeps its place
                 Gen.OneOf(Gen.Const(true), Gen.Const(false)).Operation<Actual, Model>(pause => pause ? "Pause()" : "Resume()",
                     (actual, pause) => actual.PauseOrResume(pause), (model, pause) => model.PauseOrResume(pause)),
             ],
@@ -82,6 +85,14 @@ public sealed class LendingDeskModelSpec : IDisposable
             }
         }
 
+        public void TellQueued()
+        {
+            lock (_supervisor)
+            {
+                _desk.TellQueued(TimeSpan.Zero);
+            }
+        }
+
         public void PauseOrResume(bool pause)
         {
             lock (_supervisor)
@@ -97,11 +108,11 @@ public sealed class LendingDeskModelSpec : IDisposable
             }
         }
 
-        public void Checkout(int i) => _clients[i].Step(client =>
+        public void Checkout(int i) => _clients[i].Step(_desk, client =>
         {
             if (client.Held is null && client.Pending is null)
             {
-                var checkout = _desk.CheckoutAsync(client.Waiter, client.Last);
+                var checkout = _desk.CheckoutAsync(client.Waiter, client.Last, tellWhenQueued: true);
                 if (checkout.IsCompletedSuccessfully)
                 {
                     client.Held = checkout.Result;
@@ -113,7 +124,7 @@ public sealed class LendingDeskModelSpec : IDisposable
             }
         });
 
-        public void CheckIn(int i) => _clients[i].Step(client =>
+        public void CheckIn(int i) => _clients[i].Step(_desk, client =>
         {
             if (client.Held is { } held)
             {
@@ -123,16 +134,16 @@ public sealed class LendingDeskModelSpec : IDisposable
             }
         });
 
-        public void Withdraw(int i) => _clients[i].Step(client =>
+        public void Withdraw(int i) => _clients[i].Step(_desk, client =>
         {
             if (client.Pending is not null)
             {
                 _desk.Withdraw(client.Waiter);
-                client.Settle(); // withdrawn (its wait failed) or answered just before (it holds a connection)
+                client.Settle(_desk); // withdrawn (its wait failed) or answered just before (it holds a connection)
             }
         });
 
-        public void Retire(int i) => _clients[i].Step(client =>
+        public void Retire(int i) => _clients[i].Step(_desk, client =>
         {
             if (client.Held is { } held)
             {
@@ -145,7 +156,7 @@ public sealed class LendingDeskModelSpec : IDisposable
         {
             foreach (var client in _clients)
             {
-                client.Step(_ => { });
+                client.Step(_desk, _ => { });
             }
 
             var (waiting, idle) = _desk.Snapshot();
@@ -165,41 +176,46 @@ public sealed class LendingDeskModelSpec : IDisposable
         public ServerConnection? Held { get; set; }
         public ServerConnection? Last { get; set; }
 
-        public void Step(Action<Client> step)
+        public void Step(LendingDesk desk, Action<Client> step)
         {
             lock (_loop)
             {
-                Settle();
+                Settle(desk);
                 step(this);
             }
         }
 
-        /// <summary>A wait the desk answered: its connection is held from now on (a failed wait leaves nothing).</summary>
-        public void Settle()
+        /// <summary>
+        /// A wait the desk answered: its connection is held from now on (a failed wait leaves nothing).
+        /// A wait woken to tell the client (null) goes on, as the client loop's does, and may have been answered meanwhile.
+        /// </summary>
+        public void Settle(LendingDesk desk)
         {
-            if (Pending is not { } pending)
+            while (Pending is { } pending)
             {
-                return;
-            }
+                if (Waiter.State == WaiterState.Answered)
+                {
+                    SpinWait.SpinUntil(() => pending.IsCompleted); // delivered right after the desk's lock, on the answering thread
+                }
 
-            if (Waiter.State == WaiterState.Answered)
-            {
-                SpinWait.SpinUntil(() => pending.IsCompleted); // delivered right after the desk's lock, on the answering thread
-            }
+                if (!pending.IsCompleted)
+                {
+                    return;
+                }
 
-            if (!pending.IsCompleted)
-            {
-                return;
-            }
-
-            Pending = null;
-            if (pending.IsCompletedSuccessfully)
-            {
-                Held = pending.Result;
-            }
-            else
-            {
-                _ = pending.AsTask().Exception; // observed: withdrawn or timed out
+                Pending = null;
+                if (!pending.IsCompletedSuccessfully)
+                {
+                    _ = pending.AsTask().Exception; // observed: withdrawn or timed out
+                }
+                else if (pending.Result is { } connection)
+                {
+                    Held = connection;
+                }
+                else
+                {
+                    Pending = desk.ContinueWaiting(Waiter); // told it is queued: the same wait goes on
+                }
             }
         }
     }
