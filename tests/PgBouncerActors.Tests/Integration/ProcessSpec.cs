@@ -200,4 +200,34 @@ public sealed class ProcessSpec(PostgresFixture postgres)
 
         Assert.Equal((true, 0), (pooler.HasExited, pooler.ExitCode));
     }
+
+    [Fact]
+    public async Task SIGTERM_waits_for_the_last_client_and_exits_as_soon_as_it_leaves_not_at_shutdown_timeout()
+    {
+        var configuration = Configuration(postgres.UserListPath).Replace("pgbouncer-actors { log_level = information }",
+            "pgbouncer-actors { log_level = information, shutdown_timeout = 60s }");
+        await using var pooler = await PoolerProcess.StartAsync(configuration);
+        var client = new NpgsqlConnection(PostgresFixture.ConnectionString(pooler.Port));
+        await client.OpenAsync();
+        await using (var select = new NpgsqlCommand("select 1", client))
+        {
+            Assert.Equal(1, await select.ExecuteScalarAsync());
+        }
+
+        var before = pooler.Lines.Count;
+        await pooler.SignalAsync("TERM");
+        await pooler.WaitForLineAsync("shutting down: no new clients", before);
+        await Task.Delay(500);
+        Assert.False(pooler.HasExited); // the client is still there: the drain waits for it
+
+        await client.DisposeAsync(); // the last client leaves: the drain is over, long before its 60 s
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (!pooler.HasExited && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal((true, 0), (pooler.HasExited, pooler.ExitCode));
+        Assert.DoesNotContain(pooler.Lines, line => line.Contains("still open at shutdown_timeout"));
+    }
 }
