@@ -88,7 +88,7 @@ internal static class ShowTables
             var wait = client.WaitedSoFar;
             var (host, port) = Split(client.RemoteAddress);
             var (localHost, localPort) = Split(client.LocalAddress);
-            yield return new SocketRow(["C", client.User, client.Database, "none", state, host, port, localHost, localPort, client.ConnectedAt,
+            yield return new SocketRow(["C", client.User, client.Database, client.Replication, state, host, port, localHost, localPort, client.ConnectedAt,
                 LastRequest(client), (int)wait.TotalSeconds, MicrosWithinSecond(wait), 0, Pointer(client.Id),
                 server is null ? "" : Pointer(server.Id), 0, client.Tls, client.ApplicationName, client.Link?.Statements?.Client.Count ?? 0, (int)client.Id]);
         }
@@ -110,7 +110,7 @@ internal static class ShowTables
                 }
 
                 var client = server.Session is null ? null : clients.GetValueOrDefault(server.Session);
-                yield return new SocketRow(["S", pool.Key.User, pool.Key.Database, "none", server.State, host, port, localHost, localPort, server.ConnectedAt,
+                yield return new SocketRow(["S", pool.Key.User, pool.Key.Database, ReplicationName(server.Connection?.Replication), server.State, host, port, localHost, localPort, server.ConnectedAt,
                     server.RequestAt, 0, 0, server.CloseNeeded, Pointer(server.Id), client is null ? "" : Pointer(client.Id), server.Connection?.ProcessId ?? 0, "",
                     server.Connection?.Parameters.GetValueOrDefault("application_name") ?? "", server.Connection?.Statements?.Count ?? 0, (int)server.Id]);
             }
@@ -293,6 +293,14 @@ internal static class ShowTables
     /// they read ("PgBouncer 1.25.2"): the console's columns follow 1.25.2's; then who actually answers.
     /// </summary>
     public static string VersionText => $"PgBouncer 1.25.2 (PgBouncerActors {typeof(ShowTables).Assembly.GetName().Version?.ToString(3)})";
+
+    /// <summary>The replication column as PgBouncer words it, from the startup parameter's value the connection was opened with.</summary>
+    internal static string ReplicationName(string? mode) => mode switch
+    {
+        null => "none",
+        "database" => "logical",
+        _ => "physical",
+    };
 
     /// <summary>SHOW CLIENTS and SERVERS: PgBouncer 1.25.2's columns (replication, prepared_statements and id included).</summary>
     private static ResultTable SocketTable(params string[] debug) => new(["type", "user", "database", "replication", "state", "addr", "port:int4", "local_addr", "local_port:int4",

@@ -15,14 +15,17 @@ internal sealed class BackendConnectionActor : ReceiveActor
 {
     private readonly PoolerServices _services;
     private readonly PoolDefinition _pool;
+    private readonly ReplicationStartup? _replication;
     private ServerConnection? _connection;
     private string _closeReason = "pool stopped";
     private bool _cancelBeforeClose;
 
-    public BackendConnectionActor(PoolerServices services, PoolDefinition pool)
+    /// <param name="replication">A replication connection for one client (its pool closes it when the client leaves); null: a pooled one.</param>
+    public BackendConnectionActor(PoolerServices services, PoolDefinition pool, ReplicationStartup? replication = null)
     {
         _services = services;
         _pool = pool;
+        _replication = replication;
         Receive<Connected>(OnConnected);
         // The pool stops it once it has counted the failure: stopping here, its Terminated (a system message)
         // could reach the pool first, and the failure would then count against a later wave of logins.
@@ -37,8 +40,8 @@ internal sealed class BackendConnectionActor : ReceiveActor
         });
     }
 
-    public static Props Props(PoolerServices services, PoolDefinition pool) =>
-        ActorProps.Of(() => new BackendConnectionActor(services, pool));
+    public static Props Props(PoolerServices services, PoolDefinition pool, ReplicationStartup? replication = null) =>
+        ActorProps.Of(() => new BackendConnectionActor(services, pool, replication));
 
     protected override void PreStart()
     {
@@ -47,7 +50,8 @@ internal sealed class BackendConnectionActor : ReceiveActor
         // As PgBouncer, a Unix socket never carries TLS (server_tls_sslmode is for TCP).
         ServerLogin.ConnectAsync(_pool.Endpoint, CurrentCredentials(), settings.MaxFrameLength, settings.ServerConnectTimeout, _services.Conversations,
                 Net.PgSocket.IsUnixSocketDirectory(_pool.Endpoint.Host) ? null : _services.ServerTls,
-                settings.FindDatabase(_pool.Key.Database)?.ConnectQuery)
+                _replication is null ? settings.FindDatabase(_pool.Key.Database)?.ConnectQuery : null, // a walsender runs no SQL of the pooler's
+                _replication)
             .PipeTo(Self, Self, connection => new Connected(connection), cause => cause is ServerLoginException login
                 ? new ConnectFailed(login.Error, login.Closing)
                 : new ConnectFailed(PgError.FatalError(SqlStates.UnableToConnect, cause.Message), "connect failed"));
@@ -67,8 +71,9 @@ internal sealed class BackendConnectionActor : ReceiveActor
         connection.Backend = Self;
         _openedAt = DateTime.UtcNow;
         // "new connection to server (from ...)" and "closing because: ... (age=Ns)" are PgBouncer's words, which operators grep.
-        _services.Log.Information("server connection opened: pool={Pool} server={Server} pid={Pid} new connection to server (from {Local})",
-            _pool.Key, _pool.Endpoint, connection.ProcessId, connection.Socket.LocalAddress);
+        _services.Log.Information("server connection opened: pool={Pool} server={Server} pid={Pid} new connection to server (from {Local}){Replication}",
+            _pool.Key, _pool.Endpoint, connection.ProcessId, connection.Socket.LocalAddress,
+            _replication is null ? "" : $" replication={_replication.Mode}");
         if (connection.ConnectQueryError is { } refused)
         {
             _services.Log.Warning("server connection pool={Pool} pid={Pid}: error while executing connect_query: {Error} (ignored, as PgBouncer)",

@@ -36,6 +36,20 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
     /// <summary>The BackendConnectionActor that opened it and closes it.</summary>
     public IActorRef? Backend { get; set; }
 
+    /// <summary>
+    /// A replication connection ("database": logical, "true": physical), opened for one client
+    /// with its startup parameters and closed when it leaves; null for a pooled connection.
+    /// </summary>
+    public string? Replication { get; init; }
+
+    private int _claimed;
+
+    /// <summary>
+    /// A replication connection is taken by the session it was opened for, or by its pool when that
+    /// session stopped before it could: the first to claim it decides, so it is never left with nobody.
+    /// </summary>
+    public bool TryClaim() => Interlocked.Exchange(ref _claimed, 1) == 0;
+
     /// <summary>The server's current ParameterStatus values, kept up to date by its reader.</summary>
     public Dictionary<string, string> Parameters { get; } = new(StringComparer.OrdinalIgnoreCase);
 

@@ -24,9 +24,10 @@ internal static class ServerLogin
 {
     /// <param name="tls">TLS towards the server (server_tls_sslmode), or null: plaintext.</param>
     /// <param name="connectQuery">The database's connect_query, run once the login is done; null: none.</param>
+    /// <param name="replication">A replication connection for one client: its startup parameters go in the startup packet.</param>
     public static async Task<ServerConnection> ConnectAsync(ServerEndpoint endpoint, ServerCredentials credentials,
         long maxFrameLength, TimeSpan timeout, ConversationGraphs conversations, Net.ServerTls? tls = null, string? connectQuery = null,
-        CancellationToken cancellationToken = default)
+        Pool.ReplicationStartup? replication = null, CancellationToken cancellationToken = default)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
@@ -53,10 +54,10 @@ internal static class ServerLogin
                 await NegotiateTlsAsync(socket, endpoint, tls, deadline.Token).ConfigureAwait(false);
             }
 
-            var connection = new ServerConnection(socket, endpoint, credentials.User, maxFrameLength);
+            var connection = new ServerConnection(socket, endpoint, credentials.User, maxFrameLength) { Replication = replication?.Mode };
             await using (var frames = FrameConversation.Open(socket, conversations))
             {
-                await LoginAsync(frames, connection, credentials, deadline.Token).ConfigureAwait(false);
+                await LoginAsync(frames, connection, credentials, replication, deadline.Token).ConfigureAwait(false);
                 if (connectQuery is not null)
                 {
                     connection.ConnectQueryError = await RunConnectQueryAsync(frames, connection, connectQuery, deadline.Token).ConfigureAwait(false);
@@ -124,13 +125,19 @@ internal static class ServerLogin
     }
 
     private static async Task LoginAsync(FrameConversation socket, ServerConnection connection, ServerCredentials credentials,
-        CancellationToken cancellationToken)
+        Pool.ReplicationStartup? replication, CancellationToken cancellationToken)
     {
         var builder = new MessageBuilder();
-        await socket.SendAsync(builder.StartupMessage([
-            new("user", credentials.User),
-            new("database", connection.Endpoint.Database),
-        ]), cancellationToken).ConfigureAwait(false);
+        List<KeyValuePair<string, string>> startup = [new("user", credentials.User), new("database", connection.Endpoint.Database)];
+        if (replication is not null)
+        {
+            // As PgBouncer: a replication connection is its client's alone, and a physical one takes no SET,
+            // so the client's own startup parameters (options included, as written) go in the startup packet.
+            startup.Add(new("replication", replication.Mode));
+            startup.AddRange(replication.Parameters);
+        }
+
+        await socket.SendAsync(builder.StartupMessage(startup), cancellationToken).ConfigureAwait(false);
         ScramClientExchange? scram = null;
         while (true)
         {

@@ -30,7 +30,8 @@ public enum HbaMethod
 }
 
 /// <summary>One connection as hba lines see it.</summary>
-public sealed record HbaConnectionInfo(bool UnixSocket, bool Tls, IPAddress? Address, string Database, string User);
+/// <param name="PhysicalReplication">A physical replication connection (replication=true): only lines whose database column says replication match it, as in PostgreSQL and PgBouncer.</param>
+public sealed record HbaConnectionInfo(bool UnixSocket, bool Tls, IPAddress? Address, string Database, string User, bool PhysicalReplication = false);
 
 /// <summary>One line of the hba file.</summary>
 /// <param name="Network">The address column as a network; null for local lines and "all".</param>
@@ -45,12 +46,13 @@ public sealed record HbaRule(int Line, HbaConnection Connection, HbaNames Databa
             _ => !connection.UnixSocket && !connection.Tls,
         })
         && (Network is not { } network || connection.Address is { } address && network.Contains(address))
-        && Databases.Matches(connection.Database, connection.User)
+        && (connection.PhysicalReplication ? Databases.Replication : Databases.Matches(connection.Database, connection.User))
         && Users.Matches(connection.User, connection.User);
 }
 
-/// <summary>A database or user column: all, names (from the line and from @files), sameuser (databases only).</summary>
-public sealed record HbaNames(bool All, bool SameUser, IReadOnlySet<string> Names)
+/// <summary>A database or user column: all, names (from the line and from @files), sameuser and replication (databases only).</summary>
+/// <param name="Replication">The keyword replication: the line is for physical replication connections (and matches no database name).</param>
+public sealed record HbaNames(bool All, bool SameUser, IReadOnlySet<string> Names, bool Replication = false)
 {
     public bool Matches(string name, string user) => All || (SameUser && name == user) || Names.Contains(name);
 }
@@ -224,7 +226,7 @@ public sealed class HbaRules
 
     private static HbaNames Names(Token field, string column, int line, string path, string folder, bool allowSameUser)
     {
-        bool all = false, sameUser = false;
+        bool all = false, sameUser = false, replication = false;
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var item in field.Items)
         {
@@ -242,7 +244,7 @@ public sealed class HbaRules
             }
             else if (item.Text is "replication" && allowSameUser)
             {
-                // replication connections are refused before authentication; such a line never matches
+                replication = true; // matches physical replication connections only, as in PostgreSQL
             }
             else if (item.Text is "samerole" or "samegroup" || item.Text.StartsWith('+'))
             {
@@ -273,7 +275,7 @@ public sealed class HbaRules
             }
         }
 
-        return new HbaNames(all, sameUser, names);
+        return new HbaNames(all, sameUser, names, replication);
     }
 
     /// <summary>A column: its comma-separated items, each quoted or not.</summary>

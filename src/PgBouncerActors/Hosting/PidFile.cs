@@ -46,18 +46,26 @@ internal sealed class PidFile : IDisposable
         return new PidFile(path);
     }
 
-    /// <summary>This process's id, in a file that did not exist (another instance racing this one fails here).</summary>
+    /// <summary>
+    /// This process's id, in a file that did not exist (another instance racing this one fails here).
+    /// Written whole beside it, then linked into place: whoever sees the file (systemd's PIDFile=, a
+    /// script polling for it) reads the whole id, never an empty file caught between create and write.
+    /// </summary>
     public void Write()
     {
+        var written = $"{_path}.{Environment.ProcessId}.tmp";
         try
         {
-            using var file = new FileStream(_path, FileMode.CreateNew, FileAccess.Write);
-            using var writer = new StreamWriter(file);
-            writer.Write($"{Environment.ProcessId}\n");
+            File.WriteAllText(written, $"{Environment.ProcessId}\n");
+            File.Move(written, _path, overwrite: false); // link(2) then unlink(2) on Unix: fails when the file exists
         }
         catch (IOException e)
         {
             throw new ConfigurationException($"could not open pidfile '{_path}': {e.Message}");
+        }
+        finally
+        {
+            File.Delete(written); // nothing there once moved
         }
 
         _written = true;

@@ -329,15 +329,45 @@ internal sealed class LendingDesk
     {
         lock (_lock)
         {
-            _opening--;
-            _live++;
-            connection.Desk = this;
-            connection.Generation = ++_nextGeneration;
-            connection.OpenedAt = _clock();
+            CountOpened(connection);
         }
 
         _serverParameters = connection.LoginParameters;
         CheckIn(connection);
+    }
+
+    /// <summary>
+    /// A replication connection logged in for the client it was opened for: counted in the pool,
+    /// lent to that client alone (never idle at the desk), closed when it comes back.
+    /// </summary>
+    public void OpenedForReplication(ServerConnection connection)
+    {
+        lock (_lock)
+        {
+            CountOpened(connection);
+            Lend(connection, lessee: null); // its client's link names itself when it attaches
+        }
+    }
+
+    private void CountOpened(ServerConnection connection)
+    {
+        _opening--;
+        _live++;
+        connection.Desk = this;
+        connection.Generation = ++_nextGeneration;
+        connection.OpenedAt = _clock();
+    }
+
+    /// <summary>A replication connection's client attaches it (see <see cref="OpenedForReplication"/>).</summary>
+    public void LendForReplication(ServerConnection connection, Proxy.ClientLink lessee)
+    {
+        lock (_lock)
+        {
+            if (!connection.Retired)
+            {
+                Lend(connection, lessee);
+            }
+        }
     }
 
     /// <summary>
@@ -550,6 +580,11 @@ internal sealed class LendingDesk
     /// <summary>Why a connection coming back must close instead of being lent again, or null.</summary>
     private string? RetireReason(ServerConnection connection)
     {
+        if (connection.Replication is not null)
+        {
+            return "replication client disconnected"; // PgBouncer's words: it was its client's alone
+        }
+
         if (_paused)
         {
             return "the pool is paused (PAUSE)";

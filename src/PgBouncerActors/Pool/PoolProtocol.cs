@@ -128,3 +128,21 @@ internal sealed record ServerCloseNeeded
 
 /// <summary>Host to registry, registry to pools: new settings are in force (RELOAD, SIGHUP, SET); pools take their new sizes.</summary>
 internal sealed record SettingsChanged(Configuration.PoolerSettings Settings);
+
+// Replication connections (PgBouncer 1.23+): one server connection per client, opened for it and closed when it leaves.
+
+/// <summary>
+/// What a replication connection is opened with: <paramref name="Mode"/> as the server reads the
+/// replication parameter ("database": logical, "true": physical) and the client's own startup
+/// parameters (options as written), which go in the startup packet instead of SETs.
+/// </summary>
+internal sealed record ReplicationStartup(string Mode, IReadOnlyList<KeyValuePair<string, string>> Parameters);
+
+/// <summary>Session to pool: open a replication connection for the sender, within the pool's size (an idle connection is evicted for it).</summary>
+internal sealed record OpenReplication(ReplicationStartup Startup);
+
+/// <summary>Pool to session: its replication connection, lent to it (claim it with <see cref="ServerConnection.TryClaim"/>).</summary>
+internal sealed record ReplicationReady(ServerConnection Connection);
+
+/// <summary>Pool to session: no replication connection (the server refused the login, query_wait_timeout, the pool closes).</summary>
+internal sealed record ReplicationRefused(PgError Error);

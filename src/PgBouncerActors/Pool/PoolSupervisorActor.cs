@@ -30,6 +30,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
     private readonly ConnectBackoff _backoff;
     private readonly LendingDesk _desk;
     private readonly Dictionary<IActorRef, BackendSlot> _backends = [];
+    private readonly List<ReplicationWanted> _replicationWanted = []; // oldest first
     private int _nextBackendId;
     private long _loginErrors; // every failed server login, for the dashboard and /metrics
     private bool _removed; // the database left the configuration on a reload: the desk lends nothing
@@ -57,6 +58,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         }
 
         Receive<DemandSignal>(_ => ProvideForWaiters());
+        Receive<OpenReplication>(OnOpenReplication);
         Receive<CloseConnection>(close => Retire(close.Connection, close.Reason, close.CancelFirst));
         Receive<ResetConnection>(reset => reset.Connection.Backend?.Tell(ResetBackend.Instance, Self));
         Receive<BackendIdle>(OnBackendIdle);
@@ -95,8 +97,12 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
     }
 
     /// <summary>Its backends stop with it (each closes its connection); whoever still waits is told.</summary>
-    protected override void PostStop() =>
-        _desk.Close(PgError.FatalError(SqlStates.AdminShutdown, $"pool {_definition.Key} is closing (the pooler is shutting down)"));
+    protected override void PostStop()
+    {
+        var closing = PgError.FatalError(SqlStates.AdminShutdown, $"pool {_definition.Key} is closing (the pooler is shutting down)");
+        _desk.Close(closing);
+        RefuseReplication(_ => true, closing);
+    }
 
     private TimeSpan Now => _services.Monotonic();
 
@@ -119,11 +125,18 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
     {
         if (_paused || _removed)
         {
+            if (_removed)
+            {
+                RefuseReplication(_ => true, PgError.FatalError(SqlStates.UnknownDatabase,
+                    $"database \"{_definition.Key.Database}\" was removed from the configuration"));
+            }
+
             _desk.DemandHandled();
             AnswerCommandsDone();
             return;
         }
 
+        ProvideForReplication();
         var counts = _desk.Counts;
         var size = _desk.SizeNow;
         if (!_backoff.MayConnect(Now))
@@ -153,11 +166,14 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         _desk.DemandHandled();
     }
 
-    private void OpenConnection()
+    private void OpenConnection(ReplicationWanted? replication = null)
     {
-        var backend = Context.ActorOf(BackendConnectionActor.Props(_services, _definition), $"backend-{++_nextBackendId}");
+        var backend = Context.ActorOf(BackendConnectionActor.Props(_services, _definition, replication?.Startup), $"backend-{++_nextBackendId}");
         Context.Watch(backend);
-        _backends[backend] = new BackendSlot(_services.Statistics.NextServerId(), DateTime.UtcNow, _backoff.Wave);
+        _backends[backend] = new BackendSlot(_services.Statistics.NextServerId(), DateTime.UtcNow, _backoff.Wave)
+        {
+            ReplicationFor = replication?.Session, IsReplication = replication is not null,
+        };
         _desk.OpeningStarted();
     }
 
@@ -169,7 +185,11 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
             return;
         }
 
-        if (slot.State == SlotState.Connecting)
+        if (slot.State == SlotState.Connecting && idle.Connection.Replication is not null)
+        {
+            ReplicationOpened(slot, idle.Connection);
+        }
+        else if (slot.State == SlotState.Connecting)
         {
             if (_backoff.IsFailing)
             {
@@ -191,6 +211,12 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
 
     private void OnConnectFailed(BackendConnectFailed failed)
     {
+        if (_backends.TryGetValue(failed.Backend, out var replicationSlot) && replicationSlot.IsReplication)
+        {
+            ReplicationLoginFailed(failed, replicationSlot);
+            return;
+        }
+
         if (_backends.TryGetValue(failed.Backend, out var slot) && slot.State == SlotState.Connecting)
         {
             slot.State = SlotState.Closing; // Terminated removes it
@@ -243,6 +269,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
     {
         if (!_backends.Remove(terminated.ActorRef, out var slot))
         {
+            ReplicationClientGone(terminated.ActorRef);
             return;
         }
 
@@ -319,8 +346,11 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
             : (settings.QueryWaitTimeout, "query_wait_timeout");
         if (waitLimit > TimeSpan.Zero)
         {
-            _desk.FailWaiters(waitLimit, PgError.FatalError(SqlStates.QueryCanceled,
-                $"{limitName}: no server connection of pool {_definition.Key} became free within {waitLimit.TotalSeconds:0.#}s"));
+            var waitedTooLong = PgError.FatalError(SqlStates.QueryCanceled,
+                $"{limitName}: no server connection of pool {_definition.Key} became free within {waitLimit.TotalSeconds:0.#}s");
+            _desk.FailWaiters(waitLimit, waitedTooLong);
+            var now = Now;
+            RefuseReplication(wanted => now - wanted.Since >= waitLimit, waitedTooLong);
         }
 
         ProvideForWaiters();
@@ -341,6 +371,11 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         public int Wave { get; } = wave;
         public SlotState State { get; set; } = SlotState.Connecting;
         public ServerConnection? Connection { get; set; }
+
+        /// <summary>The session a replication connection is opened for (null once it is gone, or for a pooled connection).</summary>
+        public IActorRef? ReplicationFor { get; set; }
+
+        public bool IsReplication { get; init; }
     }
 
     private sealed record JanitorTick

@@ -82,6 +82,7 @@ internal sealed partial class StatementRewriter(Func<int> maxPerServer, Statemen
         Out.Clear();
         if (!Client.TryDefine(name, definition))
         {
+            link.LogPreparedNameReused(name);
             RefuseAsPostgreSqlWould(Duplicate(name), link);
             return true;
         }

@@ -359,6 +359,43 @@ internal sealed partial class ClientLink
         }
     }
 
+    /// <summary>
+    /// A replication connection its pool opened for this client alone: attached as a session-mode
+    /// login's connection is, and linked once the welcome is out (<see cref="FinishLoginAttach"/>).
+    /// Nothing is sent to bring it in line: it logged in with the client's own startup parameters.
+    /// </summary>
+    /// <returns>False when the session stopped meanwhile: the caller hands the connection back to be closed.</returns>
+    public bool AttachReplication(ServerConnection server)
+    {
+        if (!_machine.TryBeginWaiting())
+        {
+            return false;
+        }
+
+        if (!_machine.TryAttach(server) || !_machine.TryHoldAttached())
+        {
+            _machine.TryDetach();
+            return false;
+        }
+
+        _lending!.Desk.LendForReplication(server, this);
+        Tracker.Counters.Assigned();
+        return true;
+    }
+
+    /// <summary>
+    /// A client prepared a statement under a name it already uses: it gets PostgreSQL's 42P05, and
+    /// the log gets PgBouncer's error line for it, which operators (and PgBouncer's tests) grep.
+    /// </summary>
+    public void LogPreparedNameReused(string name)
+    {
+        if (_lending is { } lending)
+        {
+            lending.Services.Log.Error("client db={Database} user={User} addr={Address}: prepared statement '{Name}' was already prepared",
+                lending.Entry?.Database, lending.Entry?.User, lending.Entry?.RemoteAddress, name);
+        }
+    }
+
     /// <summary>The login's connection, attaching: linked for the client's session (session mode), or given back (pooled modes).</summary>
     /// <returns>False when the session stopped meanwhile (then it decides what becomes of the connection).</returns>
     public bool FinishLoginAttach()

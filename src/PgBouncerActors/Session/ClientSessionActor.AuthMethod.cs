@@ -41,7 +41,8 @@ internal sealed partial class ClientSessionActor
             return Settings.AuthType;
         }
 
-        var connection = new HbaConnectionInfo(_client.IsUnixSocket, _client.IsTls, _client.RemoteIp, _database, _user);
+        var connection = new HbaConnectionInfo(_client.IsUnixSocket, _client.IsTls, _client.RemoteIp, _database, _user,
+            PhysicalReplication: _replication?.Mode == "true");
         var rule = Settings.HbaRules.Match(connection);
         var describe = $"host \"{(_client.IsUnixSocket ? "[local]" : connection.Address?.ToString())}\", user \"{_user}\", database \"{_database}\", " +
             (_client.IsTls ? "SSL encryption" : "no encryption");

@@ -27,6 +27,9 @@ internal sealed partial class ClientSessionActor
     /// <summary>The login's checkout of a server connection (it ends with the session's lifetime).</summary>
     private Task? _loginCheckout;
 
+    /// <summary>A replication connection's client (replication=database or true): its pool opens a server connection for it alone.</summary>
+    private ReplicationStartup? _replication;
+
     private bool ReceiveAuthentication(object message)
     {
         switch (message)
@@ -55,9 +58,30 @@ internal sealed partial class ClientSessionActor
             case LoginAttachFailed failed:
                 OnLoginAttachFailed(failed.Cause);
                 return true;
+            case ReplicationReady ready:
+                OnReplicationReady(ready.Connection);
+                return true;
+            case ReplicationRefused refused:
+                // PgBouncer's words for the client and its log line ("closing because: login failed"); the server's reason in the detail.
+                Finish("login failed", PgError.FatalError(refused.Error.SqlState, "login failed",
+                    detail: $"the server refused the replication connection: {refused.Error.Message}"));
+                return true;
             default:
                 return ReceiveCommon(message);
         }
+    }
+
+    /// <summary>The replication connection its pool opened for this client: linked for the session, closed when the client leaves.</summary>
+    private void OnReplicationReady(ServerConnection connection)
+    {
+        if (!connection.TryClaim() || !_link!.AttachReplication(connection))
+        {
+            connection.Desk?.Retire(connection, "replication client disconnected");
+            return;
+        }
+
+        _entry?.StoppedWaiting(served: true);
+        StartProxying(connection, connection.Parameters);
     }
 
     private void BeginAuthentication(DatabaseSettings database)
@@ -184,11 +208,25 @@ internal sealed partial class ClientSessionActor
     private void OnPoolFound(PoolFound found)
     {
         JoinStatistics(found.Key);
+        if (_replication is not null)
+        {
+            _mode = PoolMode.Session; // lent for the whole session, never brought in line, never reset
+        }
+
         var link = _link = new ClientLink(_entry?.Counters) { RefuseSimpleQuery = Settings.DisablePqExec };
         _entry?.Link = link;
         var self = Self;
         link.Lend(new LinkLending(found.Desk, _services, _client.Output, _mode, Releases: _mode != PoolMode.Session, _startupSettings,
             (end, failure) => self.Tell(new PumpEnded(FromServer: true, end, failure), self), _entry, Self, _lifetime.Token, _client));
+        if (_replication is { } replication)
+        {
+            // Its own server connection, whatever the pool's mode: a WAL stream is one conversation with one walsender.
+            _entry?.Replication = Admin.ShowTables.ReplicationName(replication.Mode);
+            _entry?.StartedWaiting();
+            found.Pool.Tell(new OpenReplication(replication), Self);
+            return;
+        }
+
         // Transaction and statement modes, as PgBouncer: once the pool knows its server's parameters, a login
         // borrows no server connection (a busy pool would hold it up); the client's settings go with its first transaction.
         if (_mode != PoolMode.Session && found.Desk.ServerParameters is { } known &&

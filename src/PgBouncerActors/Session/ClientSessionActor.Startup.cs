@@ -72,11 +72,16 @@ internal sealed partial class ClientSessionActor
             return;
         }
 
-        if (parameters.Any(p => p.Key == "replication" && p.Value is not ("false" or "0" or "off" or "no")))
+        if (parameters.FirstOrDefault(p => p.Key == "replication").Value is { } replication)
         {
-            Finish("replication", PgError.FatalError(Protocol.Messages.SqlStates.FeatureNotSupported,
-                "replication connections are not supported by the pooler; connect to the server directly"));
-            return;
+            if (StartupParameters.ReplicationMode(replication) is not { } mode)
+            {
+                Finish("bad replication parameter", PgError.FatalError(SqlStates.ProtocolViolation,
+                    $"invalid value for parameter \"replication\": \"{replication}\""));
+                return;
+            }
+
+            _replication = mode.Length == 0 ? null : new Pool.ReplicationStartup(mode, StartupParameters.ForReplication(parameters));
         }
 
         if (IsAdminDatabase)
@@ -129,10 +134,13 @@ internal sealed partial class ClientSessionActor
 
             _startupSettings = settings;
         }
-        catch (FormatException e)
+        catch (FormatException e) when (_replication is null) // a replication connection's options go to the server as written
         {
             Finish("bad options", PgError.FatalError(SqlStates.ProtocolViolation, e.Message));
             return;
+        }
+        catch (FormatException)
+        {
         }
 
         BeginAuthentication(databaseSettings);

@@ -133,6 +133,15 @@ internal sealed partial class ClientSessionActor : UntypedActor
             case ClientWatchTick:
                 WatchClient();
                 return true;
+            case Pool.ReplicationReady late: // the session ends before its replication connection came: nobody else may have it
+                if (late.Connection.TryClaim())
+                {
+                    late.Connection.Desk?.Retire(late.Connection, "replication client disconnected");
+                }
+
+                return true;
+            case Pool.ReplicationRefused:
+                return true; // the session ends already
             case ServerCloseNeeded:
                 _serverCloseNeeded = true;
                 _fastCloseTimer ??= Scheduler.ScheduleTellRepeatedlyCancelable(FastCloseCheck, FastCloseCheck, Self, ClientWatchTick.Instance, Self);

@@ -92,6 +92,12 @@ internal static class SessionEnding
             return;
         }
 
+        if (server.Replication is not null)
+        {
+            desk.Retire(server, "replication client disconnected"); // PgBouncer's words: it was this client's alone, and its WAL stream ends with it
+            return;
+        }
+
         serverGone |= link.FatalAfterTransaction is not null; // it said FATAL after the client's last transaction
         var clean = readerHeld && !serverGone && !server.Socket.IsClosed && server.ReaderEnded is null && link.IsClean;
         if (!clean)

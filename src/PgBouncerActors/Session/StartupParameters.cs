@@ -11,6 +11,25 @@ internal static class StartupParameters
 {
     private static readonly HashSet<string> NotSettings = new(StringComparer.OrdinalIgnoreCase) { "user", "database", "options", "replication" };
 
+    /// <summary>
+    /// The replication startup parameter as the server reads it: "database" (logical), "true"
+    /// (physical, any of PostgreSQL's spellings of true), "" for false; null when it is neither.
+    /// </summary>
+    public static string? ReplicationMode(string value) => value switch
+    {
+        "database" => "database",
+        _ when value.ToLowerInvariant() is "true" or "on" or "yes" or "1" or "t" or "y" => "true",
+        _ when value.ToLowerInvariant() is "false" or "off" or "no" or "0" or "f" or "n" => "",
+        _ => null,
+    };
+
+    /// <summary>
+    /// What a replication connection to the server is opened with: the client's startup parameters
+    /// as it sent them (options included, not parsed), all but those the pooler sets itself.
+    /// </summary>
+    public static List<KeyValuePair<string, string>> ForReplication(IEnumerable<KeyValuePair<string, string>> parameters) =>
+        parameters.Where(p => p.Key is not ("user" or "database" or "replication")).ToList();
+
     /// <summary>The settings to apply: plain parameters, then those from <c>options</c> (a later one wins).</summary>
     /// <exception cref="FormatException">an <c>options</c> value with something other than -c settings.</exception>
     public static Dictionary<string, string> SettingsOf(IEnumerable<KeyValuePair<string, string>> parameters, IReadOnlySet<string> ignored)

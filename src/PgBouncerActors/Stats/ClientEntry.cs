@@ -32,6 +32,9 @@ internal sealed class ClientEntry(long id, IActorRef session, string database, s
 
     public string ApplicationName { get; } = applicationName;
 
+    /// <summary>SHOW CLIENTS replication, PgBouncer's words: none, logical or physical.</summary>
+    public string Replication { get; set; } = "none";
+
     /// <summary>The TLS protocol and cipher of its connection (SHOW CLIENTS tls); empty over plaintext.</summary>
     public string Tls { get; } = tls;
 

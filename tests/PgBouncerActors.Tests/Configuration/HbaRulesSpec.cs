@@ -63,6 +63,20 @@ public sealed class HbaRulesSpec : IDisposable
         Assert.Equal(HbaMethod.Trust, MethodFor(rules, "127.0.0.1", tls: true));
     }
 
+    [Fact]
+    public void Physical_replication_matches_only_lines_that_say_replication_and_logical_replication_matches_by_database_as_PostgreSQL()
+    {
+        var rules = Load("""
+            host replication  alice 127.0.0.1/32 scram-sha-256
+            host all          all   127.0.0.1/32 trust
+            """);
+        var physical = new HbaConnectionInfo(false, false, IPAddress.Loopback, "app", "alice", PhysicalReplication: true);
+        Assert.Equal(HbaMethod.ScramSha256, rules.Match(physical)?.Method);
+        Assert.Null(rules.Match(physical with { User = "bob" })); // "all" is no replication line
+        Assert.Equal(HbaMethod.Trust, MethodFor(rules, "127.0.0.1", database: "app", user: "alice")); // normal and logical: by the database's name
+        Assert.Equal(HbaMethod.Trust, MethodFor(rules, "127.0.0.1", database: "replication", user: "bob")); // a database named replication is not the keyword's
+    }
+
     [Theory]
     [InlineData("host all +admins 127.0.0.1/32 trust", "role membership (+group, samerole) is not supported")]
     [InlineData("host all all samenet trust", "samenet is not supported")]
