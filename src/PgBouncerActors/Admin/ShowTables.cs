@@ -29,7 +29,7 @@ internal static class ShowTables
             var pool = figures.Pool;
             table.Row(pool.Key.Database, pool.Key.User, figures.ClientsActive, figures.ClientsWaiting, 0, 0, figures.ServersActive, 0, 0,
                 figures.ServersIdle, figures.ServersUsed, 0, figures.ServersLogin, (int)figures.MaxWait.TotalSeconds,
-                MicrosWithinSecond(figures.MaxWait), ModeName(pool.Mode), ""); // load_balance_hosts: a host list is not supported here
+                MicrosWithinSecond(figures.MaxWait), ModeName(pool.Mode), LoadBalanceHostsName(services.Settings.FindDatabase(pool.Key.Database)));
         }
 
         return table;
@@ -139,7 +139,7 @@ internal static class ShowTables
             var ofDatabase = pools.Where(pool => pool.Key.Database == name).ToList();
             table.Row(name, database.Host, database.Port, database.ServerDatabase, database.User ?? "", database.PoolSize ?? settings.DefaultPoolSize,
                 database.MinPoolSize ?? settings.MinPoolSize, database.ReservePoolSize ?? settings.ReservePoolSize, (int)settings.ServerLifetimeFor(database).TotalSeconds,
-                database.PoolMode is { } mode ? ModeName(mode) : "", "",
+                database.PoolMode is { } mode ? ModeName(mode) : "", LoadBalanceHostsName(database),
                 database.MaxDbConnections ?? settings.MaxDbConnections, ofDatabase.Sum(pool => pool.Servers.Count),
                 database.MaxDbClientConnections ?? settings.MaxDbClientConnections, clientsOf(name),
                 ofDatabase.Count > 0 && ofDatabase.All(pool => pool.Paused), services.DisabledDatabases.ContainsKey(name));
@@ -301,6 +301,11 @@ internal static class ShowTables
         "database" => "logical",
         _ => "physical",
     };
+
+    /// <summary>SHOW DATABASES and POOLS load_balance_hosts: PgBouncer's words, for a host list only.</summary>
+    internal static string LoadBalanceHostsName(Configuration.DatabaseSettings? database) => database is { Hosts.Count: > 1 }
+        ? database.LoadBalanceHosts == Configuration.LoadBalanceHosts.RoundRobin ? "round-robin" : "disable"
+        : "";
 
     /// <summary>SHOW CLIENTS and SERVERS: PgBouncer 1.25.2's columns (replication, prepared_statements and id included).</summary>
     private static ResultTable SocketTable(params string[] debug) => new(["type", "user", "database", "replication", "state", "addr", "port:int4", "local_addr", "local_port:int4",

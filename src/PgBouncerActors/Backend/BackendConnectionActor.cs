@@ -16,16 +16,19 @@ internal sealed class BackendConnectionActor : ReceiveActor
     private readonly PoolerServices _services;
     private readonly PoolDefinition _pool;
     private readonly ReplicationStartup? _replication;
+    private readonly ServerEndpoint _endpoint; // the pool's, or the host of its host list this connection goes to
     private ServerConnection? _connection;
     private string _closeReason = "pool stopped";
     private bool _cancelBeforeClose;
 
     /// <param name="replication">A replication connection for one client (its pool closes it when the client leaves); null: a pooled one.</param>
-    public BackendConnectionActor(PoolerServices services, PoolDefinition pool, ReplicationStartup? replication = null)
+    /// <param name="endpoint">Where it connects: one host of the pool's host list; null: the pool's endpoint.</param>
+    public BackendConnectionActor(PoolerServices services, PoolDefinition pool, ReplicationStartup? replication = null, ServerEndpoint? endpoint = null)
     {
         _services = services;
         _pool = pool;
         _replication = replication;
+        _endpoint = endpoint ?? pool.Endpoint;
         Receive<Connected>(OnConnected);
         // The pool stops it once it has counted the failure: stopping here, its Terminated (a system message)
         // could reach the pool first, and the failure would then count against a later wave of logins.
@@ -40,16 +43,16 @@ internal sealed class BackendConnectionActor : ReceiveActor
         });
     }
 
-    public static Props Props(PoolerServices services, PoolDefinition pool, ReplicationStartup? replication = null) =>
-        ActorProps.Of(() => new BackendConnectionActor(services, pool, replication));
+    public static Props Props(PoolerServices services, PoolDefinition pool, ReplicationStartup? replication = null, ServerEndpoint? endpoint = null) =>
+        ActorProps.Of(() => new BackendConnectionActor(services, pool, replication, endpoint));
 
     protected override void PreStart()
     {
         var settings = _services.Settings;
         _services.Stats.ServerLoginAttempted();
         // As PgBouncer, a Unix socket never carries TLS (server_tls_sslmode is for TCP).
-        ServerLogin.ConnectAsync(_pool.Endpoint, CurrentCredentials(), settings.MaxFrameLength, settings.ServerConnectTimeout, _services.Conversations,
-                Net.PgSocket.IsUnixSocketDirectory(_pool.Endpoint.Host) ? null : _services.ServerTls,
+        ServerLogin.ConnectAsync(_endpoint, CurrentCredentials(), settings.MaxFrameLength, settings.ServerConnectTimeout, _services.Conversations,
+                Net.PgSocket.IsUnixSocketDirectory(_endpoint.Host) ? null : _services.ServerTls,
                 _replication is null ? settings.FindDatabase(_pool.Key.Database)?.ConnectQuery : null, // a walsender runs no SQL of the pooler's
                 _replication)
             .PipeTo(Self, Self, connection => new Connected(connection), cause => cause is ServerLoginException login
@@ -70,9 +73,9 @@ internal sealed class BackendConnectionActor : ReceiveActor
         var connection = _connection = connected.Connection;
         connection.Backend = Self;
         _openedAt = DateTime.UtcNow;
-        // "new connection to server (from ...)" and "closing because: ... (age=Ns)" are PgBouncer's words, which operators grep.
-        _services.Log.Information("server connection opened: pool={Pool} server={Server} pid={Pid} new connection to server (from {Local}){Replication}",
-            _pool.Key, _pool.Endpoint, connection.ProcessId, connection.Socket.LocalAddress,
+        // "host:port new connection to server (from ...)" and "closing because: ... (age=Ns)" are PgBouncer's words, which operators grep.
+        _services.Log.Information("server connection opened: pool={Pool} pid={Pid} server={Server} new connection to server (from {Local}){Replication}",
+            _pool.Key, connection.ProcessId, $"{_endpoint.Host}:{_endpoint.Port}", connection.Socket.LocalAddress,
             _replication is null ? "" : $" replication={_replication.Mode}");
         if (connection.ConnectQueryError is { } refused)
         {
@@ -132,7 +135,7 @@ internal sealed class BackendConnectionActor : ReceiveActor
         {
             _ = connection.CloseAsync(_cancelBeforeClose);
             _services.Log.Information("server connection closed: pool={Pool} server={Server} pid={Pid} closing because: {Reason} (age={Age:0}s)",
-                _pool.Key, _pool.Endpoint, connection.ProcessId, _closeReason, (DateTime.UtcNow - _openedAt).TotalSeconds);
+                _pool.Key, _endpoint, connection.ProcessId, _closeReason, (DateTime.UtcNow - _openedAt).TotalSeconds);
             Context.System.EventStream.Publish(new ServerConnectionEvent(_pool.Key, Self.Path.Name, Opened: false, _closeReason));
         }
     }

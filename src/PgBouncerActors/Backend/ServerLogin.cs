@@ -43,8 +43,11 @@ internal static class ServerLogin
         }
         catch (System.Net.Sockets.SocketException e)
         {
+            // PgBouncer's words for a host name that does not resolve, which operators grep.
+            var dns = e.SocketErrorCode is System.Net.Sockets.SocketError.HostNotFound or System.Net.Sockets.SocketError.TryAgain
+                or System.Net.Sockets.SocketError.NoData;
             throw new ServerLoginException(PgError.FatalError(SqlStates.UnableToConnect,
-                $"could not connect to server {endpoint}: {e.Message}"), e, closing: "connect failed");
+                $"could not connect to server {endpoint}: {e.Message}"), e, closing: dns ? "server DNS lookup failed" : "connect failed");
         }
 
         try

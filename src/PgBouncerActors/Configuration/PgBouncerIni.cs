@@ -29,12 +29,12 @@ internal static class PgBouncerIni
     private static readonly HashSet<string> DatabaseKeys = new(StringComparer.Ordinal)
     {
         "host", "port", "dbname", "user", "password", "pool_size", "min_pool_size", "pool_mode", "max_db_connections",
-        "max_db_client_connections", "auth_user", "auth_dbname", "auth_query", "reserve_pool", "reserve_pool_size", "server_lifetime", "connect_query",
+        "max_db_client_connections", "auth_user", "auth_dbname", "auth_query", "reserve_pool", "reserve_pool_size", "server_lifetime", "connect_query", "load_balance_hosts",
     };
 
     private static readonly HashSet<string> UnsupportedDatabaseKeys = new(StringComparer.Ordinal)
     {
-        "client_encoding", "datestyle", "timezone", "application_name", "load_balance_hosts",
+        "client_encoding", "datestyle", "timezone", "application_name",
     };
 
     private static readonly HashSet<string> UserKeys = new(StringComparer.Ordinal)

@@ -256,11 +256,28 @@ public sealed record PoolerSettings
         Users.GetValueOrDefault(user)?.PoolMode ?? database.PoolMode ?? PoolMode;
 }
 
+/// <summary>PgBouncer's load_balance_hosts: which host of a database's host list a new server connection goes to.</summary>
+public enum LoadBalanceHosts
+{
+    /// <summary>round-robin: each new connection the next host of the list.</summary>
+    RoundRobin,
+
+    /// <summary>disable: the same host until a connection to it fails, then the next.</summary>
+    Disable,
+}
+
 /// <summary>One entry of the databases section.</summary>
 public sealed record DatabaseSettings(string Name)
 {
+    /// <summary>A host, or PgBouncer's comma-separated host list (see <see cref="Hosts"/>, <see cref="LoadBalanceHosts"/>).</summary>
     public string Host { get; init; } = "127.0.0.1";
     public int Port { get; init; } = 5432;
+
+    /// <summary>The hosts of <see cref="Host"/>, in order: one, or several that new server connections are spread over.</summary>
+    public IReadOnlyList<string> Hosts => Host.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+
+    /// <summary>How new server connections choose from a host list (PgBouncer's load_balance_hosts).</summary>
+    public LoadBalanceHosts LoadBalanceHosts { get; init; } = LoadBalanceHosts.RoundRobin;
 
     /// <summary>The database name on the server; defaults to the name clients use.</summary>
     public string? DbName { get; init; }

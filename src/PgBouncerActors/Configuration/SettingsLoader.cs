@@ -12,7 +12,7 @@ public static class SettingsLoader
 {
     private static readonly string[] Sections = ["pgbouncer", "databases", "users", "pgbouncer-actors", "akka"];
     private static readonly string[] DatabaseKeys = ["host", "port", "dbname", "user", "password", "pool_size", "min_pool_size", "pool_mode", "max_db_connections",
-        "max_db_client_connections", "reserve_pool_size", "reserve_pool", "server_lifetime", "auth_user", "auth_query", "auth_dbname", "connect_query"];
+        "max_db_client_connections", "reserve_pool_size", "reserve_pool", "server_lifetime", "auth_user", "auth_query", "auth_dbname", "connect_query", "load_balance_hosts"];
     private static readonly string[] UserKeys = ["pool_mode", "max_user_connections", "max_user_client_connections", "pool_size", "reserve_pool_size", "query_timeout",
         "idle_transaction_timeout", "client_idle_timeout", "transaction_timeout"];
 
@@ -319,6 +319,8 @@ public static class SettingsLoader
                 AuthQuery = entry.HasPath("auth_query") ? entry.GetString("auth_query") : null,
                 AuthDbName = entry.HasPath("auth_dbname") ? entry.GetString("auth_dbname") : null,
                 ConnectQuery = entry.HasPath("connect_query") && entry.GetString("connect_query") is { Length: > 0 } connectQuery ? connectQuery : null,
+                LoadBalanceHosts = entry.HasPath("load_balance_hosts") ? Enum(entry, $"{path}.load_balance_hosts", ParseLoadBalanceHosts)
+                    : LoadBalanceHosts.RoundRobin,
             };
         }
 
@@ -488,7 +490,15 @@ public static class SettingsLoader
     private static string Expected<T>() => typeof(T) == typeof(PoolMode) ? "session, transaction or statement"
         : typeof(T) == typeof(ServerTlsMode) ? "disable, allow, prefer, require, verify-ca or verify-full"
         : typeof(T) == typeof(AuthType) ? "trust, any, plain, md5, scram-sha-256, cert or hba"
+        : typeof(T) == typeof(LoadBalanceHosts) ? "round-robin or disable"
         : "verbose, debug, information, warning, error or fatal";
+
+    private static LoadBalanceHosts? ParseLoadBalanceHosts(string text) => text switch
+    {
+        "round-robin" => LoadBalanceHosts.RoundRobin,
+        "disable" => LoadBalanceHosts.Disable,
+        _ => null,
+    };
 
     private static PoolMode? ParsePoolMode(string text) => text switch
     {

@@ -118,7 +118,7 @@ internal sealed class PgSocket : IAsyncDisposable
     /// <summary>host:port; for a Unix socket "unix:port", the port taken from its name (.s.PGSQL.6432).</summary>
     private static string Describe(EndPoint? endpoint) => endpoint switch
     {
-        IPEndPoint ip => $"{ip.Address}:{ip.Port}",
+        IPEndPoint ip => $"{(ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address)}:{ip.Port}", // 127.0.0.1, as PgBouncer shows it
         UnixDomainSocketEndPoint unix => unix.ToString() is var path && int.TryParse(Path.GetExtension(path).TrimStart('.'), out var port)
             ? $"unix:{port}" : "unix",
         _ => "(unknown)",

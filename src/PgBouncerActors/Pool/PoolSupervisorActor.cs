@@ -32,6 +32,8 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
     private readonly Dictionary<IActorRef, BackendSlot> _backends = [];
     private readonly List<ReplicationWanted> _replicationWanted = []; // oldest first
     private int _nextBackendId;
+    private int _nextHost; // which host of a host list the next connection goes to (load_balance_hosts)
+    private bool _currentHostProven; // load_balance_hosts = disable: the host in use has given a connection (until then, one login at a time tries it)
     private long _loginErrors; // every failed server login, for the dashboard and /metrics
     private bool _removed; // the database left the configuration on a reload: the desk lends nothing
     private string _serverTls; // the server_tls_* settings the pool's connections were made with (a reload may change them)
@@ -145,12 +147,11 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
             return;
         }
 
-        // While logins fail, one attempt at a time probes the server.
         var probe = _desk.TakeProbeRequest() ? 1 : 0; // a client was refused fast: one login tries whether the server is back
         var warm = _backoff.MayWarm(Now) ? Math.Min(_definition.MinPoolSize, _definition.PoolSize) - counts.Live : 0;
         var wanted = Math.Max(Math.Max(counts.Waiting, probe), warm);
         var (live, opening) = (counts.Live, counts.Opening);
-        while (opening < wanted && live + opening < size && !(_backoff.IsFailing && opening > 0) &&
+        while (opening < wanted && live + opening < size && !(OneLoginAtATime && opening > 0) &&
                _budget.TryTake(forClient: opening < Math.Max(counts.Waiting, probe)))
         {
             if (live + opening >= _definition.PoolSize)
@@ -168,14 +169,57 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
 
     private void OpenConnection(ReplicationWanted? replication = null)
     {
-        var backend = Context.ActorOf(BackendConnectionActor.Props(_services, _definition, replication?.Startup), $"backend-{++_nextBackendId}");
+        var host = _nextHost;
+        var backend = Context.ActorOf(BackendConnectionActor.Props(_services, _definition, replication?.Startup, NextEndpoint()),
+            $"backend-{++_nextBackendId}");
         Context.Watch(backend);
         _backends[backend] = new BackendSlot(_services.Statistics.NextServerId(), DateTime.UtcNow, _backoff.Wave)
         {
-            ReplicationFor = replication?.Session, IsReplication = replication is not null,
+            ReplicationFor = replication?.Session, IsReplication = replication is not null, Host = host,
         };
         _desk.OpeningStarted();
     }
+
+    /// <summary>
+    /// Where a new connection goes: the pool's host, or, for a host list (host=a,b), the next host
+    /// with load_balance_hosts = round-robin, the same one until a login fails with disable (as PgBouncer).
+    /// </summary>
+    private ServerEndpoint NextEndpoint()
+    {
+        var hosts = _definition.Endpoint.Host.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (hosts.Length <= 1)
+        {
+            return _definition.Endpoint;
+        }
+
+        var host = hosts[_nextHost % hosts.Length];
+        if (_services.Settings.FindDatabase(_definition.Key.Database)?.LoadBalanceHosts != LoadBalanceHosts.Disable)
+        {
+            _nextHost++;
+        }
+
+        return _definition.Endpoint with { Host = host };
+    }
+
+    /// <summary>
+    /// With load_balance_hosts = disable, a failed login moves the pool's next connections on to the
+    /// next host of its list: once per host, however many logins to it fail together.
+    /// </summary>
+    private void HostFailed(BackendSlot? slot)
+    {
+        if (slot is not null && slot.Host == _nextHost && _services.Settings.FindDatabase(_definition.Key.Database)?.LoadBalanceHosts == LoadBalanceHosts.Disable)
+        {
+            _nextHost++;
+            _currentHostProven = false;
+        }
+    }
+
+    /// <summary>
+    /// While logins fail, one attempt at a time probes the server; with load_balance_hosts = disable,
+    /// so does the first login to a host of the list, so that a bad host costs one failed login, not one per waiting client.
+    /// </summary>
+    private bool OneLoginAtATime => _backoff.IsFailing || (!_currentHostProven && _definition.Endpoint.Host.Contains(',') &&
+        _services.Settings.FindDatabase(_definition.Key.Database)?.LoadBalanceHosts == LoadBalanceHosts.Disable);
 
     /// <summary>A backend logged in (first report: the desk gets a new connection) or finished its reset (it goes back to the desk).</summary>
     private void OnBackendIdle(BackendIdle idle)
@@ -191,17 +235,24 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         }
         else if (slot.State == SlotState.Connecting)
         {
-            if (_backoff.IsFailing)
+            var recovered = _backoff.IsFailing;
+            if (recovered)
             {
                 _services.Log.Information("server login works again: pool={Pool} server={Server} after {Failures} failed attempt(s)",
-                    _definition.Key, _definition.Endpoint, _backoff.Failures);
+                    _definition.Key, idle.Connection.Endpoint, _backoff.Failures);
                 _backoff.Succeeded();
                 _desk.FailFast(null);
             }
 
             slot.State = SlotState.Open;
             slot.Connection = idle.Connection;
+            var firstOnHost = !_currentHostProven;
+            _currentHostProven = true;
             _desk.Opened(idle.Connection);
+            if (recovered || firstOnHost)
+            {
+                ProvideForWaiters(); // while logins failed one probe at a time went out: the other waiters' connections open now
+            }
         }
         else if (slot.State == SlotState.Open)
         {
@@ -211,6 +262,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
 
     private void OnConnectFailed(BackendConnectFailed failed)
     {
+        HostFailed(_backends.GetValueOrDefault(failed.Backend));
         if (_backends.TryGetValue(failed.Backend, out var replicationSlot) && replicationSlot.IsReplication)
         {
             ReplicationLoginFailed(failed, replicationSlot);
@@ -376,6 +428,9 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         public IActorRef? ReplicationFor { get; set; }
 
         public bool IsReplication { get; init; }
+
+        /// <summary>The pool's host counter when it was opened (load_balance_hosts = disable moves on once per failing host).</summary>
+        public int Host { get; init; }
     }
 
     private sealed record JanitorTick

@@ -129,7 +129,7 @@ public sealed class PgBouncerIniSpec : IDisposable
     {
         var ini = Write("pgbouncer.ini", """
             [databases]
-            app = host=127.0.0.1 load_balance_hosts=round-robin
+            app = host=127.0.0.1,127.0.0.2 load_balance_hosts=disable application_name=app
             [pgbouncer]
             tcp_keepalive = 1
             tcp_keepalive = 0
@@ -138,9 +138,11 @@ public sealed class PgBouncerIniSpec : IDisposable
 
         var settings = SettingsLoader.LoadFile(ini);
 
-        Assert.Equal(["'load_balance_hosts' of database 'app' is PgBouncer's but not supported here; ignored",
+        Assert.Equal(["'application_name' of database 'app' is PgBouncer's but not supported here; ignored",
             "setting 'tcp_keepalive' is PgBouncer's but not supported here; ignored"], settings.Warnings);
         Assert.Equal(6432, settings.ListenPort);
+        Assert.Equal(["127.0.0.1", "127.0.0.2"], settings.Databases["app"].Hosts); // a host list and its load_balance_hosts are read
+        Assert.Equal(LoadBalanceHosts.Disable, settings.Databases["app"].LoadBalanceHosts);
     }
 
     [Theory]
