@@ -164,8 +164,9 @@ internal static class ServerLogin
                     connection.ProcessId = BinaryPrimitives.ReadInt32BigEndian(message.Payload);
                     connection.SecretKey = BinaryPrimitives.ReadInt32BigEndian(message.Payload.AsSpan(4));
                     break;
-                case BackendMessageCode.ErrorResponse:
-                    throw new ServerLoginException(PgError.Parse(message.Payload).AsFatal());
+                case BackendMessageCode.ErrorResponse when PgError.Parse(message.Payload).AsFatal() is var refused:
+                    // "closing because: <the server's words>", as PgBouncer logs a login the server refused.
+                    throw new ServerLoginException(refused, closing: refused.Message);
                 case BackendMessageCode.ReadyForQuery:
                     connection.LoggedIn();
                     return;

@@ -311,11 +311,14 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
     }
 
     /// <summary>
-    /// No server connection open or logging in: nobody will serve the waiters before the next
-    /// attempt. A server that refused the login itself (a wrong password, no such database) then
-    /// fails them with its error, as PgBouncer's kill_pool_logins; an outage leaves them waiting.
+    /// No server connection that could serve the waiters is open or logging in: nobody will serve
+    /// them before the next attempt. A server that refused the login itself (a wrong password, no
+    /// such database) then fails them with its error, as PgBouncer's kill_pool_logins; an outage
+    /// leaves them waiting. As in PgBouncer, a connection RECONNECT marked to close when its client
+    /// gives it back does not count, nor does a replication client's own.
     /// </summary>
-    private bool NothingOpen() => _backends.Values.All(slot => slot.State == SlotState.Closing);
+    private bool NothingOpen() => _backends.Values.All(slot => slot.State == SlotState.Closing || slot.IsReplication ||
+        slot is { State: SlotState.Open, Connection: { } connection } && _desk.MustReconnect(connection));
 
     private void OnTerminated(Terminated terminated)
     {

@@ -116,4 +116,45 @@ public sealed class BackoffSpec(PostgresFixture postgres)
             await postgres.Cluster.RunSqlAsync($"set password_encryption = 'md5'; alter role {PostgresFixture.Md5User} password '{PostgresFixture.Md5Password}'");
         }
     }
+
+    [Fact]
+    public async Task A_password_changed_on_the_server_fails_the_waiting_clients_with_its_error_at_once_after_RECONNECT_with_one_failed_login()
+    {
+        var user = $"pw_{Guid.NewGuid():N}"[..20];
+        await postgres.Cluster.RunSqlAsync($"SET password_encryption = 'scram-sha-256'; CREATE ROLE {user} LOGIN PASSWORD 'old'");
+        var userList = Path.GetTempFileName();
+        await File.WriteAllTextAsync(userList, $"\"{user}\" \"old\"\n\"{PostgresFixture.ScramUser}\" \"{PostgresFixture.ScramPassword}\"\n");
+        try
+        {
+            var log = new LogCapture();
+            await using var pooler = postgres.StartPooler(
+                $"auth_type = trust, auth_file = \"{userList}\", admin_users = {PostgresFixture.ScramUser}, pool_mode = transaction, default_pool_size = 1",
+                log: log);
+            var connectionString = PostgresFixture.ConnectionString(pooler.Port, user, "old");
+            await using var holder = new NpgsqlConnection(connectionString);
+            await holder.OpenAsync();
+            await using var transaction = await holder.BeginTransactionAsync(); // holds the pool's one connection
+            await using (var select = new NpgsqlCommand("select 1", holder, transaction))
+            {
+                await select.ExecuteScalarAsync();
+            }
+
+            await postgres.Cluster.RunSqlAsync($"ALTER ROLE {user} PASSWORD 'new'");
+            var waiting = Enumerable.Range(0, 3).Select(_ => TryQueryAsync(connectionString)).ToList();
+            await using var console = await ConsoleClient.ConnectAsync(pooler.Port, PostgresFixture.ScramUser);
+            await console.ShowAsync("RECONNECT"); // the held connection closes when given back: it serves nobody else
+            await console.ShowAsync("SET default_pool_size = 2"); // room for a new connection, whose login fails
+
+            var clock = Stopwatch.StartNew();
+            var outcomes = await Task.WhenAll(waiting);
+            Assert.All(outcomes, outcome => Assert.Equal("28P01", outcome)); // the server's own error, not a wait until query_wait_timeout
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"{clock.Elapsed}");
+            Assert.Equal(1, log.Count("server login failed")); // one login tried, not one per waiting client or per backoff round
+            Assert.Contains(log.Lines, line => line.Contains($"closing because: password authentication failed for user \"{user}\" (age=0s)"));
+        }
+        finally
+        {
+            File.Delete(userList);
+        }
+    }
 }
