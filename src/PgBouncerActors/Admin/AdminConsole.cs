@@ -296,9 +296,17 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
             throw Refused(SqlStates.CantChangeRuntimeParam, $"SET failed: {setting.Key} cannot change while the pooler runs; change it in the file and restart");
         }
 
+        var changed = ConfigView.Set(services.Settings, setting, value);
         try
         {
-            services.Apply(ConfigView.Set(services.Settings, setting, value));
+            services.Apply(changed);
+        }
+        catch (ConfigurationException e) when (HalfOfTlsPair(setting.Key, changed) is { } file && File.Exists(file))
+        {
+            // One half of a certificate and key pair: the other half comes with the next SET. The TLS in use stays meanwhile.
+            services.ApplyKeepingTls(changed);
+            services.Log.Warning("SET {Setting}: the TLS settings do not load together yet, the previous TLS configuration stays until they do: {Reason}",
+                setting.Key, e.Message);
         }
         catch (ConfigurationException e)
         {
@@ -307,6 +315,16 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
 
         return $"SET {setting.Key}={value}";
     }
+
+    /// <summary>The file a SET of one half of a certificate and key pair names; null for any other setting.</summary>
+    private static string? HalfOfTlsPair(string key, PoolerSettings settings) => key switch
+    {
+        "client_tls_cert_file" => settings.ClientTlsCertFile,
+        "client_tls_key_file" => settings.ClientTlsKeyFile,
+        "server_tls_cert_file" => settings.ServerTlsCertFile,
+        "server_tls_key_file" => settings.ServerTlsKeyFile,
+        _ => null,
+    };
 
     private string KnownDatabase(string database)
     {

@@ -104,14 +104,16 @@ internal static class ServerLogin
         socket.Input.AdvanceTo(buffer.GetPosition(1));
         if (answer == (byte)'S' && !more)
         {
+            string? rejection = null;
             try
             {
-                await socket.StartTlsClientAsync(tls.Options(endpoint.Host), cancellationToken).ConfigureAwait(false);
+                await socket.StartTlsClientAsync(tls.Options(endpoint.Host, why => rejection = why), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is System.Security.Authentication.AuthenticationException or IOException)
             {
                 throw new ServerLoginException(PgError.FatalError(SqlStates.ConnectionFailure,
-                    $"TLS towards server {endpoint} failed (server_tls_sslmode = {tls.Mode}): {e.Message}"), e);
+                    $"TLS towards server {endpoint} failed (server_tls_sslmode = {tls.Mode}): {rejection ?? e.Message}"), e,
+                    closing: rejection is null ? "login failed" : "certificate verify failed");
             }
 
             return;

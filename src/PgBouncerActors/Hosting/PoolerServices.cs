@@ -102,12 +102,25 @@ internal sealed class PoolerServices(PoolerSettings settings, ILogger log, Actor
     /// read, nothing changes.
     /// </summary>
     /// <exception cref="ConfigurationException">A TLS file could not be loaded; the running settings stay.</exception>
-    public void Apply(PoolerSettings settings)
+    public void Apply(PoolerSettings settings) => Apply(settings, keepTls: false);
+
+    /// <summary>
+    /// Settings in force while the TLS configuration stays as it was: SET changes a certificate and
+    /// its key one at a time, and the pair in between (a new key beside the old certificate) loads
+    /// as nothing. As in PgBouncer, the SET is taken, and the TLS settings apply once they load together.
+    /// </summary>
+    public void ApplyKeepingTls(PoolerSettings settings) => Apply(settings, keepTls: true);
+
+    private void Apply(PoolerSettings settings, bool keepTls)
     {
-        var clientTls = Net.ClientTls.Load(settings);
-        var serverTls = Net.ServerTls.Load(settings);
-        _clientTls = clientTls;
-        _serverTls = serverTls;
+        if (!keepTls)
+        {
+            var clientTls = Net.ClientTls.Load(settings);
+            var serverTls = Net.ServerTls.Load(settings);
+            _clientTls = clientTls;
+            _serverTls = serverTls;
+        }
+
         Settings = settings;
         AuthQueries.Clear(); // the query, the auth user or their database may have changed
         UserList = settings.UserList;

@@ -41,14 +41,25 @@ internal sealed class ServerTls(ServerTlsMode mode, X509ChainPolicy? roots, SslS
             TlsFiles.Ciphers(settings.ServerTlsCiphers, "server_tls_ciphers"));
     }
 
-    public SslClientAuthenticationOptions Options(string host) => new()
+    /// <param name="rejected">Told why the server's certificate was refused, in OpenSSL's words first ("certificate verify failed: ..."), which operators grep.</param>
+    public SslClientAuthenticationOptions Options(string host, Action<string>? rejected = null) => new()
     {
         TargetHost = host,
-        RemoteCertificateValidationCallback = (_, _, _, errors) => Mode switch
+        RemoteCertificateValidationCallback = (_, _, chain, errors) =>
         {
-            ServerTlsMode.VerifyFull => errors == SslPolicyErrors.None,
-            ServerTlsMode.VerifyCa => (errors & ~SslPolicyErrors.RemoteCertificateNameMismatch) == SslPolicyErrors.None,
-            _ => true, // allow, prefer, require: encrypted, not authenticated (as libpq's require)
+            var accepted = Mode switch
+            {
+                ServerTlsMode.VerifyFull => errors == SslPolicyErrors.None,
+                ServerTlsMode.VerifyCa => (errors & ~SslPolicyErrors.RemoteCertificateNameMismatch) == SslPolicyErrors.None,
+                _ => true, // allow, prefer, require: encrypted, not authenticated (as libpq's require)
+            };
+            if (!accepted)
+            {
+                var status = chain?.ChainStatus.Select(s => s.Status.ToString()).Distinct() ?? [];
+                rejected?.Invoke($"certificate verify failed: {errors} ({string.Join(", ", status)})");
+            }
+
+            return accepted;
         },
         CertificateChainPolicy = roots?.Clone(), // per connection: a chain build may change the policy it is given
         ClientCertificateContext = identity,

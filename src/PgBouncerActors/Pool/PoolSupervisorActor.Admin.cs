@@ -187,6 +187,7 @@ internal sealed partial class PoolSupervisorActor
                 _definition.Key, _definition.Endpoint, endpoint);
             _definition = _definition with { Endpoint = endpoint };
             ReplaceConnections("the database's server changed in the configuration");
+            ForgetLoginFailures();
         }
 
         if (ServerTlsSignature(settings) is var tls && tls != _serverTls)
@@ -194,6 +195,7 @@ internal sealed partial class PoolSupervisorActor
             // As PgBouncer: a connection made under the old server_tls_* settings is not kept (the log's reason is its words).
             _serverTls = tls;
             ReplaceConnections("database configuration changed");
+            ForgetLoginFailures();
             _services.Log.Information("pool {Pool}: server TLS settings changed; connections are replaced as they come free", _definition.Key);
         }
 
@@ -242,5 +244,18 @@ internal sealed partial class PoolSupervisorActor
         }
 
         ProvideForWaiters();
+    }
+
+    /// <summary>
+    /// The way to the server changed (its address, its TLS settings): failures of the old way say
+    /// nothing of the new one, so the next client's login tries at once instead of getting the cached error.
+    /// </summary>
+    private void ForgetLoginFailures()
+    {
+        if (_backoff.IsFailing)
+        {
+            _backoff.Succeeded();
+            _desk.FailFast(null); // the clients still queued try with the next login, which the retry timer or the next request starts
+        }
     }
 }

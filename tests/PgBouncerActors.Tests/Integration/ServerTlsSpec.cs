@@ -145,4 +145,44 @@ public sealed class ServerTlsSpec(PostgresFixture postgres) : IAsyncLifetime
         Assert.StartsWith("08", refused.SqlState);
         Assert.Contains("TLS towards server", refused.MessageText);
     }
+
+    [Fact]
+    public async Task A_refused_server_certificate_is_logged_as_certificate_verify_failed_and_a_SET_of_the_right_CA_file_is_tried_at_once()
+    {
+        var log = new LogCapture();
+        await using var pooler = postgres.StartPooler($"pool_mode = transaction, server_tls_sslmode = verify-full, server_tls_ca_file = \"{OtherCa}\", " +
+            $"query_wait_timeout = 2, auth_type = trust, admin_users = {PostgresFixture.ScramUser}", log: log);
+        var once = PostgresFixture.SingleAttemptConnectionString(pooler.Port);
+        await using (var refused = new NpgsqlConnection(once))
+        {
+            await Assert.ThrowsAsync<PostgresException>(() => refused.OpenAsync());
+        }
+
+        Assert.Contains(log.Lines, line => line.Contains("certificate verify failed", StringComparison.Ordinal)); // OpenSSL's words, as PgBouncer logs them
+
+        await using var console = await ConsoleClient.ConnectAsync(pooler.Port, PostgresFixture.ScramUser);
+        await console.ShowAsync($"SET server_tls_ca_file = '{Certificate}'");
+        // Not "server login has been failing, cached error": the failures were the old CA file's.
+        await using var client = new NpgsqlConnection(once);
+        await client.OpenAsync();
+        await using var ssl = new NpgsqlCommand("select ssl from pg_stat_ssl where pid = pg_backend_pid()", client);
+        Assert.Equal(true, await ssl.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public async Task SET_takes_a_new_certificate_and_key_one_at_a_time_keeping_the_old_pair_in_between()
+    {
+        await using var pooler = postgres.StartPooler($"pool_mode = transaction, server_tls_sslmode = verify-full, server_tls_ca_file = \"{Certificate}\", " +
+            $"auth_type = trust, admin_users = {PostgresFixture.ScramUser}");
+        await using var console = await ConsoleClient.ConnectAsync(pooler.Port, PostgresFixture.ScramUser);
+        Assert.Null((await console.RunAsync($"SET server_tls_key_file = '{_pooler.Key}'")).Error); // no certificate yet: taken, TLS as before
+        var missing = await console.RunAsync($"SET server_tls_cert_file = '{_pooler.Certificate}.missing'");
+        Assert.Contains("cannot load the certificate and key", missing.Error?.Message); // a file that is not there is refused
+        Assert.Null((await console.RunAsync($"SET server_tls_cert_file = '{_pooler.Certificate}'")).Error);
+
+        await using var client = new NpgsqlConnection(PostgresFixture.ConnectionString(pooler.Port));
+        await client.OpenAsync();
+        await using var dn = new NpgsqlCommand("select client_dn from pg_stat_ssl where pid = pg_backend_pid()", client);
+        Assert.Equal("/CN=pooler", await dn.ExecuteScalarAsync()); // the pair, once whole, is what the server sees
+    }
 }
