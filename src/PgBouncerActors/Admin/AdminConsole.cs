@@ -296,17 +296,24 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
             throw Refused(SqlStates.CantChangeRuntimeParam, $"SET failed: {setting.Key} cannot change while the pooler runs; change it in the file and restart");
         }
 
-        var changed = ConfigView.Set(services.Settings, setting, value);
+        PoolerSettings? changed = null;
         try
         {
+            changed = ConfigView.Set(services.Settings, setting, value);
             services.Apply(changed);
         }
-        catch (ConfigurationException e) when (HalfOfTlsPair(setting.Key, changed) is { } file && File.Exists(file))
+        catch (ConfigurationException e) when (changed is not null && HalfOfTlsPair(setting.Key, changed) is { } file && File.Exists(file))
         {
             // One half of a certificate and key pair: the other half comes with the next SET. The TLS in use stays meanwhile.
             services.ApplyKeepingTls(changed);
             services.Log.Warning("SET {Setting}: the TLS settings do not load together yet, the previous TLS configuration stays until they do: {Reason}",
                 setting.Key, e.Message);
+        }
+        catch (ConfigurationException e) when (changed is not null && setting.Key == "client_tls13_ciphers")
+        {
+            // As PgBouncer: the SET is taken, the error logged ("failed to set the TLSv1.3 cipher suites"), the TLS in use stays.
+            services.ApplyKeepingTls(changed);
+            services.Log.Error("SET client_tls13_ciphers: {Reason}; the TLS in use stays as it was", e.Message);
         }
         catch (ConfigurationException e)
         {

@@ -93,6 +93,7 @@ internal static class ConfigView
         new("client_tls_ca_file", "pgbouncer", s => s.ClientTlsCaFile ?? "", (running, read) => running with { ClientTlsCaFile = read.ClientTlsCaFile }),
         new("client_tls_protocols", "pgbouncer", s => s.ClientTlsProtocols, (running, read) => running with { ClientTlsProtocols = read.ClientTlsProtocols }),
         new("client_tls_ciphers", "pgbouncer", s => s.ClientTlsCiphers, (running, read) => running with { ClientTlsCiphers = read.ClientTlsCiphers }),
+        new("client_tls13_ciphers", "pgbouncer", s => s.ClientTls13Ciphers, (running, read) => running with { ClientTls13Ciphers = read.ClientTls13Ciphers }),
         new("server_tls_sslmode", "pgbouncer", s => Hyphenated(s.ServerTlsMode), (running, read) => running with { ServerTlsMode = read.ServerTlsMode }),
         new("server_tls_ca_file", "pgbouncer", s => s.ServerTlsCaFile ?? "", (running, read) => running with { ServerTlsCaFile = read.ServerTlsCaFile }),
         new("server_tls_cert_file", "pgbouncer", s => s.ServerTlsCertFile ?? "", (running, read) => running with { ServerTlsCertFile = read.ServerTlsCertFile }),

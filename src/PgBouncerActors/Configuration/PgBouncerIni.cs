@@ -17,7 +17,7 @@ internal static class PgBouncerIni
     private static readonly HashSet<string> UnsupportedSettings = new(StringComparer.Ordinal)
     {
         "autodb_idle_timeout",
-        "client_tls_dheparams", "client_tls_ecdhcurve", "client_tls13_ciphers", "conffile", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period", "job_name",
+        "client_tls_dheparams", "client_tls_ecdhcurve", "conffile", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period", "job_name",
         "listen_backlog", "log_stats", "max_packet_size", "pkt_buf", "resolv_conf",
         "sbuf_loopcnt", "server_reset_query_always",
         "server_tls13_ciphers",

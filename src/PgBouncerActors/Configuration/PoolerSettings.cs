@@ -202,6 +202,9 @@ public sealed record PoolerSettings
     /// <summary>client_tls_ciphers as written (default, or IANA cipher suite names).</summary>
     public string ClientTlsCiphers { get; init; } = "default";
 
+    /// <summary>client_tls13_ciphers as written (default, or IANA TLS 1.3 cipher suite names).</summary>
+    public string ClientTls13Ciphers { get; init; } = "default";
+
     /// <summary>PEM CA certificates that server certificates must chain to (verify-ca, verify-full); null: the system's roots.</summary>
     public string? ServerTlsCaFile { get; init; }
 

@@ -161,6 +161,7 @@ public static class SettingsLoader
             ClientTlsCaFile = OptionalPath(bouncer, "client_tls_ca_file"),
             ClientTlsProtocols = bouncer.GetString("client_tls_protocols"),
             ClientTlsCiphers = bouncer.GetString("client_tls_ciphers"),
+            ClientTls13Ciphers = bouncer.GetString("client_tls13_ciphers"),
             ServerTlsMode = Enum(bouncer, "pgbouncer.server_tls_sslmode", ParseServerTlsMode),
             ServerTlsCaFile = OptionalPath(bouncer, "server_tls_ca_file"),
             ServerTlsCertFile = OptionalPath(bouncer, "server_tls_cert_file"),

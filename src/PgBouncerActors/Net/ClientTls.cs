@@ -70,7 +70,7 @@ internal sealed class ClientTls(ClientTlsMode mode, SslServerAuthenticationOptio
                 ? !certificateRequired
                 : (errors & ~SslPolicyErrors.RemoteCertificateNameMismatch) == SslPolicyErrors.None,
             EnabledSslProtocols = TlsFiles.Protocols(settings.ClientTlsProtocols, "client_tls_protocols"),
-            CipherSuitesPolicy = TlsFiles.Ciphers(settings.ClientTlsCiphers, "client_tls_ciphers"),
+            CipherSuitesPolicy = TlsFiles.Ciphers(settings.ClientTlsCiphers, settings.ClientTls13Ciphers),
             ApplicationProtocols = [Alpn],
         });
     }

@@ -38,7 +38,7 @@ internal sealed class ServerTls(ServerTlsMode mode, X509ChainPolicy? roots, SslS
             settings.ServerTlsCertFile is { } certificate
                 ? TlsFiles.LoadIdentity(certificate, settings.ServerTlsKeyFile!, "server_tls_cert_file / server_tls_key_file") : null,
             TlsFiles.Protocols(settings.ServerTlsProtocols, "server_tls_protocols"),
-            TlsFiles.Ciphers(settings.ServerTlsCiphers, "server_tls_ciphers"));
+            TlsFiles.Ciphers(settings.ServerTlsCiphers, setting: "server_tls_ciphers"));
     }
 
     /// <param name="rejected">Told why the server's certificate was refused, in OpenSSL's words first ("certificate verify failed: ..."), which operators grep.</param>

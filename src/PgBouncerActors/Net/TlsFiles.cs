@@ -84,14 +84,37 @@ internal static class TlsFiles
         return protocols;
     }
 
+    /// <summary>The TLS 1.3 suites (the only ones client_tls13_ciphers may name; client_tls_ciphers may name them too).</summary>
+    private static readonly HashSet<TlsCipherSuite> Tls13Suites =
+    [
+        TlsCipherSuite.TLS_AES_128_GCM_SHA256, TlsCipherSuite.TLS_AES_256_GCM_SHA384, TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256,
+        TlsCipherSuite.TLS_AES_128_CCM_SHA256, TlsCipherSuite.TLS_AES_128_CCM_8_SHA256,
+    ];
+
+    /// <summary>TLS 1.2's forward-secret AEAD suites: what "default" client_tls_ciphers allows once client_tls13_ciphers names TLS 1.3's.</summary>
+    private static readonly TlsCipherSuite[] Tls12Defaults =
+    [
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, TlsCipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    ];
+
     /// <summary>
-    /// PgBouncer's cipher setting: its keywords (default, fast, normal, secure, all, legacy) leave
-    /// the choice to the system's OpenSSL; a colon-separated list of IANA suite names is enforced.
-    /// An OpenSSL cipher string (HIGH:!aNULL, ECDHE-RSA-AES256-GCM-SHA384) is refused: .NET cannot read it.
+    /// The cipher suites client_tls_ciphers and client_tls13_ciphers allow (server_tls_ciphers alone
+    /// on the server side): null leaves the choice to the system (default, fast, normal, secure,
+    /// all, legacy). Only IANA names: .NET cannot read OpenSSL cipher strings.
     /// </summary>
-    public static CipherSuitesPolicy? Ciphers(string text, string setting)
+    /// <param name="tls13">client_tls13_ciphers; null or default: TLS 1.3 suites only as <paramref name="text"/> names them.</param>
+    public static CipherSuitesPolicy? Ciphers(string text, string? tls13 = null, string setting = "client_tls_ciphers")
     {
-        if (text.ToLowerInvariant() is "" or "default" or "fast" or "normal" or "secure" or "all" or "legacy")
+        var tls12 = IsSystemChoice(text) ? null : Suites(text, setting);
+        var only13 = tls13 is null || IsSystemChoice(tls13) ? null : Suites(tls13, "client_tls13_ciphers");
+        if (only13?.Where(suite => !Tls13Suites.Contains(suite)).Select(suite => (TlsCipherSuite?)suite).FirstOrDefault() is { } notTls13)
+        {
+            throw new ConfigurationException($"failed to set the TLSv1.3 cipher suites: client_tls13_ciphers: {notTls13} is not a TLS 1.3 cipher suite");
+        }
+
+        if (tls12 is null && only13 is null)
         {
             return null;
         }
@@ -101,15 +124,30 @@ internal static class TlsFiles
             throw new ConfigurationException($"{setting}: a cipher list cannot be enforced on Windows (SChannel decides); use 'default'");
         }
 
+        var suites = new List<TlsCipherSuite>(tls12 ?? [.. Tls12Defaults]);
+        if (only13 is not null)
+        {
+            suites.RemoveAll(Tls13Suites.Contains); // client_tls13_ciphers decides TLS 1.3's
+            suites.AddRange(only13);
+        }
+
+        return new CipherSuitesPolicy(suites);
+    }
+
+    private static bool IsSystemChoice(string text) => text.ToLowerInvariant() is "" or "default" or "fast" or "normal" or "secure" or "all" or "legacy";
+
+    private static List<TlsCipherSuite> Suites(string text, string setting)
+    {
         var suites = new List<TlsCipherSuite>();
         foreach (var name in text.Split(':', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             suites.Add(Enum.TryParse<TlsCipherSuite>(name, ignoreCase: false, out var suite) && name.StartsWith("TLS_", StringComparison.Ordinal)
                 ? suite
-                : throw new ConfigurationException($"{setting}: '{name}' is not an IANA cipher suite name such as TLS_AES_256_GCM_SHA384 " +
+                : throw new ConfigurationException((setting == "client_tls13_ciphers" ? "failed to set the TLSv1.3 cipher suites: " : "") +
+                    $"{setting}: '{name}' is not an IANA cipher suite name such as TLS_AES_256_GCM_SHA384 " +
                     "(OpenSSL cipher strings cannot be read by .NET; 'default' leaves the choice to the system)"));
         }
 
-        return new CipherSuitesPolicy(suites);
+        return suites;
     }
 }

@@ -69,10 +69,11 @@ internal sealed partial class ClientSessionActor
         welcome.BackendKeyData(_cancelKey.Value.ProcessId, _cancelKey.Value.SecretKey).ReadyForQuery();
         if (Settings.LogConnections)
         {
+            // tls=TLSv1.3/TLS_AES_256_GCM_SHA384 (or no): PgBouncer's words on its login line.
             _services.Log.Information(_mode == PoolMode.Session
-                ? "client login: db={Database} user={User} addr={Address} server_pid={Pid}"
-                : "client login: db={Database} user={User} addr={Address} pool_mode={Mode}", _database, _user, Address,
-                _mode == PoolMode.Session ? connection!.ProcessId : _mode);
+                ? "client login: db={Database} user={User} addr={Address} tls={Tls} server_pid={Pid}"
+                : "client login: db={Database} user={User} addr={Address} tls={Tls} pool_mode={Mode}", _database, _user, Address,
+                _client.IsTls ? _client.TlsDescription : "no", _mode == PoolMode.Session ? connection!.ProcessId : _mode);
         }
 
         _phase = Phase.Proxying;

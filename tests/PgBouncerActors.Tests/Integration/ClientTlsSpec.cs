@@ -188,6 +188,28 @@ public sealed class ClientTlsSpec(PostgresFixture postgres) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Client_tls13_ciphers_decides_TLS_1_3_s_suite_which_the_login_line_names_and_SET_changes_it_for_the_next_client()
+    {
+        var log = new LogCapture();
+        await using var pooler = postgres.StartPooler(
+            $"client_tls_sslmode = require, client_tls_cert_file = \"{_server.Certificate}\", client_tls_key_file = \"{_server.Key}\", " +
+            $"client_tls_protocols = tlsv1.3, client_tls13_ciphers = TLS_CHACHA20_POLY1305_SHA256, auth_type = trust, admin_users = {PostgresFixture.ScramUser}",
+            log: log);
+        Assert.Contains("cipher: TLS_CHACHA20_POLY1305_SHA256", await PsqlAsync(pooler, "sslmode=require", "\\conninfo"));
+        Assert.Contains(log.Lines, line => line.Contains("tls=TLSv1.3/TLS_CHACHA20_POLY1305_SHA256", StringComparison.Ordinal)); // PgBouncer's words
+
+        // The admin console over TLS too (client_tls_sslmode = require), with psql.
+        Task<string> SetAsync(string setting) => PsqlAsync(pooler, "sslmode=require dbname=pgbouncer", $"SET {setting}");
+        await SetAsync("client_tls13_ciphers = 'TLS_AES_256_GCM_SHA384'");
+        Assert.Contains("cipher: TLS_AES_256_GCM_SHA384", await PsqlAsync(pooler, "sslmode=require", "\\conninfo"));
+
+        // A name that is no TLS 1.3 suite: taken and logged as PgBouncer does, and the suites in use stay.
+        await SetAsync("client_tls13_ciphers = 'unknown'");
+        Assert.Contains(log.Lines, line => line.Contains("failed to set the TLSv1.3 cipher suites", StringComparison.Ordinal));
+        Assert.Contains("cipher: TLS_AES_256_GCM_SHA384", await PsqlAsync(pooler, "sslmode=require", "\\conninfo"));
+    }
+
+    [Fact]
     public async Task A_certificate_rotated_in_place_takes_effect_on_SIGHUP_and_open_TLS_clients_stay_connected()
     {
         var rotatedCa = await TestCa.CreateAsync(_folder, "rotated-ca");
