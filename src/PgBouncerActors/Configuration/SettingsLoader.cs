@@ -281,6 +281,12 @@ public static class SettingsLoader
     /// <summary>auth_dbname, the pgbouncer section's and each entry's, must name a database the pooler knows (or fall to "*").</summary>
     private static void CheckAuthDatabases(PoolerSettings settings)
     {
+        if (settings.AuthDbName == "pgbouncer")
+        {
+            // PgBouncer's words: the console has no server to run auth_query on. (A database entry's is refused at its logins, as in PgBouncer.)
+            throw new ConfigurationException("pgbouncer.auth_dbname: cannot use the reserved \"pgbouncer\" database as an auth_dbname");
+        }
+
         var named = settings.Databases.Values.Where(entry => entry.AuthDbName is { Length: > 0 })
             .Select(entry => (Where: $"databases.\"{entry.Name}\".auth_dbname", Name: entry.AuthDbName!))
             .Prepend(("pgbouncer.auth_dbname", settings.AuthDbName));

@@ -88,8 +88,20 @@ internal sealed partial class ClientSessionActor
         }
 
         var authDatabaseName = database.AuthDbName ?? Settings.AuthDbName;
+        if (authDatabaseName == Admin.ShowTables.AdminDatabase)
+        {
+            refusal = PgError.FatalError(SqlStates.InvalidAuthorization, "bouncer config error",
+                detail: $"cannot use the reserved \"{Admin.ShowTables.AdminDatabase}\" database as an auth_dbname"); // PgBouncer's words
+            return null;
+        }
+
+        if (authDatabaseName.Length == 0 && _admin)
+        {
+            return null; // the console has no server of its own to ask: only an auth_dbname names where auth_query runs for it
+        }
+
         var authDatabase = authDatabaseName.Length == 0 ? database : Settings.FindDatabase(authDatabaseName);
-        if (authDatabase is null || authDatabaseName == Admin.ShowTables.AdminDatabase)
+        if (authDatabase is null)
         {
             refusal = PgError.FatalError(SqlStates.InvalidAuthorization, "bouncer config error",
                 detail: $"authentication database \"{authDatabaseName}\" is not configured");

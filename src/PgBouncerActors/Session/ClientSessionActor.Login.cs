@@ -94,8 +94,9 @@ internal sealed partial class ClientSessionActor
         }
 
         // A user auth_file lacks is looked up with auth_query; with trust too, as PgBouncer does, so
-        // that trust lets in the users the server knows rather than only auth_file's.
-        if (!_admin && method is AuthType.Plain or AuthType.Md5 or AuthType.ScramSha256 or AuthType.Trust && _services.UserList.SecretOf(_user) is null
+        // that trust lets in the users the server knows rather than only auth_file's. The console's
+        // too (a monitoring user kept in PostgreSQL), in the database auth_dbname names.
+        if (method is AuthType.Plain or AuthType.Md5 or AuthType.ScramSha256 or AuthType.Trust && _services.UserList.SecretOf(_user) is null
             && !_unknownDatabase)
         {
             if (AuthQueryFor(database, out var refusal) is { } lookup)
@@ -107,7 +108,7 @@ internal sealed partial class ClientSessionActor
             if (refusal is not null)
             {
                 _services.Log.Error("login of user {User} to {Database}: {Refusal} ({Detail})", _user, _database, refusal.Message, refusal.Detail ?? "");
-                Finish(refusal.Detail ?? refusal.Message, refusal);
+                Finish(refusal.Message, refusal); // the detail is in the line above, once
                 return;
             }
         }

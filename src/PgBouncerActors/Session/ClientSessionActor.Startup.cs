@@ -95,7 +95,10 @@ internal sealed partial class ClientSessionActor
                 return;
             }
 
-            BeginAuthentication(new Configuration.DatabaseSettings(_database));
+            // The "*" entry's auth settings (auth_dbname, auth_user) reach the console too, as in PgBouncer; none of its server's.
+            BeginAuthentication(Settings.FindDatabase(_database) is { } fallback
+                ? new Configuration.DatabaseSettings(_database) { AuthUser = fallback.AuthUser, AuthDbName = fallback.AuthDbName, AuthQuery = fallback.AuthQuery }
+                : new Configuration.DatabaseSettings(_database));
             return;
         }
 

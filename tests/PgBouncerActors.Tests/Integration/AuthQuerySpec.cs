@@ -112,4 +112,33 @@ public sealed class AuthQuerySpec(PostgresFixture postgres) : IAsyncLifetime
         Assert.Contains(pools, row => row.StartsWith($"authdb|{ScratchCluster.Superuser}|", StringComparison.Ordinal)); // elsewhere's query ran in authdb's pool
         Assert.Contains(pools, row => row.StartsWith($"elsewhere|{Live}|", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task A_console_user_kept_in_PostgreSQL_logs_in_with_auth_query_run_in_the_auth_dbname_database()
+    {
+        await using var pooler = postgres.StartPooler($"auth_user = {ScratchCluster.Superuser}, auth_dbname = authdb, stats_users = {Live}",
+            databases: $"authdb {{ host = 127.0.0.1, port = {postgres.Cluster.Port}, dbname = postgres }}");
+        Environment.SetEnvironmentVariable("PGPASSWORD", "live-pass");
+        try
+        {
+            var psql = postgres.Cluster.BinPath("psql");
+            var version = await ScratchCluster.RunAsync(psql, ["-X", "-At", "-c", "SHOW VERSION", $"host=127.0.0.1 port={pooler.Port} user={Live} dbname=pgbouncer"]);
+            Assert.StartsWith("PgBouncer 1.25.2", version);
+            Environment.SetEnvironmentVariable("PGPASSWORD", "wrong");
+            var refused = await ScratchCluster.RunCapturingAsync(psql, ["-X", "-At", "-c", "SHOW VERSION", $"host=127.0.0.1 port={pooler.Port} user={Live} dbname=pgbouncer"])
+                .ContinueWith(run => run.Exception?.InnerException?.Message ?? "");
+            Assert.Contains("authentication failed", refused);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("PGPASSWORD", null);
+        }
+    }
+
+    [Fact]
+    public void The_console_cannot_be_the_auth_dbname_of_the_pgbouncer_section()
+    {
+        var refused = Assert.Throws<PgBouncerActors.Configuration.ConfigurationException>(() => postgres.Settings("auth_user = someone, auth_dbname = pgbouncer"));
+        Assert.Contains("cannot use the reserved \"pgbouncer\" database as an auth_dbname", refused.Message); // PgBouncer's words
+    }
 }
