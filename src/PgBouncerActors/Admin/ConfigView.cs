@@ -101,6 +101,7 @@ internal static class ConfigView
         new("server_tls_protocols", "pgbouncer", s => s.ServerTlsProtocols, (running, read) => running with { ServerTlsProtocols = read.ServerTlsProtocols }),
         new("server_tls_ciphers", "pgbouncer", s => s.ServerTlsCiphers, (running, read) => running with { ServerTlsCiphers = read.ServerTlsCiphers }),
         new("auth_hba_file", "pgbouncer", s => s.AuthHbaFile ?? "", (running, read) => running with { AuthHbaFile = read.AuthHbaFile, HbaRules = read.HbaRules }),
+        new("auth_ident_file", "pgbouncer", s => s.AuthIdentFile ?? "", (running, read) => running with { AuthIdentFile = read.AuthIdentFile, IdentMap = read.IdentMap }),
         new("auth_user", "pgbouncer", s => s.AuthUser, (running, read) => running with { AuthUser = read.AuthUser }),
         new("auth_query", "pgbouncer", s => s.AuthQuery, (running, read) => running with { AuthQuery = read.AuthQuery }),
         new("auth_dbname", "pgbouncer", s => s.AuthDbName, (running, read) => running with { AuthDbName = read.AuthDbName }),

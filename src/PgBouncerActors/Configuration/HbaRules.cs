@@ -37,6 +37,9 @@ public sealed record HbaConnectionInfo(bool UnixSocket, bool Tls, IPAddress? Add
 /// <param name="Network">The address column as a network; null for local lines and "all".</param>
 public sealed record HbaRule(int Line, HbaConnection Connection, HbaNames Databases, HbaNames Users, IPNetwork? Network, HbaMethod Method)
 {
+    /// <summary>map=NAME: the auth_ident_file map that says which OS users (peer) or certificate names (cert) may log in as whom.</summary>
+    public string? Map { get; init; }
+
     public bool Matches(HbaConnectionInfo connection) =>
         (Connection switch
         {
@@ -158,12 +161,20 @@ public sealed class HbaRules
             throw Error("cert needs TLS: use it on hostssl (or host) lines");
         }
 
-        if (fields.Count > next + 1)
+        string? map = null;
+        foreach (var option in fields.Skip(next + 1))
         {
-            throw Error($"options after the method are not supported (\"{fields[next + 1].Text}\")");
+            // map=NAME: auth_ident_file's map for peer and cert, as in PostgreSQL; PgBouncer reads no other option.
+            if (option.Text.StartsWith("map=", StringComparison.Ordinal) && method is HbaMethod.Peer or HbaMethod.Cert && map is null)
+            {
+                map = option.Text["map=".Length..];
+                continue;
+            }
+
+            throw Error($"options after the method are not supported (\"{option.Text}\"; only map= with peer or cert)");
         }
 
-        return new HbaRule(line, connection, databases, users, network, method);
+        return new HbaRule(line, connection, databases, users, network, method) { Map = map };
     }
 
     private static (IPNetwork? Network, int Next) Address(List<Token> fields, int at, Func<string, ConfigurationException> error)
@@ -319,8 +330,9 @@ public sealed class HbaRules
             items.Clear();
         }
 
-        foreach (var c in line)
+        for (var at = 0; at < line.Length; at++)
         {
+            var c = line[at];
             if (inQuotes)
             {
                 if (c == '"')
@@ -348,8 +360,13 @@ public sealed class HbaRules
             }
             else if (char.IsWhiteSpace(c))
             {
-                // "a, b" is one column of two items in pg_hba.conf: a blank right after a comma does not end it.
-                if (any || current.Length > 0 || items.Count == 0)
+                // "a, b" and "a , b" are one column of two items, as PgBouncer reads pg_hba.conf: a blank next to a comma does not end it.
+                var next = line.AsSpan(at).TrimStart();
+                if (!next.IsEmpty && next[0] == ',')
+                {
+                    EndItem();
+                }
+                else if (any || current.Length > 0 || items.Count == 0)
                 {
                     EndToken();
                 }

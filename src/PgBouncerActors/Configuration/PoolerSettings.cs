@@ -223,6 +223,12 @@ public sealed record PoolerSettings
     /// <summary>auth_hba_file as last read (auth_type = hba); empty when none.</summary>
     public HbaRules HbaRules { get; init; } = HbaRules.Empty;
 
+    /// <summary>auth_ident_file's path, or null.</summary>
+    public string? AuthIdentFile { get; init; }
+
+    /// <summary>auth_ident_file as last read: the maps of the hba lines' map= options; empty when none.</summary>
+    public IdentMap IdentMap { get; init; } = IdentMap.Empty;
+
     /// <summary>The user auth_query runs as; empty: no auth_query (unless a database entry sets its own).</summary>
     public string AuthUser { get; init; } = "";
 

@@ -170,6 +170,8 @@ public static class SettingsLoader
             ServerTlsCiphers = bouncer.GetString("server_tls_ciphers"),
             AuthHbaFile = OptionalPath(bouncer, "auth_hba_file"),
             HbaRules = ReadHba(bouncer),
+            AuthIdentFile = OptionalPath(bouncer, "auth_ident_file"),
+            IdentMap = OptionalPath(bouncer, "auth_ident_file") is { } identFile ? IdentMap.Load(identFile) : IdentMap.Empty,
             AuthUser = bouncer.GetString("auth_user"),
             AuthQuery = bouncer.GetString("auth_query"),
             AuthDbName = bouncer.GetString("auth_dbname"),
@@ -544,11 +546,21 @@ public static class SettingsLoader
         _ => null,
     };
 
+    /// <summary>
+    /// A relative file path: against the folder of the file that names it. In a pgbouncer.ini, a
+    /// path that names a file in the working directory is that file, as PgBouncer (which opens paths
+    /// as given) reads it; the ini's folder otherwise, as before.
+    /// </summary>
     private static string ResolveRelative(string path, SourceLocation location)
     {
         if (Path.IsPathRooted(path))
         {
             return path;
+        }
+
+        if (location.File.EndsWith(".ini", StringComparison.OrdinalIgnoreCase) && File.Exists(path))
+        {
+            return Path.GetFullPath(path);
         }
 
         var directory = File.Exists(location.File) ? Path.GetDirectoryName(Path.GetFullPath(location.File)) : null;

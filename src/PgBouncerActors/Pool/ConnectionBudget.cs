@@ -282,6 +282,13 @@ internal sealed class PoolBudget(ConnectionBudget database, ConnectionBudget use
     /// <param name="forClient">See <see cref="ConnectionBudget.TryTake"/>.</param>
     public bool TryTake(bool forClient = true)
     {
+        if (!forClient && (database.Starved || user.Starved))
+        {
+            // Filling up to min_pool_size yields to a client waiting for room in another pool: the room an
+            // eviction freed for it is not taken back (PgBouncer's pools do not churn that way either).
+            return false;
+        }
+
         if (!database.TryTake(forClient, this))
         {
             return false;

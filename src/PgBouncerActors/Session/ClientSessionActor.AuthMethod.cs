@@ -34,6 +34,19 @@ internal sealed partial class ClientSessionActor
     /// The method this connection authenticates with: auth_type, or with auth_type = hba the first
     /// matching line's. Null when the hba file has already decided (refused, or peer checked).
     /// </summary>
+    /// <summary>The matched hba line's map= for cert: which certificate names may log in as whom (auth_ident_file).</summary>
+    private string? _certificateMap;
+
+    /// <summary>
+    /// auth_type cert: the name the certificate stands for. Its common name, or, through the hba
+    /// line's ident map, the user asked for when the map lets that common name be it.
+    /// </summary>
+    private string? CertificateUser()
+    {
+        var commonName = Net.ClientTls.CommonName(_client.PeerCertificate);
+        return _certificateMap is { } map && Settings.IdentMap.Allows(map, commonName, _user) ? _user : commonName;
+    }
+
     private AuthType? ChooseMethod()
     {
         if (Settings.AuthType != AuthType.Hba)
@@ -56,11 +69,12 @@ internal sealed partial class ClientSessionActor
                     $"hba line {rule.Line} rejects"));
                 return null;
             case HbaMethod.Peer:
-                Self.Tell(_client.PeerUserName == _user ? AuthOutcome.Success("peer")
+                Self.Tell(Settings.IdentMap.Allows(rule.Map, _client.PeerUserName, _user) ? AuthOutcome.Success("peer")
                     : new AuthOutcome(PgError.FatalError(SqlStates.InvalidAuthorization, $"Peer authentication failed for user \"{_user}\""),
                         $"the OS user is {_client.PeerUserName ?? "unknown"}"));
                 return null;
             case var method:
+                _certificateMap = rule.Map;
                 return method switch
                 {
                     HbaMethod.Trust => AuthType.Trust,

@@ -135,7 +135,7 @@ internal sealed partial class ClientSessionActor
             var secret = userList.SecretOf(_user) ?? _queriedSecret ?? (method == AuthType.Trust && _queriedUserExists ? "" : null);
             return await new ClientAuthenticator(frames, _user, method, secret,
                     userList.IsConfigured || _queriedEntry is not null, // trust admits whom auth_file or auth_query knows
-                    _services.ScramVerifiers, method == AuthType.Cert ? ClientTls.CommonName(_client.PeerCertificate) : null)
+                    _services.ScramVerifiers, method == AuthType.Cert ? CertificateUser() : null)
                 .AuthenticateAsync(_lifetime.Token).ConfigureAwait(false);
         }
         finally

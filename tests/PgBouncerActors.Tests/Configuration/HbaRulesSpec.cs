@@ -77,12 +77,27 @@ public sealed class HbaRulesSpec : IDisposable
         Assert.Equal(HbaMethod.Trust, MethodFor(rules, "127.0.0.1", database: "replication", user: "bob")); // a database named replication is not the keyword's
     }
 
+    [Fact]
+    public void A_map_option_goes_with_peer_and_cert_and_a_list_may_have_blanks_around_its_commas()
+    {
+        var rules = Load("""
+            local   all               all                 peer map=osusers
+            hostssl tmp1 , app        user1,user2 , bob   127.0.0.1/32 cert map=certs
+            host    all               all                 127.0.0.1/32 md5
+            """);
+        Assert.Equal("osusers", rules.Match(new HbaConnectionInfo(true, false, null, "app", "alice"))?.Map);
+        var cert = rules.Match(new HbaConnectionInfo(false, true, IPAddress.Loopback, "app", "bob"));
+        Assert.Equal((HbaMethod.Cert, "certs"), (cert?.Method, cert?.Map));
+        Assert.Null(rules.Match(new HbaConnectionInfo(false, false, IPAddress.Loopback, "app", "bob"))?.Map);
+    }
+
     [Theory]
     [InlineData("host all +admins 127.0.0.1/32 trust", "role membership (+group, samerole) is not supported")]
     [InlineData("host all all samenet trust", "samenet is not supported")]
     [InlineData("host all all db.example.com trust", "host names are not supported")]
     [InlineData("host all all 127.0.0.1/32 ident", "authentication method \"ident\" is not supported")]
-    [InlineData("host all all 127.0.0.1/32 cert map=users", "options after the method are not supported")]
+    [InlineData("host all all 127.0.0.1/32 cert clientcert=verify-full", "options after the method are not supported")]
+    [InlineData("host all all 127.0.0.1/32 md5 map=users", "only map= with peer or cert")]
     [InlineData("hostgssenc all all 127.0.0.1/32 trust", "invalid connection type \"hostgssenc\"")]
     [InlineData("host all all 127.0.0.1 255.0.255.0 trust", "invalid mask")]
     [InlineData("local all all 127.0.0.1/32 trust", "authentication method \"127.0.0.1/32\" is not supported")]

@@ -31,16 +31,20 @@ public sealed class HbaSpec(PostgresFixture postgres) : IAsyncLifetime
         await File.WriteAllTextAsync(hba, $"""
             # TYPE  DATABASE        USER        ADDRESS                    METHOD
             local   postgres        all                                    peer
+            local   bench           all                                    peer  map=osusers
             local   all             all                                    reject
-            hostssl bench           all         127.0.0.1/32               scram-sha-256
+            hostssl bench , nowhere all         127.0.0.1/32               scram-sha-256
             host    all             @md5users   10.0.0.0/8                 trust
             host    "postgres"      @md5users   127.0.0.1 255.255.255.255  md5
             host    postgres,bench  all         ::1/128                    trust
             host    postgres        all         127.0.0.0/8                scram-sha-256
             host    all             all         0.0.0.0/0                  reject
             """);
+        // auth_ident_file: the OS user may log in as the SCRAM user where a line says map=osusers.
+        var ident = Path.Combine(_folder, "ident.conf");
+        await File.WriteAllTextAsync(ident, $"# MAPNAME  SYSTEM-USERNAME  PG-USERNAME\nosusers \"{_osUser}\" {PostgresFixture.ScramUser}\nosusers /^nobody-(.*)$ \\1\n");
         _pooler = postgres.StartPooler(
-            $"auth_type = hba, auth_hba_file = \"{hba}\", auth_file = \"{userList}\", unix_socket_dir = \"{_folder}\", pool_mode = transaction, " +
+            $"auth_ident_file = \"{ident}\", auth_type = hba, auth_hba_file = \"{hba}\", auth_file = \"{userList}\", unix_socket_dir = \"{_folder}\", pool_mode = transaction, " +
             $"client_tls_sslmode = prefer, client_tls_cert_file = \"{server.Certificate}\", client_tls_key_file = \"{server.Key}\"");
     }
 
@@ -94,7 +98,17 @@ public sealed class HbaSpec(PostgresFixture postgres) : IAsyncLifetime
         Assert.Equal(_osUser, (await PsqlAsync(Local("postgres", _osUser))).Trim()); // peer: the OS user is the user
         var impostor = await Assert.ThrowsAsync<InvalidOperationException>(() => PsqlAsync(Local("postgres", PostgresFixture.ScramUser)));
         Assert.Contains($"Peer authentication failed for user \"{PostgresFixture.ScramUser}\"", impostor.Message);
-        var rejected = await Assert.ThrowsAsync<InvalidOperationException>(() => PsqlAsync(Local("bench", _osUser)));
-        Assert.Contains($"pg_hba.conf rejects connection for host \"[local]\", user \"{_osUser}\", database \"bench\"", rejected.Message);
+        var rejected = await Assert.ThrowsAsync<InvalidOperationException>(() => PsqlAsync(Local("template1", _osUser)));
+        Assert.Contains($"pg_hba.conf rejects connection for host \"[local]\", user \"{_osUser}\", database \"template1\"", rejected.Message);
+    }
+
+    [Fact]
+    public async Task A_peer_line_with_map_lets_the_OS_user_log_in_as_the_users_auth_ident_file_maps_it_to_and_no_other()
+    {
+        Assert.Equal(PostgresFixture.ScramUser, (await PsqlAsync(Local("bench", PostgresFixture.ScramUser))).Trim());
+        var unmapped = await Assert.ThrowsAsync<InvalidOperationException>(() => PsqlAsync(Local("bench", PostgresFixture.Md5User)));
+        Assert.Contains($"Peer authentication failed for user \"{PostgresFixture.Md5User}\"", unmapped.Message);
+        var itself = await Assert.ThrowsAsync<InvalidOperationException>(() => PsqlAsync(Local("bench", _osUser))); // with a map, only the map decides
+        Assert.Contains($"Peer authentication failed for user \"{_osUser}\"", itself.Message);
     }
 }

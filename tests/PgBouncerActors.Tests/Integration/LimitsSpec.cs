@@ -392,4 +392,25 @@ public sealed class LimitsSpec(PostgresFixture postgres)
             }
         }
     }
+
+    [Fact]
+    public async Task A_pool_kept_at_min_pool_size_yields_a_max_db_connections_place_to_another_users_waiting_client_and_does_not_take_it_back()
+    {
+        var log = new LogCapture();
+        await using var pooler = postgres.StartPooler("pool_mode = transaction, query_wait_timeout = 8", log: log,
+            databases: Database("limited", ", min_pool_size = 3, max_db_connections = 2"));
+        await using (var warm = await OpenAsync(pooler, "limited"))
+        {
+            await ScalarAsync(warm, "select 1"); // the SCRAM user's pool fills to max_db_connections, aiming at min_pool_size
+        }
+
+        await Task.Delay(1500); // the warm pool holds both places
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await using var other = await OpenAsync(pooler, "limited", PostgresFixture.Md5User, PostgresFixture.Md5Password);
+        Assert.Equal(1, await ScalarAsync(other, "select 1"));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"{clock.Elapsed}"); // a janitor round or two, not query_wait_timeout
+        await Task.Delay(2500);
+        // The place given up stays given: the warm pool does not close and reopen connections every second.
+        Assert.True(log.Count("room for another pool") <= 1, string.Join("\n", log.Lines));
+    }
 }
