@@ -30,10 +30,6 @@ internal sealed partial class ClientSessionActor
     /// <summary>The client asked for a database the pooler does not have: it is told so once it has authenticated.</summary>
     private bool _unknownDatabase;
 
-    /// <summary>
-    /// The method this connection authenticates with: auth_type, or with auth_type = hba the first
-    /// matching line's. Null when the hba file has already decided (refused, or peer checked).
-    /// </summary>
     /// <summary>The matched hba line's map= for cert: which certificate names may log in as whom (auth_ident_file).</summary>
     private string? _certificateMap;
 
@@ -47,6 +43,10 @@ internal sealed partial class ClientSessionActor
         return _certificateMap is { } map && Settings.IdentMap.Allows(map, commonName, _user) ? _user : commonName;
     }
 
+    /// <summary>
+    /// The method this connection authenticates with: auth_type, or with auth_type = hba the first
+    /// matching line's. Null when the hba file has already decided (refused, or peer checked).
+    /// </summary>
     private AuthType? ChooseMethod()
     {
         if (Settings.AuthType != AuthType.Hba)

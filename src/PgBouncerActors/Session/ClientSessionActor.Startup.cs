@@ -144,6 +144,7 @@ internal sealed partial class ClientSessionActor
         }
         catch (FormatException)
         {
+            // A replication connection: its options reach the server as the client wrote them (PgBouncer's rule), so the server judges them.
         }
 
         BeginAuthentication(databaseSettings);
