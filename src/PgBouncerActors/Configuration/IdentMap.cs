@@ -36,7 +36,16 @@ public sealed class IdentMap
         {
             if (entry.SystemPattern is { } pattern)
             {
-                var match = pattern.Match(systemUser);
+                Match match;
+                try
+                {
+                    match = pattern.Match(systemUser);
+                }
+                catch (RegexMatchTimeoutException)
+                {
+                    continue; // a pattern that takes too long on this name matches nothing: the login is refused, the pooler goes on
+                }
+
                 if (match.Success && (entry.AnyPgUser || entry.PgUser.Replace(@"\1", match.Groups.Count > 1 ? match.Groups[1].Value : "") == pgUser))
                 {
                     return true;
