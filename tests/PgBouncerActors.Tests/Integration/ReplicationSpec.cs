@@ -30,6 +30,11 @@ public sealed class LogicalWalCluster : IAsyncLifetime
 /// in with replication=database or replication=true gets a server connection of its own, opened
 /// with its startup parameters, counted in its pool and closed when it leaves, whatever the pool's mode.
 /// </summary>
+/// <remarks>
+/// In the PostgreSQL collection, though it has a cluster of its own: its initdb, restart and base
+/// backup are heavy on 2 cores, and run beside ContentionSpec's minute of load they starved it.
+/// </remarks>
+[Collection(PostgresCollection.Name)]
 public sealed class ReplicationSpec(LogicalWalCluster cluster) : IClassFixture<LogicalWalCluster>
 {
     private PostgresFixture Postgres => cluster.Postgres;
