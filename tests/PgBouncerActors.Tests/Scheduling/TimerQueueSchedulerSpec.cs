@@ -95,7 +95,8 @@ public sealed class TimerQueueSchedulerSpec(ITestOutputHelper output) : Akka.Tes
             throw new InvalidOperationException("scheduled work failed");
         }, cancel);
         Sys.Scheduler.ScheduleTellOnce(TimeSpan.FromMilliseconds(300), TestActor, "still served", ActorRefs.NoSender);
-        ExpectMsg("still served", TimeSpan.FromSeconds(5));
+        // What is asserted is that it comes at all: in CI's first minute, with clusters starting beside it on 2 cores, 5 s was once too short.
+        ExpectMsg("still served", TimeSpan.FromSeconds(20));
         Assert.Equal(1, Volatile.Read(ref runs));
         cancel.Cancel();
     }
