@@ -106,12 +106,16 @@ public static class Program
         signals.OnFastExit(() =>
         {
             // PgBouncer's fast exit: no draining, no goodbye to anyone; the pidfile goes, the log is flushed.
+            SystemdNotify.Stopping();
             pidFile?.Dispose();
             log.Dispose();
             Posix.ExitNow(0);
         });
         host.Operate(signals, log);
-        await host.StopAsync(await signals.StopRequested);
+        SystemdNotify.Ready();
+        var stop = await signals.StopRequested;
+        SystemdNotify.Stopping();
+        await host.StopAsync(stop);
         if (host.FatalError is { } fatal)
         {
             Console.Error.WriteLine($"pgbouncer-actors: {fatal}");

@@ -52,7 +52,8 @@ internal static class Daemon
         yield return process;
         if (Path.GetFileNameWithoutExtension(process) == "dotnet")
         {
-            yield return Assembly.GetEntryAssembly()!.Location;
+            // Under dotnet the assembly is a file beside it (a single-file build runs as its own executable instead).
+            yield return Path.Combine(AppContext.BaseDirectory, Assembly.GetEntryAssembly()!.GetName().Name + ".dll");
         }
     }
 }

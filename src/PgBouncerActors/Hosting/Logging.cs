@@ -2,20 +2,39 @@ using PgBouncerActors.Configuration;
 using Serilog;
 using Serilog.Core;
 using Serilog.Events;
+using Serilog.Formatting.Display;
 
 namespace PgBouncerActors.Hosting;
 
 /// <summary>The pooler's log and the switch that changes its level while it runs (SIGHUP re-reads log_level).</summary>
-public sealed class PoolerLog(Logger logger, LoggingLevelSwitch level) : IDisposable
+public sealed class PoolerLog(Logger logger, LoggingLevelSwitch level, ReopenableLogFile file) : IDisposable
 {
     public ILogger Logger => logger;
+
+    /// <summary>
+    /// Closes the log file and opens <paramref name="path"/> again by name (every RELOAD and SIGHUP,
+    /// so that logrotate's moved file is let go; a changed logfile takes effect). A file that cannot
+    /// be opened is logged, and the old one stays in use.
+    /// </summary>
+    public void ReopenFile(string? path)
+    {
+        var previous = file.Path;
+        if (file.Reopen(path) is { } failure)
+        {
+            logger.Error("cannot open log file {Path}: {Reason}; still writing to {Previous}", path, failure, previous ?? "(no file)");
+        }
+    }
 
     public string Level => level.MinimumLevel.ToString().ToLowerInvariant();
 
     /// <summary>The level the settings ask for: log_level, or more detail when verbose says so.</summary>
     public void SetLevel(PoolerSettings settings) => level.MinimumLevel = Logging.LevelOf(settings);
 
-    public void Dispose() => logger.Dispose();
+    public void Dispose()
+    {
+        logger.Dispose();
+        file.Dispose();
+    }
 }
 
 public static class Logging
@@ -37,15 +56,17 @@ public static class Logging
             configuration = configuration.WriteTo.Console(outputTemplate: ConsoleTemplate);
         }
 
-        if (settings.LogFile is { } file)
+        // Always there, empty without a logfile: RELOAD or SET may name one later.
+        var file = new ReopenableLogFile(new MessageTemplateTextFormatter(FileTemplate));
+        if (file.Reopen(settings.LogFile) is { } failure)
         {
-            configuration = configuration.WriteTo.File(file, outputTemplate: FileTemplate);
+            throw new ConfigurationException($"cannot open logfile {settings.LogFile}: {failure}");
         }
 
-        var logger = configuration.CreateLogger();
+        var logger = configuration.WriteTo.Sink(file).CreateLogger();
         // Akka.Logger.Serilog writes Akka's own lines to Serilog's static logger: make it this one.
         Log.Logger = logger;
-        return new PoolerLog(logger, level);
+        return new PoolerLog(logger, level, file);
     }
 
     /// <summary>What every pooler log does, whatever its sinks (the tests add theirs).</summary>

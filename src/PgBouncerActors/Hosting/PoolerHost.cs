@@ -76,11 +76,13 @@ public sealed class PoolerHost : IAsyncDisposable
         services.SettingsApplied = applied =>
         {
             log.SetLevel(applied);
+            log.ReopenFile(applied.LogFile);
             tellPools(applied);
         };
         services.RequestShutdown = signals.RequestStop;
         signals.OnReload(() =>
         {
+            SystemdNotify.Reloading();
             try
             {
                 services.Reload();
@@ -88,6 +90,10 @@ public sealed class PoolerHost : IAsyncDisposable
             catch (ConfigurationException e)
             {
                 log.Logger.Error("SIGHUP: nothing reloaded: {Error}", e.Message);
+            }
+            finally
+            {
+                SystemdNotify.Ready();
             }
         }, log.Logger);
         signals.OnPauseResume(

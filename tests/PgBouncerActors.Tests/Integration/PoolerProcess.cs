@@ -42,23 +42,29 @@ internal sealed class PoolerProcess : IAsyncDisposable
     /// An ini file is passed as pgbouncer takes it, as the only argument.
     /// </summary>
     /// <param name="port">The port to listen on (several instances share one with so_reuseport); a free one when null.</param>
+    /// <param name="command">
+    /// Another build of the pooler: the program and its arguments, to which the configuration file is
+    /// added; null: the build beside the tests, run by dotnet (with --config for HOCON).
+    /// </param>
     public static async Task<PoolerProcess> StartAsync(string configuration, IReadOnlyDictionary<string, string>? environment = null,
-        string extension = ".conf", string? folder = null, int? port = null)
+        string extension = ".conf", string? folder = null, int? port = null, IReadOnlyList<string>? command = null)
     {
         port ??= ScratchCluster.FreePort();
         var configFile = Path.Combine(folder ?? Path.GetTempPath(), $"pgba-process-{Guid.NewGuid():N}{extension}");
         await File.WriteAllTextAsync(configFile, configuration.Replace("{port}", port.Value.ToString()));
         var host = Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
-        var start = new ProcessStartInfo(host)
+        command ??= extension == ".conf"
+            ? [host, Path.Combine(AppContext.BaseDirectory, "pgbouncer-actors.dll"), "--config"]
+            : [host, Path.Combine(AppContext.BaseDirectory, "pgbouncer-actors.dll")];
+        var start = new ProcessStartInfo(command[0])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "pgbouncer-actors.dll") },
         };
-        if (extension == ".conf")
+        foreach (var argument in command.Skip(1))
         {
-            start.ArgumentList.Add("--config");
+            start.ArgumentList.Add(argument);
         }
 
         start.ArgumentList.Add(configFile);
