@@ -39,12 +39,12 @@ public sealed class PoolerLog(Logger logger, LoggingLevelSwitch level, Reopenabl
 
 public static class Logging
 {
-    private const string ConsoleTemplate = "{Timestamp:yyyy-MM-dd HH:mm:ss.fff} {Level:u3} {Message:lj}{NewLine}{Exception}";
-    private const string FileTemplate = "{Timestamp:yyyy-MM-dd HH:mm:ss.fff zzz} {Level:u3} {Message:lj}{NewLine}{Exception}";
+    // The console and the file read alike (as PgBouncer's), so one grep or parser serves both.
+    private const string LineTemplate = "{Timestamp:yyyy-MM-dd HH:mm:ss.fff zzz} {Level:u3} {Message:lj}{NewLine}{Exception}";
 
     /// <summary>
-    /// The console unless <paramref name="console"/> is false (PgBouncer's -q and -d); a file as well
-    /// when pgbouncer.logfile is set. The level comes from pgbouncer-actors.log_level. Every value is
+    /// The console unless <paramref name="console"/> is false (PgBouncer's -q and -d), with syslog
+    /// priorities when it is systemd's journal; a file as well when pgbouncer.logfile is set. The level comes from pgbouncer-actors.log_level. Every value is
     /// escaped before it is written (see <see cref="LogValueEscaping"/>).
     /// </summary>
     public static PoolerLog Create(PoolerSettings settings, bool console = true)
@@ -53,11 +53,13 @@ public static class Logging
         var configuration = Configure(new LoggerConfiguration().MinimumLevel.ControlledBy(level));
         if (console)
         {
-            configuration = configuration.WriteTo.Console(outputTemplate: ConsoleTemplate);
+            configuration = JournalFormatter.StandardOutputIsJournal()
+                ? configuration.WriteTo.Console(new JournalFormatter())
+                : configuration.WriteTo.Console(outputTemplate: LineTemplate);
         }
 
         // Always there, empty without a logfile: RELOAD or SET may name one later.
-        var file = new ReopenableLogFile(new MessageTemplateTextFormatter(FileTemplate));
+        var file = new ReopenableLogFile(new MessageTemplateTextFormatter(LineTemplate));
         if (file.Reopen(settings.LogFile) is { } failure)
         {
             throw new ConfigurationException($"cannot open logfile {settings.LogFile}: {failure}");

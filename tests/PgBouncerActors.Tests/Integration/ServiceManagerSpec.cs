@@ -123,6 +123,27 @@ public sealed class ServiceManagerSpec(PostgresFixture postgres)
         }
     }
 
+    [Fact]
+    public async Task When_its_standard_output_is_the_journal_each_line_carries_its_syslog_priority_and_no_timestamp_of_its_own()
+    {
+        var log = Path.Combine(Path.GetTempPath(), $"pgba-journal-{Guid.NewGuid():N}.log");
+        var dotnet = Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
+        // As systemd starts a service: JOURNAL_STREAM names the stream its standard output is (here the test's pipe).
+        string[] asSystemdWould = ["bash", "-c", "export JOURNAL_STREAM=$(stat -L -c %d:%i /proc/$$/fd/1); exec \"$0\" \"$@\"",
+            dotnet, Path.Combine(AppContext.BaseDirectory, "pgbouncer-actors.dll"), "--config"];
+        await using var pooler = await PoolerProcess.StartAsync(Configuration(log), command: asSystemdWould);
+        var listening = await pooler.WaitForLineAsync("listening on");
+        Assert.StartsWith("<6>", listening); // information
+        Assert.DoesNotMatch(@"\d{4}-\d\d-\d\d \d\d:", listening); // journald stamps it
+
+        await File.WriteAllTextAsync(pooler.ConfigFile, "pgbouncer { listen_port = ");
+        var before = pooler.Lines.Count;
+        await pooler.SignalAsync("HUP");
+        Assert.StartsWith("<3>", await pooler.WaitForLineAsync("not reloaded", before)); // an error: `journalctl -p err` shows it
+        Assert.Matches(@"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d\d:\d\d ERR ", File.ReadLines(log).Last(line => line.Contains("not reloaded")));
+        File.Delete(log);
+    }
+
     private static async Task<string> NextAsync(Socket socket)
     {
         var buffer = new byte[4096];
