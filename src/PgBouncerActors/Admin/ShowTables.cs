@@ -27,8 +27,9 @@ internal static class ShowTables
         foreach (var figures in PoolFigures.Of(services, pools))
         {
             var pool = figures.Pool;
-            table.Row(pool.Key.Database, pool.Key.User, figures.ClientsActive, figures.ClientsWaiting, 0, 0, figures.ServersActive, 0, 0,
-                figures.ServersIdle, figures.ServersUsed, 0, figures.ServersLogin, (int)figures.MaxWait.TotalSeconds,
+            table.Row(pool.Key.Database, pool.Key.User, figures.ClientsActive, figures.ClientsWaiting, figures.ClientsActiveCancel,
+                figures.ClientsWaitingCancel, figures.ServersActive, figures.ServersActiveCancel, figures.ServersBeingCanceled, figures.ServersIdle,
+                figures.ServersUsed, figures.ServersTested, figures.ServersLogin, (int)figures.MaxWait.TotalSeconds,
                 MicrosWithinSecond(figures.MaxWait), ModeName(pool.Mode), LoadBalanceHostsName(services.Settings.FindDatabase(pool.Key.Database)));
         }
 
@@ -119,14 +120,30 @@ internal static class ShowTables
 
     public static ResultTable Databases(PoolerServices services, IReadOnlyList<PoolSnapshot> pools)
     {
-        var settings = services.Settings;
         // PgBouncer 1.25.2's columns and types ("ssissiiiissiiiiii").
         var table = new ResultTable("name", "host", "port:int4", "database", "force_user", "pool_size:int4", "min_pool_size:int4",
             "reserve_pool_size:int4", "server_lifetime:int4", "pool_mode", "load_balance_hosts", "max_connections:int4", "current_connections:int4",
             "max_client_connections:int4", "current_client_connections:int4", "paused:int4", "disabled:int4");
+        foreach (var row in DatabaseRows(services, pools))
+        {
+            table.Row(row.Name, row.Host, row.Port, row.Database, row.ForceUser, row.PoolSize, row.MinPoolSize, row.ReservePoolSize, row.ServerLifetime,
+                row.PoolMode, row.LoadBalanceHosts, row.MaxConnections, row.CurrentConnections, row.MaxClientConnections, row.CurrentClientConnections,
+                row.Paused, row.Disabled);
+        }
+
+        return table;
+    }
+
+    /// <summary>SHOW DATABASES's rows, the admin console's first, for the console and /metrics alike.</summary>
+    public static IReadOnlyList<DatabaseRow> DatabaseRows(PoolerServices services, IReadOnlyList<PoolSnapshot> pools)
+    {
+        var settings = services.Settings;
         var clientsOf = services.ClientLimits.ClientsOfDatabase; // the counts max_db_client_connections checks, left the moment a client goes
-        table.Row(AdminDatabase, "", settings.ListenPort, AdminDatabase, AdminDatabase, 2, 0, 0, (int)settings.ServerLifetime.TotalSeconds, "statement", "",
-            0, 0, settings.MaxDbClientConnections, clientsOf(AdminDatabase), false, false);
+        var rows = new List<DatabaseRow>
+        {
+            new(AdminDatabase, "", settings.ListenPort, AdminDatabase, AdminDatabase, 2, 0, 0, (int)settings.ServerLifetime.TotalSeconds, "statement", "",
+                0, 0, settings.MaxDbClientConnections, clientsOf(AdminDatabase), false, false),
+        };
         var names = settings.Databases.Keys.Where(name => name != "*").Concat(pools.Select(pool => pool.Key.Database))
             .Where(name => name != AdminDatabase).Distinct().Order(StringComparer.Ordinal);
         foreach (var name in names)
@@ -137,15 +154,15 @@ internal static class ShowTables
             }
 
             var ofDatabase = pools.Where(pool => pool.Key.Database == name).ToList();
-            table.Row(name, database.Host, database.Port, database.ServerDatabase, database.User ?? "", database.PoolSize ?? settings.DefaultPoolSize,
+            rows.Add(new(name, database.Host, database.Port, database.ServerDatabase, database.User ?? "", database.PoolSize ?? settings.DefaultPoolSize,
                 database.MinPoolSize ?? settings.MinPoolSize, database.ReservePoolSize ?? settings.ReservePoolSize, (int)settings.ServerLifetimeFor(database).TotalSeconds,
                 database.PoolMode is { } mode ? ModeName(mode) : "", LoadBalanceHostsName(database),
                 database.MaxDbConnections ?? settings.MaxDbConnections, ofDatabase.Sum(pool => pool.Servers.Count),
                 database.MaxDbClientConnections ?? settings.MaxDbClientConnections, clientsOf(name),
-                ofDatabase.Count > 0 && ofDatabase.All(pool => pool.Paused), services.DisabledDatabases.ContainsKey(name));
+                ofDatabase.Count > 0 && ofDatabase.All(pool => pool.Paused), services.DisabledDatabases.ContainsKey(name)));
         }
 
-        return table;
+        return rows;
     }
 
     public static ResultTable Users(PoolerServices services, IReadOnlyList<PoolSnapshot> pools)
@@ -244,21 +261,27 @@ internal static class ShowTables
     ];
 
     /// <param name="sessions">Client sessions open now, logged in or not.</param>
-    public static ResultTable Lists(PoolerServices services, IReadOnlyList<PoolSnapshot> pools, int sessions)
+    public static ResultTable Lists(PoolerServices services, IReadOnlyList<PoolSnapshot> pools, int sessions) =>
+        ListItems(services, pools, DatabaseRows(services, pools), sessions)
+            .Aggregate(new ResultTable("list", "items:int4"), (table, item) => table.Row(item.List, item.Items));
+
+    /// <summary>SHOW LISTS's rows; <paramref name="databases"/> are SHOW DATABASES's, which it counts.</summary>
+    public static IReadOnlyList<(string List, int Items)> ListItems(PoolerServices services, IReadOnlyList<PoolSnapshot> pools,
+        IReadOnlyList<DatabaseRow> databases, int sessions)
     {
-        var settings = services.Settings;
         var loggedIn = services.Statistics.Clients.Count();
-        var servers = pools.Sum(pool => pool.Servers.Count);
-        return new ResultTable("list", "items:int4")
-            .Row("databases", Databases(services, pools).RowCount)
-            .Row("users", Users(services, pools).RowCount)
-            .Row("pools", pools.Count + 1)
-            .Row("free_clients", Math.Max(0, settings.MaxClientConnections - sessions))
-            .Row("used_clients", loggedIn)
-            .Row("login_clients", Math.Max(0, sessions - loggedIn))
-            .Row("free_servers", 0)
-            .Row("used_servers", servers)
-            .Row("dns_names", 0).Row("dns_zones", 0).Row("dns_queries", 0).Row("dns_pending", 0);
+        return
+        [
+            ("databases", databases.Count),
+            ("users", Users(services, pools).RowCount),
+            ("pools", pools.Count + 1),
+            ("free_clients", Math.Max(0, services.Settings.MaxClientConnections - sessions)),
+            ("used_clients", loggedIn),
+            ("login_clients", Math.Max(0, sessions - loggedIn)),
+            ("free_servers", 0),
+            ("used_servers", pools.Sum(pool => pool.Servers.Count)),
+            ("dns_names", 0), ("dns_zones", 0), ("dns_queries", 0), ("dns_pending", 0),
+        ];
     }
 
     /// <summary>Paused: a PAUSE of everything is in force, or every pool there is was paused one by one.</summary>

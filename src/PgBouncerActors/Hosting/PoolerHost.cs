@@ -192,18 +192,18 @@ public sealed class PoolerHost : IAsyncDisposable
 
         log.Information("listening on {Address}:{Port} (pool_mode={Mode}, auth_type={Auth}, max_client_conn={MaxClients}, default_pool_size={PoolSize})",
             settings.ListenAddress, port, settings.PoolMode, settings.AuthType, settings.MaxClientConnections, settings.DefaultPoolSize);
-        return new PoolerHost(system, services, sessions, pools, port, StartMetrics(system, services, pools, log));
+        return new PoolerHost(system, services, sessions, pools, port, StartMetrics(system, services, pools, sessions, log));
     }
 
     /// <summary>/metrics and the dashboard, when a port is set; they serve until the actor system is about to end, through the drain.</summary>
-    private static int? StartMetrics(ActorSystem system, PoolerServices services, IActorRef pools, ILogger log)
+    private static int? StartMetrics(ActorSystem system, PoolerServices services, IActorRef pools, IActorRef sessions, ILogger log)
     {
         if (services.Metrics is not { } metrics)
         {
             return null;
         }
 
-        var server = PgBouncerActors.Metrics.MetricsServer.Start(services.Settings.Metrics, services, pools, metrics);
+        var server = PgBouncerActors.Metrics.MetricsServer.Start(services.Settings.Metrics, services, pools, sessions, metrics);
         CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate, "stop-metrics", async () =>
         {
             await server.DisposeAsync().ConfigureAwait(false);

@@ -40,7 +40,8 @@ internal sealed class MetricsServer : IAsyncDisposable
     public int Port { get; private set; }
 
     /// <summary>Binds and starts serving; a port in use fails here, at startup, naming it.</summary>
-    public static MetricsServer Start(MetricsSettings settings, PoolerServices services, IActorRef pools, PoolerMetrics metrics)
+    /// <param name="sessions">The sessions actor, which counts the client sessions open (SHOW LISTS, as the console asks it).</param>
+    public static MetricsServer Start(MetricsSettings settings, PoolerServices services, IActorRef pools, IActorRef sessions, PoolerMetrics metrics)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel => kestrel.Listen(Net.ListenAddress.Resolve(settings.ListenAddress), settings.Port));
@@ -48,7 +49,9 @@ internal sealed class MetricsServer : IAsyncDisposable
         var server = new MetricsServer(app, services, pools, metrics);
         metrics.Registry.AddBeforeCollectCallback(async cancellationToken =>
         {
-            metrics.Update(await server.FiguresAsync(cancellationToken).ConfigureAwait(false), services.Statistics.ByDatabase());
+            var figures = await server.FiguresAsync(cancellationToken).ConfigureAwait(false);
+            var open = await sessions.Ask<int>(Session.CountSessions.Instance, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+            metrics.Update(services, figures, open);
             if (await Admin.ClusterTables.GatherAsync(services, withShares: true, cancellationToken).ConfigureAwait(false) is { } cluster)
             {
                 metrics.UpdateCluster(cluster);

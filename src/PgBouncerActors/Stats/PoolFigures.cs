@@ -20,6 +20,18 @@ internal sealed record PoolFigures(PoolSnapshot Pool, int ClientsActive, int Cli
 
     public int ServersLogin => Pool.Count("login");
 
+    // SHOW POOLS's cancel and test columns have no meaning here, and are 0: a cancel is forwarded at
+    // once (no cancel waits, none is pending on a server connection), and the server check runs inside the lease.
+    public int ClientsActiveCancel => 0;
+
+    public int ClientsWaitingCancel => 0;
+
+    public int ServersActiveCancel => 0;
+
+    public int ServersBeingCanceled => 0;
+
+    public int ServersTested => 0;
+
     /// <summary>Pools in (database, user) name order, as PgBouncer lists them.</summary>
     public static IEnumerable<PoolSnapshot> Sorted(IEnumerable<PoolSnapshot> pools) =>
         pools.OrderBy(pool => pool.Key.Database, StringComparer.Ordinal).ThenBy(pool => pool.Key.User, StringComparer.Ordinal);
