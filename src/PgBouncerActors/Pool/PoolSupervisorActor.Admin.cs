@@ -252,6 +252,7 @@ internal sealed partial class PoolSupervisorActor
     /// </summary>
     private void ForgetLoginFailures()
     {
+        _hostsFailedInARow = 0;
         if (_backoff.IsFailing)
         {
             _backoff.Succeeded();

@@ -33,6 +33,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
     private readonly List<ReplicationWanted> _replicationWanted = []; // oldest first
     private int _nextBackendId;
     private int _nextHost; // which host of a host list the next connection goes to (load_balance_hosts)
+    private int _hostsFailedInARow; // outages of a host list's hosts since the last login that worked: under its length, the next host is tried at once
     private bool _currentHostProven; // load_balance_hosts = disable: the host in use has given a connection (until then, one login at a time tries it)
     private long _loginErrors; // every failed server login, for the dashboard and /metrics
     private bool _removed; // the database left the configuration on a reload: the desk lends nothing
@@ -186,7 +187,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
     /// </summary>
     private ServerEndpoint NextEndpoint()
     {
-        var hosts = _definition.Endpoint.Host.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var hosts = Hosts();
         if (hosts.Length <= 1)
         {
             return _definition.Endpoint;
@@ -200,6 +201,9 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
 
         return _definition.Endpoint with { Host = host };
     }
+
+    /// <summary>The pool's hosts: one, or the list of host=a,b.</summary>
+    private string[] Hosts() => _definition.Endpoint.Host.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
 
     /// <summary>
     /// With load_balance_hosts = disable, a failed login moves the pool's next connections on to the
@@ -246,6 +250,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
 
             slot.State = SlotState.Open;
             slot.Connection = idle.Connection;
+            _hostsFailedInARow = 0;
             var firstOnHost = !_currentHostProven;
             _currentHostProven = true;
             _desk.Opened(idle.Connection);
@@ -278,6 +283,20 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         failed.Backend.Tell(new CloseBackend("login failed"), Self);
 
         _loginErrors++;
+        var hosts = Hosts();
+        if (ConnectBackoff.IsOutage(failed.Error) && ++_hostsFailedInARow < hosts.Length)
+        {
+            // One host of a list is down: the next one is tried at once, and the waiting clients, like new ones, wait for it
+            // instead of getting the cached error; the backoff starts once every host of the list has failed in a row.
+            _services.Log.Warning("server login failed: {Severity} {Message} (SQLSTATE {State}) pool={Pool} server={Server} closing because: {Closing} (age=0s); " +
+                "trying the next host of the list", failed.Error.Severity, failed.Error.Message, failed.Error.SqlState, _definition.Key,
+                slot is null ? _definition.Endpoint.Host : $"{hosts[slot.Host % hosts.Length]}:{_definition.Endpoint.Port}", failed.Closing);
+            _desk.DemandHandled();
+            Self.Tell(RetryLogin.Instance);
+            _services.Stats.ServerLoginFailureHandled();
+            return;
+        }
+
         var delay = _backoff.Failed(failed.Error, Now, slot?.Wave ?? _backoff.Wave);
         // "server login failed: FATAL <message>" and "closing because: connect failed (age=0s)" are PgBouncer's lines.
         if (ConnectBackoff.IsOutage(failed.Error))
