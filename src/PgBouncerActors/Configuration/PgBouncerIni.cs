@@ -18,7 +18,7 @@ internal static class PgBouncerIni
     {
         "autodb_idle_timeout",
         "client_tls_dheparams", "client_tls_ecdhcurve", "conffile", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period", "job_name",
-        "listen_backlog", "log_stats", "max_packet_size", "pkt_buf", "resolv_conf",
+        "listen_backlog", "max_packet_size", "pkt_buf", "resolv_conf",
         "sbuf_loopcnt", "server_reset_query_always",
         "server_tls13_ciphers",
         "suspend_timeout", "syslog", "syslog_facility", "syslog_ident", "tcp_defer_accept", "tcp_keepalive",

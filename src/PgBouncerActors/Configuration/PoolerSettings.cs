@@ -129,6 +129,9 @@ public sealed record PoolerSettings
 
     public bool LogConnections { get; init; } = true;
 
+    /// <summary>log_stats: the stats line every stats_period.</summary>
+    public bool LogStats { get; init; } = true;
+
     public bool LogDisconnections { get; init; } = true;
 
     public bool LogPoolerErrors { get; init; } = true;
@@ -156,6 +159,9 @@ public sealed record PoolerSettings
     public required IReadOnlyDictionary<string, UserSettings> Users { get; init; }
     public required UserList UserList { get; init; }
     public required string LogLevel { get; init; }
+
+    /// <summary>log_format: text (PgBouncer's lines) or json (one object per line).</summary>
+    public LogFormat LogFormat { get; init; } = LogFormat.Text;
     public required TimeSpan ShutdownTimeout { get; init; }
 
     /// <summary>How long a client may have a request without a server connection and without being queued before it is logged as a bug (0: never).</summary>
@@ -347,4 +353,11 @@ public sealed record UserSettings(string Name)
     public TimeSpan? TransactionTimeout { get; init; }
 
     public TimeSpan? ClientIdleTimeout { get; init; }
+}
+
+/// <summary>How log lines are written (pgbouncer-actors.log_format).</summary>
+public enum LogFormat
+{
+    Text,
+    Json,
 }

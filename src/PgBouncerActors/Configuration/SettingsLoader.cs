@@ -208,6 +208,7 @@ public static class SettingsLoader
             ServerRoundRobin = Flag(bouncer, "server_round_robin"),
             ServerFastClose = Flag(bouncer, "server_fast_close"),
             LogConnections = Flag(bouncer, "log_connections"),
+            LogStats = Flag(bouncer, "log_stats"),
             LogDisconnections = Flag(bouncer, "log_disconnections"),
             LogPoolerErrors = Flag(bouncer, "log_pooler_errors"),
             ApplicationNameAddHost = Flag(bouncer, "application_name_add_host"),
@@ -227,6 +228,12 @@ public static class SettingsLoader
             Users = ReadUsers(config.GetConfig("users")),
             UserList = authFilePath is null ? UserList.Empty : UserList.Load(authFilePath),
             LogLevel = Enum(own, "pgbouncer-actors.log_level", ParseLogLevel),
+            LogFormat = Enum(own, "pgbouncer-actors.log_format", text => text switch
+            {
+                "text" => LogFormat.Text,
+                "json" => LogFormat.Json,
+                _ => (LogFormat?)null,
+            }),
             ShutdownTimeout = Seconds(own, "pgbouncer-actors", "shutdown_timeout"),
             LinkWatchdog = Seconds(own, "pgbouncer-actors", "link_watchdog"),
             MaxFrameLength = own.GetByteSize("max_frame_length"),
@@ -500,6 +507,7 @@ public static class SettingsLoader
         : typeof(T) == typeof(ServerTlsMode) ? "disable, allow, prefer, require, verify-ca or verify-full"
         : typeof(T) == typeof(AuthType) ? "trust, any, plain, md5, scram-sha-256, cert or hba"
         : typeof(T) == typeof(LoadBalanceHosts) ? "round-robin or disable"
+        : typeof(T) == typeof(LogFormat) ? "text or json"
         : "verbose, debug, information, warning, error or fatal";
 
     private static LoadBalanceHosts? ParseLoadBalanceHosts(string text) => text switch

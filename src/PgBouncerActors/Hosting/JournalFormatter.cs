@@ -1,6 +1,5 @@
 using Serilog.Events;
 using Serilog.Formatting;
-using Serilog.Formatting.Display;
 
 namespace PgBouncerActors.Hosting;
 
@@ -9,10 +8,9 @@ namespace PgBouncerActors.Hosting;
 /// (<c>&lt;3&gt;</c> error ... <c>&lt;7&gt;</c> debug, sd-daemon(3)) and carries no timestamp, as
 /// journald stamps it; so <c>journalctl -p warning -u pgbouncer-actors</c> shows the warnings.
 /// </summary>
-internal sealed class JournalFormatter : ITextFormatter
+/// <param name="line">The line after the priority: the message (text) or the JSON object (log_format = json).</param>
+internal sealed class JournalFormatter(ITextFormatter line) : ITextFormatter
 {
-    private readonly MessageTemplateTextFormatter _line = new("{Message:lj}{NewLine}{Exception}");
-
     /// <summary>
     /// Whether standard output is the stream systemd named in JOURNAL_STREAM ("device:inode"), not a
     /// file or pipe it was redirected to since (sd-daemon's rule); the inode is compared, from
@@ -46,6 +44,6 @@ internal sealed class JournalFormatter : ITextFormatter
             LogEventLevel.Information => "<6>",
             _ => "<7>",
         });
-        _line.Format(logEvent, output);
+        line.Format(logEvent, output);
     }
 }

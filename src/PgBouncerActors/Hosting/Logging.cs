@@ -2,6 +2,7 @@ using PgBouncerActors.Configuration;
 using Serilog;
 using Serilog.Core;
 using Serilog.Events;
+using Serilog.Formatting;
 using Serilog.Formatting.Display;
 
 namespace PgBouncerActors.Hosting;
@@ -42,6 +43,13 @@ public static class Logging
     // The console and the file read alike (as PgBouncer's), so one grep or parser serves both.
     private const string LineTemplate = "{Timestamp:yyyy-MM-dd HH:mm:ss.fff zzz} {Level:u3} {Message:lj}{NewLine}{Exception}";
 
+    // The journal stamps each line itself.
+    private const string JournalTemplate = "{Message:lj}{NewLine}{Exception}";
+
+    /// <summary>log_format: PgBouncer's text lines, or one JSON object per line (Serilog's compact format) for log pipelines.</summary>
+    private static ITextFormatter LineFormatter(PoolerSettings settings) =>
+        settings.LogFormat == LogFormat.Json ? new JsonLineFormatter() : new MessageTemplateTextFormatter(LineTemplate);
+
     /// <summary>
     /// The console unless <paramref name="console"/> is false (PgBouncer's -q and -d), with syslog
     /// priorities when it is systemd's journal; a file as well when pgbouncer.logfile is set. The level comes from pgbouncer-actors.log_level. Every value is
@@ -53,13 +61,13 @@ public static class Logging
         var configuration = Configure(new LoggerConfiguration().MinimumLevel.ControlledBy(level));
         if (console)
         {
-            configuration = JournalFormatter.StandardOutputIsJournal()
-                ? configuration.WriteTo.Console(new JournalFormatter())
-                : configuration.WriteTo.Console(outputTemplate: LineTemplate);
+            configuration = configuration.WriteTo.Console(JournalFormatter.StandardOutputIsJournal()
+                ? new JournalFormatter(settings.LogFormat == LogFormat.Json ? new JsonLineFormatter() : new MessageTemplateTextFormatter(JournalTemplate))
+                : LineFormatter(settings));
         }
 
         // Always there, empty without a logfile: RELOAD or SET may name one later.
-        var file = new ReopenableLogFile(new MessageTemplateTextFormatter(LineTemplate));
+        var file = new ReopenableLogFile(LineFormatter(settings));
         if (file.Reopen(settings.LogFile) is { } failure)
         {
             throw new ConfigurationException($"cannot open logfile {settings.LogFile}: {failure}");

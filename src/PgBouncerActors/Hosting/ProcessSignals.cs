@@ -20,7 +20,8 @@ public sealed class ProcessSignals : IDisposable
 
     private readonly TaskCompletionSource<ShutdownMode> _stop = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly PosixSignalRegistration[] _registrations;
-    private volatile Action _reload = () => { };
+    private volatile Action? _reload;
+    private int _reloadPending; // a SIGHUP that came before the pooler could reload (it listens first): run once it can
     private volatile Action _pause = () => { };
     private volatile Action _resume = () => { };
     private volatile Action? _fastExit;
@@ -33,7 +34,7 @@ public sealed class ProcessSignals : IDisposable
             PosixSignalRegistration.Create(PosixSignal.SIGINT, context => Stop(context, ShutdownMode.WaitForServers)),
             PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => Stop(context, ShutdownMode.WaitForClients)),
             PosixSignalRegistration.Create(PosixSignal.SIGQUIT, FastExit),
-            PosixSignalRegistration.Create(PosixSignal.SIGHUP, context => Handle(context, () => _reload())),
+            PosixSignalRegistration.Create(PosixSignal.SIGHUP, context => Handle(context, Reload)),
             PosixSignalRegistration.Create(SigUsr1, context => Handle(context, () => _pause())),
             PosixSignalRegistration.Create(SigUsr2, context => Handle(context, () =>
             {
@@ -57,6 +58,36 @@ public sealed class ProcessSignals : IDisposable
     {
         _log = log;
         _reload = reload;
+        if (Interlocked.Exchange(ref _reloadPending, 0) == 1)
+        {
+            // As PgBouncer, whose signal events wait for its loop: the SIGHUP is not lost.
+            _ = Task.Run(() =>
+            {
+                try
+                {
+                    reload();
+                }
+                catch (Exception e)
+                {
+                    _log.Error(e, "handling SIGHUP failed");
+                }
+            });
+        }
+    }
+
+    private void Reload()
+    {
+        if (_reload is { } reload)
+        {
+            reload();
+            return;
+        }
+
+        Volatile.Write(ref _reloadPending, 1);
+        if (_reload is { } arrived && Interlocked.Exchange(ref _reloadPending, 0) == 1)
+        {
+            arrived(); // OnReload came meanwhile and did not see the pending one
+        }
     }
 
     /// <summary>Once the pooler runs: what SIGUSR1 (pause) and SIGUSR2 (resume) do.</summary>

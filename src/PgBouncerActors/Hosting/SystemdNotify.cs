@@ -23,6 +23,9 @@ internal static class SystemdNotify
 
     public static void Stopping() => Send("STOPPING=1");
 
+    /// <summary>A line for `systemctl status` (the stats line, every stats_period, as PgBouncer's).</summary>
+    public static void Status(string status) => Send($"STATUS={status}");
+
     /// <summary>CLOCK_MONOTONIC in µs: what Stopwatch reads on Linux.</summary>
     private static long MonotonicMicroseconds() => (long)(Stopwatch.GetTimestamp() * (1_000_000.0 / Stopwatch.Frequency));
 

@@ -41,8 +41,16 @@ internal sealed class StatsPeriodActor : ReceiveActor, IWithTimers
         _previous = now;
         _previousAt = at;
         var overall = averages.Overall();
-        _services.Log.Information("stats: {Transactions} xacts/s, {Queries} queries/s, in {Received} B/s, out {Sent} B/s, xact {TransactionMicros} us, query {QueryMicros} us, wait {WaitMicros} us",
-            overall.Transactions, overall.Queries, overall.Received, overall.Sent, overall.TransactionMicros, overall.QueryMicros, overall.WaitMicros);
+        // PgBouncer 1.25's line and systemd STATUS (`systemctl status` shows the last period's).
+        var line = $"stats: {overall.Transactions} xacts/s, {overall.Queries} queries/s, {overall.ClientParses} client parses/s, " +
+                   $"{overall.ServerParses} server parses/s, {overall.Binds} binds/s, in {overall.Received} B/s, out {overall.Sent} B/s, " +
+                   $"xact {overall.TransactionMicros} us, query {overall.QueryMicros} us, wait {overall.WaitMicros} us";
+        if (_services.Settings.LogStats)
+        {
+            _services.Log.Information("{Stats}", line);
+        }
+
+        Hosting.SystemdNotify.Status(line.Replace(" us", " μs", StringComparison.Ordinal));
     }
 
     private sealed record Tick
