@@ -303,18 +303,10 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
             changed = ConfigView.Set(services.Settings, setting, value);
             services.Apply(changed);
         }
-        catch (ConfigurationException e) when (changed is not null && HalfOfTlsPair(setting.Key, changed) is { } file && File.Exists(file))
+        catch (ConfigurationException e) when (changed is not null && setting.TlsKept?.Invoke(changed) is { } kept)
         {
-            // One half of a certificate and key pair: the other half comes with the next SET. The TLS in use stays meanwhile.
             services.ApplyKeepingTls(changed);
-            services.Log.Warning("SET {Setting}: the TLS settings do not load together yet, the previous TLS configuration stays until they do: {Reason}",
-                setting.Key, e.Message);
-        }
-        catch (ConfigurationException e) when (changed is not null && setting.Key == "client_tls13_ciphers")
-        {
-            // As PgBouncer: the SET is taken, the error logged ("failed to set the TLSv1.3 cipher suites"), the TLS in use stays.
-            services.ApplyKeepingTls(changed);
-            services.Log.Error("SET client_tls13_ciphers: {Reason}; the TLS in use stays as it was", e.Message);
+            services.Log.Write(kept.Level, "SET {Setting}: {Reason}; {Kept}", setting.Key, e.Message, kept.Text);
         }
         catch (ConfigurationException e)
         {
@@ -325,15 +317,6 @@ internal sealed class AdminConsole(PoolerServices services, IActorRef pools, IAc
     }
 
     /// <summary>The file a SET of one half of a certificate and key pair names; null for any other setting.</summary>
-    private static string? HalfOfTlsPair(string key, PoolerSettings settings) => key switch
-    {
-        "client_tls_cert_file" => settings.ClientTlsCertFile,
-        "client_tls_key_file" => settings.ClientTlsKeyFile,
-        "server_tls_cert_file" => settings.ServerTlsCertFile,
-        "server_tls_key_file" => settings.ServerTlsKeyFile,
-        _ => null,
-    };
-
     private string KnownDatabase(string database)
     {
         var settings = services.Settings;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using PgBouncerActors.Configuration;
+using Serilog.Events;
 
 namespace PgBouncerActors.Admin;
 
@@ -90,16 +91,20 @@ internal static class ConfigView
             (running, read) => running with { ServerResetQuery = read.ServerResetQuery }),
         // TLS: RELOAD and SET load the files again (a certificate rotates without a restart); new connections use them.
         new("client_tls_sslmode", "pgbouncer", s => Hyphenated(s.ClientTlsMode), (running, read) => running with { ClientTlsMode = read.ClientTlsMode }),
-        new("client_tls_cert_file", "pgbouncer", s => s.ClientTlsCertFile ?? "", (running, read) => running with { ClientTlsCertFile = read.ClientTlsCertFile }),
-        new("client_tls_key_file", "pgbouncer", s => s.ClientTlsKeyFile ?? "", (running, read) => running with { ClientTlsKeyFile = read.ClientTlsKeyFile }),
+        new("client_tls_cert_file", "pgbouncer", s => s.ClientTlsCertFile ?? "", (running, read) => running with { ClientTlsCertFile = read.ClientTlsCertFile }) { TlsKept = HalfOfPair(s => s.ClientTlsCertFile) },
+        new("client_tls_key_file", "pgbouncer", s => s.ClientTlsKeyFile ?? "", (running, read) => running with { ClientTlsKeyFile = read.ClientTlsKeyFile }) { TlsKept = HalfOfPair(s => s.ClientTlsKeyFile) },
         new("client_tls_ca_file", "pgbouncer", s => s.ClientTlsCaFile ?? "", (running, read) => running with { ClientTlsCaFile = read.ClientTlsCaFile }),
         new("client_tls_protocols", "pgbouncer", s => s.ClientTlsProtocols, (running, read) => running with { ClientTlsProtocols = read.ClientTlsProtocols }),
         new("client_tls_ciphers", "pgbouncer", s => s.ClientTlsCiphers, (running, read) => running with { ClientTlsCiphers = read.ClientTlsCiphers }),
-        new("client_tls13_ciphers", "pgbouncer", s => s.ClientTls13Ciphers, (running, read) => running with { ClientTls13Ciphers = read.ClientTls13Ciphers }),
+        new("client_tls13_ciphers", "pgbouncer", s => s.ClientTls13Ciphers, (running, read) => running with { ClientTls13Ciphers = read.ClientTls13Ciphers })
+        {
+            // As PgBouncer: the SET is taken, the error logged ("failed to set the TLSv1.3 cipher suites"), the TLS in use stays.
+            TlsKept = _ => new TlsKeptNote(LogEventLevel.Error, "the TLS in use stays as it was"),
+        },
         new("server_tls_sslmode", "pgbouncer", s => Hyphenated(s.ServerTlsMode), (running, read) => running with { ServerTlsMode = read.ServerTlsMode }),
         new("server_tls_ca_file", "pgbouncer", s => s.ServerTlsCaFile ?? "", (running, read) => running with { ServerTlsCaFile = read.ServerTlsCaFile }),
-        new("server_tls_cert_file", "pgbouncer", s => s.ServerTlsCertFile ?? "", (running, read) => running with { ServerTlsCertFile = read.ServerTlsCertFile }),
-        new("server_tls_key_file", "pgbouncer", s => s.ServerTlsKeyFile ?? "", (running, read) => running with { ServerTlsKeyFile = read.ServerTlsKeyFile }),
+        new("server_tls_cert_file", "pgbouncer", s => s.ServerTlsCertFile ?? "", (running, read) => running with { ServerTlsCertFile = read.ServerTlsCertFile }) { TlsKept = HalfOfPair(s => s.ServerTlsCertFile) },
+        new("server_tls_key_file", "pgbouncer", s => s.ServerTlsKeyFile ?? "", (running, read) => running with { ServerTlsKeyFile = read.ServerTlsKeyFile }) { TlsKept = HalfOfPair(s => s.ServerTlsKeyFile) },
         new("server_tls_protocols", "pgbouncer", s => s.ServerTlsProtocols, (running, read) => running with { ServerTlsProtocols = read.ServerTlsProtocols }),
         new("server_tls_ciphers", "pgbouncer", s => s.ServerTlsCiphers, (running, read) => running with { ServerTlsCiphers = read.ServerTlsCiphers }),
         new("auth_hba_file", "pgbouncer", s => s.AuthHbaFile ?? "", (running, read) => running with { AuthHbaFile = read.AuthHbaFile, HbaRules = read.HbaRules }),
@@ -187,5 +192,23 @@ internal static class ConfigView
     internal sealed record Setting(string Key, string Section, Func<PoolerSettings, string> Read, Func<PoolerSettings, PoolerSettings, PoolerSettings>? Copy)
     {
         public bool Changeable => Copy is not null;
+
+        /// <summary>
+        /// A SET of this setting whose TLS configuration does not load with the new value: whether it is
+        /// taken anyway, the TLS in use staying (a note for the log), or refused (null, and for every other setting).
+        /// </summary>
+        public Func<PoolerSettings, TlsKeptNote?>? TlsKept { get; init; }
     }
+
+    /// <summary>What the log says when a SET is taken and the TLS in use stays.</summary>
+    internal sealed record TlsKeptNote(LogEventLevel Level, string Text);
+
+    /// <summary>
+    /// One half of a certificate and key pair: the other half comes with the next SET, and the TLS in
+    /// use stays meanwhile. A file that is not there is still refused.
+    /// </summary>
+    private static Func<PoolerSettings, TlsKeptNote?> HalfOfPair(Func<PoolerSettings, string?> file) => settings =>
+        file(settings) is { } path && File.Exists(path)
+            ? new TlsKeptNote(LogEventLevel.Warning, "the TLS settings do not load together yet, the previous TLS configuration stays until they do")
+            : null;
 }

@@ -289,7 +289,10 @@ public sealed record DatabaseSettings(string Name)
     public int Port { get; init; } = 5432;
 
     /// <summary>The hosts of <see cref="Host"/>, in order: one, or several that new server connections are spread over.</summary>
-    public IReadOnlyList<string> Hosts => Host.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+    public IReadOnlyList<string> Hosts => SplitHosts(Host);
+
+    /// <summary>PgBouncer's host list (host=a,b): its hosts in order, blanks around the commas dropped.</summary>
+    public static string[] SplitHosts(string host) => host.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
 
     /// <summary>How new server connections choose from a host list (PgBouncer's load_balance_hosts).</summary>
     public LoadBalanceHosts LoadBalanceHosts { get; init; } = LoadBalanceHosts.RoundRobin;

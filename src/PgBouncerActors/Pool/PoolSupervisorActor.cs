@@ -187,7 +187,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
     /// </summary>
     private ServerEndpoint NextEndpoint()
     {
-        var hosts = Hosts();
+        var hosts = DatabaseSettings.SplitHosts(_definition.Endpoint.Host);
         if (hosts.Length <= 1)
         {
             return _definition.Endpoint;
@@ -201,9 +201,6 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
 
         return _definition.Endpoint with { Host = host };
     }
-
-    /// <summary>The pool's hosts: one, or the list of host=a,b.</summary>
-    private string[] Hosts() => _definition.Endpoint.Host.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
 
     /// <summary>
     /// With load_balance_hosts = disable, a failed login moves the pool's next connections on to the
@@ -283,7 +280,7 @@ internal sealed partial class PoolSupervisorActor : ReceiveActor, IWithTimers
         failed.Backend.Tell(new CloseBackend("login failed"), Self);
 
         _loginErrors++;
-        var hosts = Hosts();
+        var hosts = DatabaseSettings.SplitHosts(_definition.Endpoint.Host);
         if (ConnectBackoff.IsOutage(failed.Error) && ++_hostsFailedInARow < hosts.Length)
         {
             // One host of a list is down: the next one is tried at once, and the waiting clients, like new ones, wait for it
