@@ -82,7 +82,9 @@ internal sealed partial class ClientLink
 
         var accounted = State switch
         {
-            LinkState.Waiting => _waiter?.State == WaiterState.Queued,
+            // Told: woken to tell the client it is queued (query_wait_notify). The wake goes through the thread pool and
+            // an answer decided meanwhile is kept for ContinueWaiting, so a busy pool, not a lost wakeup, is what delays it.
+            LinkState.Waiting => _waiter is { State: WaiterState.Queued } or { Told: true },
             LinkState.Attaching => Server?.Query.Active == true,
             _ => false,
         };
