@@ -22,7 +22,7 @@ public sealed class PoolerLog(Logger logger, LoggingLevelSwitch level, Reopenabl
         var previous = file.Path;
         if (file.Reopen(path) is { } failure)
         {
-            logger.Error("cannot open log file {Path}: {Reason}; still writing to {Previous}", path, failure, previous ?? "(no file)");
+            logger.Error("cannot open logfile {Path}: {Reason}; still writing to {Previous}", path, failure, previous ?? "(no file)");
         }
     }
 
@@ -46,14 +46,15 @@ public static class Logging
     // The journal stamps each line itself.
     private const string JournalTemplate = "{Message:lj}{NewLine}{Exception}";
 
-    /// <summary>log_format: PgBouncer's text lines, or one JSON object per line (Serilog's compact format) for log pipelines.</summary>
+    /// <summary>log_format: PgBouncer's text lines, or one JSON object per line (<see cref="JsonLineFormatter"/>) for log pipelines.</summary>
     private static ITextFormatter LineFormatter(PoolerSettings settings) =>
         settings.LogFormat == LogFormat.Json ? new JsonLineFormatter() : new MessageTemplateTextFormatter(LineTemplate);
 
     /// <summary>
     /// The console unless <paramref name="console"/> is false (PgBouncer's -q and -d), with syslog
-    /// priorities when it is systemd's journal; a file as well when pgbouncer.logfile is set. The level comes from pgbouncer-actors.log_level. Every value is
-    /// escaped before it is written (see <see cref="LogValueEscaping"/>).
+    /// priorities when it is systemd's journal; a file as well when pgbouncer.logfile is set (opened
+    /// again at every reload). The level comes from pgbouncer-actors.log_level, the line's form from
+    /// log_format. Every value is escaped before it is written (see <see cref="LogValueEscaping"/>).
     /// </summary>
     public static PoolerLog Create(PoolerSettings settings, bool console = true)
     {

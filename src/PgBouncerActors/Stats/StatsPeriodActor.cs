@@ -41,17 +41,22 @@ internal sealed class StatsPeriodActor : ReceiveActor, IWithTimers
         _previous = now;
         _previousAt = at;
         var overall = averages.Overall();
-        // PgBouncer 1.25's line and systemd STATUS (`systemctl status` shows the last period's).
-        var line = $"stats: {overall.Transactions} xacts/s, {overall.Queries} queries/s, {overall.ClientParses} client parses/s, " +
-                   $"{overall.ServerParses} server parses/s, {overall.Binds} binds/s, in {overall.Received} B/s, out {overall.Sent} B/s, " +
-                   $"xact {overall.TransactionMicros} us, query {overall.QueryMicros} us, wait {overall.WaitMicros} us";
+        // PgBouncer 1.25's line, each figure a value of its own (log_format = json), and systemd's STATUS (`systemctl status`).
+        object[] figures = [overall.Transactions, overall.Queries, overall.ClientParses, overall.ServerParses, overall.Binds, overall.Received, overall.Sent,
+            overall.TransactionMicros, overall.QueryMicros, overall.WaitMicros];
         if (_services.Settings.LogStats)
         {
-            _services.Log.Information("{Stats}", line);
+            _services.Log.Information(StatsLine, figures);
         }
 
-        Hosting.SystemdNotify.Status(line.Replace(" us", " μs", StringComparison.Ordinal));
+        if (_services.Log.BindMessageTemplate(StatsLine, figures, out var template, out var values))
+        {
+            Hosting.SystemdNotify.Status(template.Render(values.ToDictionary(value => value.Name, value => value.Value)).Replace(" us", " μs", StringComparison.Ordinal));
+        }
     }
+
+    private const string StatsLine = "stats: {Transactions} xacts/s, {Queries} queries/s, {ClientParses} client parses/s, {ServerParses} server parses/s, " +
+        "{Binds} binds/s, in {Received} B/s, out {Sent} B/s, xact {TransactionMicros} us, query {QueryMicros} us, wait {WaitMicros} us";
 
     private sealed record Tick
     {
