@@ -112,7 +112,6 @@ public sealed partial class DeploymentSpec(PostgresFixture postgres)
     {
         _ when image.Contains("/dotnet/aspnet:") => ["Microsoft.NETCore.App", "Microsoft.AspNetCore.App"],
         _ when image.Contains("/dotnet/runtime:") => ["Microsoft.NETCore.App"],
-        _ when image.Contains("/dotnet/sdk:") => ["Microsoft.NETCore.App", "Microsoft.AspNetCore.App"],
         _ => throw new InvalidOperationException($"which frameworks does {image} carry?"),
     };
 
@@ -137,8 +136,8 @@ public sealed partial class DeploymentSpec(PostgresFixture postgres)
         ["DOTNET_MULTILEVEL_LOOKUP"] = "0",
     };
 
-    private static string FindDotnet() =>
-        Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path
+    /// <summary>The dotnet executable itself (its folder is the .NET root to copy from).</summary>
+    private static string FindDotnet() => PoolerProcess.Dotnet is var dotnet && Path.IsPathRooted(dotnet) ? dotnet
         : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(dir => Path.Combine(dir, "dotnet")).FirstOrDefault(File.Exists)
           ?? throw new InvalidOperationException("no dotnet on PATH");
 

@@ -52,10 +52,7 @@ internal sealed class PoolerProcess : IAsyncDisposable
         port ??= ScratchCluster.FreePort();
         var configFile = Path.Combine(folder ?? Path.GetTempPath(), $"pgba-process-{Guid.NewGuid():N}{extension}");
         await File.WriteAllTextAsync(configFile, configuration.Replace("{port}", port.Value.ToString()));
-        var host = Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
-        command ??= extension == ".conf"
-            ? [host, Path.Combine(AppContext.BaseDirectory, "pgbouncer-actors.dll"), "--config"]
-            : [host, Path.Combine(AppContext.BaseDirectory, "pgbouncer-actors.dll")];
+        command ??= BesideTheTests(extension);
         var start = new ProcessStartInfo(command[0])
         {
             RedirectStandardOutput = true,
@@ -77,6 +74,14 @@ internal sealed class PoolerProcess : IAsyncDisposable
         await pooler.WaitForLineAsync("listening on");
         return pooler;
     }
+
+    /// <summary>The dotnet that runs the tests (by its path, when it is one), or the one on PATH.</summary>
+    public static string Dotnet => Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
+
+    /// <summary>How the build beside the tests is started: by dotnet, with --config for a HOCON file; the configuration file follows.</summary>
+    public static string[] BesideTheTests(string extension = ".conf") => extension == ".conf"
+        ? [Dotnet, Path.Combine(AppContext.BaseDirectory, "pgbouncer-actors.dll"), "--config"]
+        : [Dotnet, Path.Combine(AppContext.BaseDirectory, "pgbouncer-actors.dll")];
 
     /// <summary>Waits for a line containing <paramref name="text"/> that was not there before (counting from <paramref name="after"/> lines).</summary>
     public async Task<string> WaitForLineAsync(string text, int after = 0, TimeSpan? timeout = null)

@@ -130,10 +130,9 @@ public sealed partial class ServiceManagerSpec(PostgresFixture postgres)
     public async Task When_its_standard_output_is_the_journal_each_line_carries_its_syslog_priority_and_no_timestamp_of_its_own()
     {
         var log = Path.Combine(Path.GetTempPath(), $"pgba-journal-{Guid.NewGuid():N}.log");
-        var dotnet = Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
         // As systemd starts a service: JOURNAL_STREAM names the stream its standard output is (here the test's pipe).
         string[] asSystemdWould = ["bash", "-c", "export JOURNAL_STREAM=$(stat -L -c %d:%i /proc/$$/fd/1); exec \"$0\" \"$@\"",
-            dotnet, Path.Combine(AppContext.BaseDirectory, "pgbouncer-actors.dll"), "--config"];
+            .. PoolerProcess.BesideTheTests()];
         await using var pooler = await PoolerProcess.StartAsync(Configuration(log), command: asSystemdWould);
         var listening = await pooler.WaitForLineAsync("listening on");
         Assert.StartsWith("<6>", listening); // information
