@@ -207,6 +207,9 @@ done
 
 # CPU seconds (user + system) a process has used so far, from /proc.
 cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
+# Context switches (voluntary and not) of every thread of a process so far: each is a thread put to sleep
+# and woken again, what waking pool threads for each small step costs (a thread that has exited is not counted).
+context_switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s + 0 }'; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # pin PID CPUS: every thread of the process onto those cores (taskset -a), as `taskset -c 0 pgbouncer` would start it.
 pin() { taskset -a -p -c "$2" "$1" >/dev/null; }
@@ -258,17 +261,20 @@ counters_record() {
   record "$1" "$2" "gen2 GCs/100k" "$(per100k "$gen2")"
 }
 
-# pgbench_run POOLER ROW DB SECONDS EXTRA_ARGS...: tps, average and p99 latency, failed, pooler CPU per 100k.
+# pgbench_run POOLER ROW DB SECONDS EXTRA_ARGS...: tps, average and p99 latency, failed, pooler CPU per 100k, the
+# pooler's context switches per transaction (per login with -C).
 pgbench_run() {
   local pooler=$1 row=$2 db=$3 seconds=$4; shift 4
   wanted "$row" || return 0
   local out=$work/pgbench.out logs=$work/txlog
   rm -f "$logs".*
   local cpu_before; cpu_before=$(cpu_seconds "${pid_of[$pooler]}")
+  local switches_before; switches_before=$(context_switches "${pid_of[$pooler]}")
   counters_start "$pooler" "$seconds"
   timeout $((seconds * 4 + 60)) "$pgbin/pgbench" -n -S -j 2 -T "$seconds" -h 127.0.0.1 -p "${port_of[$pooler]}" -U bench "$@" \
     -l --log-prefix="$logs" "$db" >"$out" 2>&1 || { say "pgbench failed against $pooler:"; cat "$out" >&2; }
   local cpu_after; cpu_after=$(cpu_seconds "${pid_of[$pooler]}")
+  local switches_after; switches_after=$(context_switches "${pid_of[$pooler]}")
   local tps avg txs failed p99
   tps=$(awk '/^tps = / { print $3; exit }' "$out")
   avg=$(awk '/^latency average = / { print $4; exit }' "$out")
@@ -280,6 +286,7 @@ pgbench_run() {
   record "$pooler" "$row" "p99 ms" "$p99"
   record "$pooler" "$row" failed "${failed:-${txs:+0}}"
   record "$pooler" "$row" "CPU s/100k tx" "$(awk -v a="$cpu_before" -v b="$cpu_after" -v n="${txs:-0}" 'BEGIN { printf "%.2f", (n > 0 ? (b - a) / n * 100000 : 0) }')"
+  record "$pooler" "$row" "switches/tx" "$(awk -v a="$switches_before" -v b="$switches_after" -v n="${txs:-0}" 'BEGIN { printf "%.2f", (n > 0 ? (b - a) / n : 0) }')"
   counters_record "$pooler" "$row" "${tps:-0}"
   say "$row, $pooler: tps ${tps:-?}, p99 ${p99} ms, failed ${failed:-?}"
 }

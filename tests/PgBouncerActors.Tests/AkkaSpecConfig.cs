@@ -12,7 +12,7 @@ internal static class AkkaSpecConfig
     public const string TimeFactorVariable = "PGBA_TEST_TIME_FACTOR";
 
     public static string With(string config = "") =>
-        $"akka.test.timefactor = {TimeFactor().ToString(CultureInfo.InvariantCulture)}\n{(global::PgBouncerActors.Session.SessionMailbox.Hocon)}\n{config}";
+        $"akka.test.timefactor = {TimeFactor().ToString(CultureInfo.InvariantCulture)}\n{(global::PgBouncerActors.Session.SessionMailbox.Hocon)}\n{(global::PgBouncerActors.Hosting.SessionDispatcher.Hocon)}\n{config}";
 
     private static double TimeFactor()
     {

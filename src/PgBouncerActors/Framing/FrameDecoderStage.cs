@@ -1,6 +1,7 @@
 using System.IO.Pipelines;
 using Akka.Streams;
 using Akka.Streams.Stage;
+using PgBouncerActors.Hosting;
 using PgBouncerActors.Protocol.Framing;
 
 namespace PgBouncerActors.Framing;
@@ -72,10 +73,13 @@ internal sealed class FrameDecoderStage : GraphStage<FlowShape<FrameRequest, PgM
             }
 
             _waiting = true;
+            // Continued where the bytes arrived (a socket's completion): the graph, and the session the frame
+            // continues, run next on that thread rather than waking a pool thread for each (HandOffExecutor).
             reading.AsTask().ContinueWith(done =>
             {
                 _waiting = false;
-                _onDecoded!(done.IsCompletedSuccessfully ? done.Result : new Decoded(null, done.Exception?.GetBaseException()));
+                var decoded = done.IsCompletedSuccessfully ? done.Result : new Decoded(null, done.Exception?.GetBaseException());
+                HandOffExecutor.RunHere(_onDecoded!, decoded);
             }, TaskContinuationOptions.ExecuteSynchronously);
         }
 

@@ -152,7 +152,7 @@ public sealed class PoolerHost : IAsyncDisposable
 
     /// <summary>The file's akka section, with the shutdown phases long enough for shutdown_timeout and the sessions' mailbox.</summary>
     internal static Akka.Configuration.Config ActorSystemConfig(PoolerSettings settings) =>
-        Akka.Configuration.ConfigurationFactory.ParseString(PoolerShutdown.PhaseTimeouts(settings) + "\n" + Session.SessionMailbox.Hocon + "\n" +
+        Akka.Configuration.ConfigurationFactory.ParseString(PoolerShutdown.PhaseTimeouts(settings) + "\n" + Session.SessionMailbox.Hocon + "\n" + SessionDispatcher.Hocon + "\n" +
                 Cluster.PoolerCluster.Hocon(settings))
             .WithFallback(Akka.Configuration.ConfigurationFactory.ParseString(settings.Akka));
 

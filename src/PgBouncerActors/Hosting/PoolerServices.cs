@@ -36,7 +36,8 @@ internal sealed class PoolerServices(PoolerSettings settings, ILogger log, Actor
     public Func<TimeSpan> Monotonic { get; init; } = () => system.Scheduler.MonotonicClock;
 
     /// <summary>The Akka.Streams graphs of the framing conversations (startup, authentication, server login).</summary>
-    public Framing.ConversationGraphs Conversations { get; } = new(system.Materializer(namePrefix: "frames"));
+    public Framing.ConversationGraphs Conversations { get; } = new(system.Materializer(
+        Akka.Streams.ActorMaterializerSettings.Create(system).WithDispatcher(SessionDispatcher.ConfigPath), namePrefix: "frames"));
 
     public ScramKeyStore ScramKeys { get; } = new();
 

@@ -121,7 +121,8 @@ internal sealed class ListenerActor : ReceiveActor, IWithTimers
                 self.Tell(AcceptWorks.Instance); // the socket serves again: the next failure retries quickly
             }
 
-            _sessions.Tell(new ClientAccepted(client));
+            // The session is made, and asks for the startup packet, here and now rather than on a woken pool thread.
+            HandOffExecutor.RunHere(static accepted => accepted.Sessions.Tell(accepted.Client), (Sessions: _sessions, Client: new ClientAccepted(client)));
         }
     }
 

@@ -64,7 +64,8 @@ internal sealed partial class ClientSessionActor : UntypedActor
     }
 
     public static Props Props(PoolerServices services, PgSocket client, IActorRef pools) =>
-        ActorProps.Of(() => new ClientSessionActor(services, client, pools)).WithMailbox(SessionMailbox.ConfigPath);
+        ActorProps.Of(() => new ClientSessionActor(services, client, pools)).WithMailbox(SessionMailbox.ConfigPath)
+            .WithDispatcher(SessionDispatcher.ConfigPath);
 
     private PoolerSettings Settings => _services.Settings;
 

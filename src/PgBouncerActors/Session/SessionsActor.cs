@@ -68,7 +68,8 @@ internal sealed class SessionsActor : ReceiveActor, IWithTimers
         Receive<CountSessions>(_ => Sender.Tell(Context.GetChildren().Count(), Self));
     }
 
-    public static Props Props(PoolerServices services, IActorRef pools) => ActorProps.Of(() => new SessionsActor(services, pools));
+    public static Props Props(PoolerServices services, IActorRef pools) => ActorProps.Of(() => new SessionsActor(services, pools))
+        .WithDispatcher(SessionDispatcher.ConfigPath);
 
     /// <summary>A session that fails is stopped: its client gets closed, never a half-restarted session.</summary>
     protected override SupervisorStrategy SupervisorStrategy() => Akka.Actor.SupervisorStrategy.StoppingStrategy;
