@@ -84,6 +84,13 @@ internal sealed partial class ClientSessionActor
                     LeaveClientCounts();
                     return new ConsoleEnded("client sent Terminate", null);
                 case (byte)FrontendMessageCode.Query:
+                    // The frame came on the socket thread that read it (HandOffExecutor): a command may render
+                    // thousands of rows, so it runs on a pool thread and that thread goes back to forwarding.
+                    if (!Thread.CurrentThread.IsThreadPoolThread)
+                    {
+                        await Task.Yield();
+                    }
+
                     _entry?.Link?.ClientActive();
                     _entry?.Counters.ConsoleCommand();
                     await console.ExecuteAsync(QueryText(message.Payload), answer, cancellationToken).ConfigureAwait(false);

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using PgBouncerActors.Backend;
 using PgBouncerActors.Configuration;
+using PgBouncerActors.Hosting;
 using PgBouncerActors.Net;
 using PgBouncerActors.Protocol.Framing;
 using PgBouncerActors.Protocol.Messages;
@@ -123,7 +124,8 @@ internal sealed partial class ClientSessionActor
             ended = new PumpEnded(FromServer: false, null, e);
         }
 
-        session.Tell(ended, session);
+        // Usually on the socket thread that saw the client go: the session ends there too, without waking a pool thread.
+        HandOffExecutor.RunHere(static end => end.Session.Tell(end.Ended, end.Session), (Session: session, Ended: ended));
     }
 
     /// <summary>The timeouts that watch this client: its user's ([users]) over the pgbouncer section's, as at its login.</summary>
