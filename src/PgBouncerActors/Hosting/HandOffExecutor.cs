@@ -4,8 +4,8 @@ using Akka.Dispatch;
 namespace PgBouncerActors.Hosting;
 
 /// <summary>
-/// The executor of the sessions' dispatcher (<c>pgbouncer-actors.session-dispatcher</c> in
-/// hocon/reference.conf). A login is a chain of small steps that hand over to one another: the
+/// The executor of the sessions' dispatcher (<see cref="SessionDispatcher"/>: the client sessions,
+/// their parent and their conversation graphs). A login is a chain of small steps that hand over to one another: the
 /// session actor asks its conversation graph to read, the graph's answer continues the session,
 /// which tells itself the outcome, and so on. On .NET's thread pool every step is a new work item,
 /// and each one wakes a sleeping worker: about 30 context switches per login on 2 cores, where
