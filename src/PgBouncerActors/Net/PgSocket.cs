@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Net.Security;
 using System.Net;
 using System.Net.Sockets;
+using PgBouncerActors.Hosting;
 using PgBouncerActors.Protocol.Messages;
 
 namespace PgBouncerActors.Net;
@@ -141,7 +142,23 @@ internal sealed class PgSocket : IAsyncDisposable
     /// The first byte the peer sent, left in the socket (MSG_PEEK) for whoever reads next, a TLS
     /// handshake included; -1 when the peer closed first. Only before anything read from the pipes.
     /// </summary>
-    public async Task<int> PeekFirstByteAsync(CancellationToken cancellationToken)
+    public Task<int> PeekFirstByteAsync(CancellationToken cancellationToken)
+    {
+        var peek = PeekAsync(cancellationToken);
+        if (peek.IsCompleted)
+        {
+            return peek;
+        }
+
+        // Continued on the socket thread that saw the byte, as a turn of the sessions' dispatcher: the startup read
+        // the handshake asks for next goes to its graph there, without waking a pool thread (HandOffExecutor).
+        var peeked = new TaskCompletionSource<int>();
+        peek.ContinueWith(static (done, peeked) => HandOffExecutor.RunHere(static settle => settle.Peeked.TrySetFromTask(settle.Done),
+            (Peeked: (TaskCompletionSource<int>)peeked!, Done: done)), peeked, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return peeked.Task;
+    }
+
+    private async Task<int> PeekAsync(CancellationToken cancellationToken)
     {
         var first = new byte[1];
         try
