@@ -24,6 +24,7 @@ internal sealed partial class StatementRewriter
     public bool RewriteQuery(ReadOnlySequence<byte> payload, ClientLink link, out SqlEffects? effects)
     {
         effects = null;
+        NoticeRoleChange(payload);
         if (SqlPreparedCommand.Recognize(payload, out var whole) is not { } commands)
         {
             return false;
@@ -36,6 +37,19 @@ internal sealed partial class StatementRewriter
 
         effects = SqlEffects.Of(commands);
         return false;
+    }
+
+    /// <summary>
+    /// A role change the client sends (a simple query, or an unnamed Parse): statements prepared before it
+    /// may resolve their names for another role, so a Parse from now on gets a copy of its own
+    /// (<see cref="RoleChange"/>). Noticed as it is sent: should it fail, a statement is prepared once more, no harm.
+    /// </summary>
+    private void NoticeRoleChange(ReadOnlySequence<byte> queryText)
+    {
+        if (RoleChange.In(queryText))
+        {
+            invalidation.InvalidateAll();
+        }
     }
 
     /// <summary>A query that is one statement about prepared statements, answered here when the server cannot answer it as PostgreSQL would.</summary>

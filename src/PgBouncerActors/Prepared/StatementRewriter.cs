@@ -256,6 +256,7 @@ internal sealed partial class StatementRewriter(Func<int> maxPerServer, Statemen
     private bool RewriteUnnamed(ReadOnlySequence<byte> body, ClientLink link, out SqlEffects? effects)
     {
         effects = null;
+        NoticeRoleChange(body);
         if (!StartsLikeAboutPrepared(body.FirstSpan) || SqlPreparedCommand.Recognize(body, out var whole) is not { } commands)
         {
             return false; // the hot path: an unnamed statement of the client's own

@@ -111,6 +111,54 @@ public sealed partial class PreparedStatementsSpec
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_statement_prepared_after_a_role_change_resolves_its_names_for_the_new_role_as_directly(bool extended)
+    {
+        // Each role finds its own table through search_path's "$user": the same text reads an int as one role and text as the other.
+        await ExecuteDirectAsync($"""
+            drop schema if exists pgba_alice cascade; drop schema if exists pgba_bob cascade;
+            drop role if exists pgba_alice; drop role if exists pgba_bob;
+            create role pgba_alice; create role pgba_bob;
+            create schema pgba_alice authorization pgba_alice; create schema pgba_bob authorization pgba_bob;
+            create table pgba_alice.role_t(x int); insert into pgba_alice.role_t values (1);
+            create table pgba_bob.role_t(x text); insert into pgba_bob.role_t values ('bob');
+            grant select on pgba_alice.role_t to pgba_alice; grant select on pgba_bob.role_t to pgba_bob;
+            grant pgba_alice, pgba_bob to {PostgresFixture.ScramUser};
+            """);
+        await using var pooler = StartTransactionPool(1);
+        var alice = await LoginAsync(pooler.Port);
+        var bob = await LoginAsync(pooler.Port);
+        try
+        {
+            await QueryOkAsync(alice, "set role pgba_alice");
+            Assert.Equal("1", await ValueAsync(alice, b => b.Parse("mine", "select x from role_t").Bind("", "mine").Execute("").Sync(), skip: "1"));
+
+            // Another client of the same server connection changes role and prepares the same text: on a connection of its own
+            // it reads its own table, and so it does here (mapped onto the first client's copy, PostgreSQL refused it with 0A000).
+            if (extended)
+            {
+                // As Npgsql sends it: an unnamed Parse, Bind, Execute.
+                Assert.Equal("12CZ", Types(await SendAsync(bob, b => b.Parse("", "set role pgba_bob").Bind("", "").Execute("").Sync())));
+            }
+            else
+            {
+                await QueryOkAsync(bob, "set role pgba_bob");
+            }
+
+            Assert.Equal("bob", await ValueAsync(bob, b => b.Parse("mine", "select x from role_t").Bind("", "mine").Execute("").Sync(), skip: "1"));
+
+            // And the first client, back in its role, still has its own.
+            await QueryOkAsync(alice, "set role pgba_alice");
+            Assert.Equal("1", await ValueAsync(alice, b => b.Bind("", "mine").Execute("").Sync()));
+        }
+        finally
+        {
+            await ExecuteDirectAsync("drop schema pgba_alice cascade; drop schema pgba_bob cascade; drop role pgba_alice; drop role pgba_bob");
+        }
+    }
+
     [Fact]
     public async Task DEALLOCATE_ALL_sent_with_the_extended_protocol_empties_the_client_and_the_server_connection_and_others_prepare_again()
     {
