@@ -75,12 +75,11 @@ internal sealed class FrameDecoderStage : GraphStage<FlowShape<FrameRequest, PgM
             _waiting = true;
             // Continued where the bytes arrived (a socket's completion): the graph, and the session the frame
             // continues, run next on that thread rather than waking a pool thread for each (HandOffExecutor).
-            reading.AsTask().ContinueWith(done =>
+            HandOffExecutor.ContinueAsTurn(reading.AsTask(), static (done, logic) =>
             {
-                _waiting = false;
-                var decoded = done.IsCompletedSuccessfully ? done.Result : new Decoded(null, done.Exception?.GetBaseException());
-                HandOffExecutor.RunHere(_onDecoded!, decoded);
-            }, TaskContinuationOptions.ExecuteSynchronously);
+                logic._waiting = false;
+                logic._onDecoded!(done.IsCompletedSuccessfully ? done.Result : new Decoded(null, done.Exception?.GetBaseException()));
+            }, this);
         }
 
         private void Deliver(Decoded decoded)

@@ -92,27 +92,20 @@ internal sealed class HandOffExecutor(string id) : ExecutorService(id)
         }
     }
 
-    private static void Queue(IRunnable run) => ThreadPool.UnsafeQueueUserWorkItem(static run => RunTurn(run), run, preferLocal: false);
+    /// <summary>A step for a free pool thread, where it starts a turn of its own (a pool item never runs inside another).</summary>
+    private static void Queue(IRunnable run) =>
+        ThreadPool.UnsafeQueueUserWorkItem(static run => RunHere(static run => run.Run(), run), run, preferLocal: false);
 
-    private static void RunTurn(IRunnable first)
-    {
-        var turn = t_turn ??= new Turn();
-        if (turn.Running)
-        {
-            first.Run(); // cannot happen (a pool item runs on a free thread), but a turn must never nest
-            return;
-        }
-
-        turn.Running = true;
-        try
-        {
-            Drain(turn, first, runs: 0);
-        }
-        finally
-        {
-            End(turn);
-        }
-    }
+    /// <summary>
+    /// Continues <paramref name="task"/> with <paramref name="then"/> as a turn on the thread that completes it (a socket's
+    /// completion), so the steps it sets off run there instead of waking a pool thread each.
+    /// </summary>
+    public static void ContinueAsTurn<TResult, TState>(Task<TResult> task, Action<Task<TResult>, TState> then, TState state) =>
+        task.ContinueWith(static (done, continuation) =>
+            {
+                var (then, state) = ((Action<Task<TResult>, TState>, TState))continuation!;
+                RunHere(static step => step.Then(step.Done, step.State), (Then: then, Done: done, State: state));
+            }, (then, state), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
     private static void Drain(Turn turn, IRunnable? run, int runs)
     {

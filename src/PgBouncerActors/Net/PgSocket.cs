@@ -153,8 +153,7 @@ internal sealed class PgSocket : IAsyncDisposable
         // Continued on the socket thread that saw the byte, as a turn of the sessions' dispatcher: the startup read
         // the handshake asks for next goes to its graph there, without waking a pool thread (HandOffExecutor).
         var peeked = new TaskCompletionSource<int>();
-        peek.ContinueWith(static (done, peeked) => HandOffExecutor.RunHere(static settle => settle.Peeked.TrySetFromTask(settle.Done),
-            (Peeked: (TaskCompletionSource<int>)peeked!, Done: done)), peeked, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        HandOffExecutor.ContinueAsTurn(peek, static (done, peeked) => peeked.TrySetFromTask(done), peeked);
         return peeked.Task;
     }
 

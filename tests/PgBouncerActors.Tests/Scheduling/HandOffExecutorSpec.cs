@@ -152,6 +152,24 @@ public sealed class HandOffExecutorSpec(ITestOutputHelper output) : Akka.TestKit
         ExpectMsg("after");
     }
 
+    [Fact]
+    public void A_turn_that_throws_still_hands_on_the_step_it_held()
+    {
+        var ring = Ring(1);
+        Thread.Sleep(200); // settled: the relay below is the only step, held in the turn when the action throws
+        Exception? thrown = null;
+        // A plain thread, as a socket's: the test's own thread counts as inside TestActor, where no turn starts.
+        var thread = new Thread(() => thrown = Record.Exception(() => HandOffExecutor.RunHere(static member =>
+        {
+            member.Tell(new Relay(0, []));
+            throw new InvalidOperationException("the socket's completion failed after it set off a step");
+        }, ring[0])));
+        thread.Start();
+        thread.Join();
+        Assert.IsType<InvalidOperationException>(thrown);
+        Assert.Single(ExpectMsg<Relay>(TimeSpan.FromSeconds(10)).Threads);
+    }
+
     /// <summary>Where the hand-off actor of the spec below ran: on the other actor's thread while it was inside its message, or not.</summary>
     private static class Witness
     {
