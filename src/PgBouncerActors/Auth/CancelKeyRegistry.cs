@@ -73,6 +73,13 @@ internal sealed class CancelKeyRegistry(int peerId = 0)
     public CancelRoute? Find(int processId, int secretKey) => _routes.GetValueOrDefault((processId, secretKey));
 }
 
+/// <summary>A client's request that may be queued for a server connection, which a cancel withdraws.</summary>
+internal interface IQueuedRequest
+{
+    /// <summary>Withdraws the request from its pool's queue; false when it is not queued.</summary>
+    bool Withdraw();
+}
+
 /// <summary>The server connection to cancel: where it is and its own key.</summary>
 internal sealed record CancelTarget(ServerEndpoint Endpoint, int ProcessId, int SecretKey);
 
@@ -85,17 +92,21 @@ internal sealed record CancelTarget(ServerEndpoint Endpoint, int ProcessId, int 
 /// </summary>
 internal sealed class CancelRoute
 {
-    private readonly Lock _lock = new();
+    /// <summary>The monitor of this route, which no other code locks: a Lock of its own would cost every client 40 bytes.</summary>
+    private object Gate => this;
     private ServerConnection? _server;
     private int _inFlight;
     private bool _detachRefused;
 
+    /// <summary>The client whose request a cancel withdraws from its pool's queue (set once the client has a pool).</summary>
+    public IQueuedRequest? Queued { get; set; }
+
     /// <summary>Withdraws the client's request from its pool's queue; false when it is not queued.</summary>
-    public Func<bool>? CancelWait { get; set; }
+    public bool CancelWait() => Queued?.Withdraw() == true;
 
     public void Attach(ServerConnection server)
     {
-        lock (_lock)
+        lock (Gate)
         {
             _server = server;
         }
@@ -104,7 +115,7 @@ internal sealed class CancelRoute
     /// <summary>Detaches the connection unless a cancel is on its way to it.</summary>
     public bool TryDetach()
     {
-        lock (_lock)
+        lock (Gate)
         {
             if (_inFlight > 0)
             {
@@ -120,7 +131,7 @@ internal sealed class CancelRoute
     /// <summary>The target of a cancel starting now, or null when the client holds no server connection.</summary>
     public CancelTarget? BeginCancel()
     {
-        lock (_lock)
+        lock (Gate)
         {
             if (_server is not { } server)
             {
@@ -135,7 +146,7 @@ internal sealed class CancelRoute
     public void EndCancel()
     {
         ServerConnection? wake = null;
-        lock (_lock)
+        lock (Gate)
         {
             if (--_inFlight == 0 && _detachRefused)
             {

@@ -54,6 +54,11 @@ internal sealed class PoolerServices(PoolerSettings settings, ILogger log, Actor
     /// <summary>Which prepared statements the servers no longer run as prepared, for every pool (transaction and statement modes).</summary>
     public Prepared.StatementInvalidation StatementInvalidation { get; } = new();
 
+    /// <summary>max_prepared_statements as in force now (SET and RELOAD change it), one delegate for every client's statements.</summary>
+    public Func<int> MaxPreparedStatements => _maxPreparedStatements ??= () => Settings.MaxPreparedStatements;
+
+    private Func<int>? _maxPreparedStatements;
+
     /// <summary>/metrics's registry and histograms; null when the metrics port is 0 (nothing is observed then).</summary>
     public Metrics.PoolerMetrics? Metrics { get; } = settings.Metrics.Port == 0 ? null : new Metrics.PoolerMetrics(Admin.ShowTables.VersionText);
 

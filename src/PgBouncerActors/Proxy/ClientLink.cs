@@ -16,7 +16,7 @@ namespace PgBouncerActors.Proxy;
 /// statement modes the link checks out a connection from its pool's desk when a request finds it
 /// without one, and the reader gives it back at the clean end of the transaction.
 /// </summary>
-internal sealed partial class ClientLink
+internal sealed partial class ClientLink : IQueuedRequest
 {
     private readonly LinkStateMachine _machine = new();
     private long _lastClientTick = Environment.TickCount64;
@@ -25,7 +25,6 @@ internal sealed partial class ClientLink
     public ClientLink(Stats.TrafficCounters? counters = null)
     {
         Tracker = new ProtocolTracker(counters ?? new Stats.TrafficCounters());
-        _mayRelease = MayRelease;
     }
 
     public ForwardPosition ToServer { get; } = new();
@@ -55,7 +54,6 @@ internal sealed partial class ClientLink
     /// <summary>The client sent something PostgreSQL would not read (set by the client-side inspector); the client is refused with it.</summary>
     public PgError? ClientViolation { get; set; }
 
-    /// <summary>Transaction and statement modes: the client's prepared statements kept across server connections; null when they pass as they are.</summary>
     /// <summary>
     /// Why PostgreSQL would not read a message of the client's (a FATAL for the client, never
     /// forwarded), or null. A Describe or Close over PostgreSQL's length may name one of the client's
@@ -69,6 +67,7 @@ internal sealed partial class ClientLink
             ? refusal
             : null;
 
+    /// <summary>Transaction and statement modes: the client's prepared statements kept across server connections; null when they pass as they are.</summary>
     public Prepared.StatementRewriter? Statements { get; set; }
 
     /// <summary>disable_pqexec as it was when the client logged in: its Query messages are refused.</summary>

@@ -65,7 +65,8 @@ internal enum ReleaseOutcome : byte
 /// </summary>
 internal sealed class LinkStateMachine
 {
-    private readonly Lock _gate = new();
+    /// <summary>The monitor of this object, which no other code locks: a Lock of its own would cost every client 40 bytes.</summary>
+    private object Gate => this;
     private volatile ServerConnection? _server;
     private volatile LinkState _state;
     private LinkState _stoppedFrom;
@@ -84,7 +85,7 @@ internal sealed class LinkStateMachine
     /// <summary>Free → Waiting: the client has a request and no connection. False once stopped.</summary>
     public bool TryBeginWaiting()
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (_state != LinkState.Free)
             {
@@ -99,7 +100,7 @@ internal sealed class LinkStateMachine
     /// <summary>Waiting → Free: the wait ended without a connection (it failed, or was withdrawn). False once stopped.</summary>
     public bool TryStopWaiting()
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (_state != LinkState.Waiting)
             {
@@ -114,7 +115,7 @@ internal sealed class LinkStateMachine
     /// <summary>Waiting → Attaching with the connection the desk granted. False once stopped: the caller gives it back unused.</summary>
     public bool TryAttach(ServerConnection server)
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (_state != LinkState.Waiting)
             {
@@ -131,7 +132,7 @@ internal sealed class LinkStateMachine
     /// <returns>False once stopped: the session ends, and the caller hands it to the pool all the same.</returns>
     public bool TryDetach()
     {
-        lock (_gate)
+        lock (Gate)
         {
             var attaching = _state == LinkState.Attaching;
             if (attaching)
@@ -147,7 +148,7 @@ internal sealed class LinkStateMachine
     /// <summary>Attaching → Attached: the login's connection, in line, waits for the client's answer to go out. False once stopped.</summary>
     public bool TryHoldAttached()
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (_state != LinkState.Attaching)
             {
@@ -167,7 +168,7 @@ internal sealed class LinkStateMachine
     /// </summary>
     public LinkOutcome TryLink(ServerConnection server)
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (_state is not (LinkState.Attaching or LinkState.Attached))
             {
@@ -190,7 +191,7 @@ internal sealed class LinkStateMachine
     /// </summary>
     public bool HoldsForUse(ServerConnection server)
     {
-        lock (_gate)
+        lock (Gate)
         {
             return _server == server && (IsHeld(_state) || (_state == LinkState.Stopped && IsHeld(_stoppedFrom)));
         }
@@ -202,7 +203,7 @@ internal sealed class LinkStateMachine
     /// <returns>Null when the link holds no connection (it went back meanwhile) or is stopped.</returns>
     public ServerConnection? TryBeginWrite()
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (_state != LinkState.Linked)
             {
@@ -218,7 +219,7 @@ internal sealed class LinkStateMachine
     /// <returns>True when the server loop wanted to give the connection back meanwhile: it must look again.</returns>
     public bool EndWrite()
     {
-        lock (_gate)
+        lock (Gate)
         {
             switch (_state)
             {
@@ -235,13 +236,13 @@ internal sealed class LinkStateMachine
     }
 
     /// <summary>
-    /// Linked → Free when <paramref name="mayRelease"/> agrees (judged under the gate, so no write
-    /// starts meanwhile): the caller hands the connection on. While writing, the wish is remembered
+    /// Linked → Free when <paramref name="mayRelease"/> agrees of <paramref name="judged"/> (judged under the gate, so no
+    /// write starts meanwhile): the caller hands the connection on. While writing, the wish is remembered
     /// (<see cref="LinkState.WritingReleaseWanted"/>) for the writer to act on.
     /// </summary>
-    public ReleaseOutcome TryRelease(ServerConnection server, Func<bool> mayRelease)
+    public ReleaseOutcome TryRelease<TJudged>(ServerConnection server, Func<TJudged, bool> mayRelease, TJudged judged)
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (_server != server)
             {
@@ -250,7 +251,7 @@ internal sealed class LinkStateMachine
 
             switch (_state)
             {
-                case LinkState.Linked when mayRelease():
+                case LinkState.Linked when mayRelease(judged):
                     _server = null;
                     _state = LinkState.Free;
                     return ReleaseOutcome.Released;
@@ -267,7 +268,7 @@ internal sealed class LinkStateMachine
     /// <returns>The connection to hand on, or null when stopped meanwhile (the session decides).</returns>
     public ServerConnection? TryReleaseAttached()
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (_state != LinkState.Attached)
             {
@@ -285,7 +286,7 @@ internal sealed class LinkStateMachine
     /// <returns>The state it was in and the connection it held then (null: none); (Stopped, null) when already stopped.</returns>
     public (LinkState Was, ServerConnection? Server) Stop()
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (_state == LinkState.Stopped)
             {
@@ -305,7 +306,7 @@ internal sealed class LinkStateMachine
     /// </summary>
     public ServerConnection? TakeServerAfterStop()
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (_state != LinkState.Stopped || _stoppedFrom is LinkState.Free or LinkState.Waiting or LinkState.Attaching)
             {

@@ -20,7 +20,10 @@ internal sealed partial class ClientSessionActor
     private string _user = "";
 
     /// <summary>The settings the client asked for in its startup packet: its defaults, put back after RESET and DISCARD ALL.</summary>
-    private IReadOnlyDictionary<string, string> _startupSettings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+    private IReadOnlyDictionary<string, string> _startupSettings = NoStartupSettings;
+
+    private static readonly IReadOnlyDictionary<string, string> NoStartupSettings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+
     private DatabaseSettings? _databaseSettings;
     private int _countedInClientLimits; // 1 while counted in max_db_client_connections and max_user_client_connections
 
@@ -216,9 +219,8 @@ internal sealed partial class ClientSessionActor
 
         var link = _link = new ClientLink(_entry?.Counters) { RefuseSimpleQuery = Settings.DisablePqExec };
         _entry?.Link = link;
-        var self = Self;
         link.Lend(new LinkLending(found.Desk, _services, _client.Output, _mode, Releases: _mode != PoolMode.Session, _startupSettings,
-            (end, failure) => self.Tell(new PumpEnded(FromServer: true, end, failure), self), _entry, Self, _lifetime.Token, _client));
+            static (session, end, failure) => session!.Tell(new PumpEnded(FromServer: true, end, failure), session), _entry, Self, _lifetime.Token, _client));
         if (_replication is { } replication)
         {
             // Its own server connection, whatever the pool's mode: a WAL stream is one conversation with one walsender.

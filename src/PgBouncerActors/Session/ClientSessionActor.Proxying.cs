@@ -80,7 +80,7 @@ internal sealed partial class ClientSessionActor
         _phase = Phase.Proxying;
 
         var statements = _mode != PoolMode.Session && Settings.MaxPreparedStatements > 0
-            ? new Prepared.StatementRewriter(() => _services.Settings.MaxPreparedStatements, _services.StatementInvalidation)
+            ? new Prepared.StatementRewriter(_services.MaxPreparedStatements, _services.StatementInvalidation)
             : null;
         link.Statements = statements;
         var inspector = new ClientToServerInspector(link, _startupSettings, statements);

@@ -135,7 +135,7 @@ internal sealed partial class ClientSessionActor
                 settings["application_name"] = settings.GetValueOrDefault("application_name") is { Length: > 0 } name ? $"{name} - {Address}" : Address;
             }
 
-            _startupSettings = settings;
+            _startupSettings = SharedStartupSettings.Of(settings);
         }
         catch (FormatException e) when (_replication is null) // a replication connection's options go to the server as written
         {
@@ -170,7 +170,7 @@ internal sealed partial class ClientSessionActor
 
         if (route?.BeginCancel() is not { } target)
         {
-            if (route?.CancelWait?.Invoke() == true)
+            if (route?.CancelWait() == true)
             {
                 // Its request never reached a server: it is answered 57014 without running, as a query canceled before it starts.
                 _services.Log.Information("cancel request: a client's request waiting for a server connection was withdrawn addr={Address}", Address);

@@ -49,7 +49,7 @@ public sealed class LinkWatchdogSpec(ITestOutputHelper output) : Akka.TestKit.Xu
         desk.Pause("PAUSE"); // nothing is lent: the next request waits in the queue
         var queuedLink = new ClientLink();
         queuedLink.Lend(new LinkLending(desk, services, new Pipe().Writer, PoolMode.Transaction, Releases: true,
-            new Dictionary<string, string>(), (_, _) => { }, null, null, CancellationToken.None));
+            new Dictionary<string, string>(), static (_, _, _) => { }, null, null, CancellationToken.None));
         var waiting = queuedLink.AcquireAsync();
         queuedLink.WantsServerSince(Stopwatch.GetTimestamp() - Stopwatch.Frequency * 2); // queued for two seconds already
         var queued = Join(services, queuedLink);

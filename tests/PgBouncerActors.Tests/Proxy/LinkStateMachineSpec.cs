@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using PgBouncerActors.Backend;
 using PgBouncerActors.Proxy;
 using PgBouncerActors.Tests.Shared;
@@ -72,7 +73,7 @@ public sealed class LinkStateMachineSpec : IDisposable
     public void A_settled_clean_connection_goes_back_and_the_link_is_free_again()
     {
         var machine = Linked();
-        Assert.Equal(ReleaseOutcome.Released, machine.TryRelease(_server, () => true));
+        Assert.Equal(ReleaseOutcome.Released, machine.TryRelease(_server, static _ => true, 0));
         Assert.Equal((LinkState.Free, null), (machine.State, machine.Server));
         Assert.False(machine.Forwarding(_server));
         Assert.Null(machine.TryBeginWrite()); // the client loop asks for a connection again
@@ -82,7 +83,7 @@ public sealed class LinkStateMachineSpec : IDisposable
     public void A_connection_that_is_not_clean_is_kept()
     {
         var machine = Linked();
-        Assert.Equal(ReleaseOutcome.Kept, machine.TryRelease(_server, () => false));
+        Assert.Equal(ReleaseOutcome.Kept, machine.TryRelease(_server, static _ => false, 0));
         Assert.Equal((LinkState.Linked, _server), (machine.State, machine.Server));
     }
 
@@ -91,9 +92,9 @@ public sealed class LinkStateMachineSpec : IDisposable
     {
         var machine = Linked();
         Assert.Same(_server, machine.TryBeginWrite());
-        var asked = false;
-        Assert.Equal(ReleaseOutcome.Deferred, machine.TryRelease(_server, () => asked = true));
-        Assert.False(asked); // not even judged: the bytes on their way may be the next request
+        var asked = new StrongBox<bool>();
+        Assert.Equal(ReleaseOutcome.Deferred, machine.TryRelease(_server, static asked => asked.Value = true, asked));
+        Assert.False(asked.Value); // not even judged: the bytes on their way may be the next request
         Assert.Equal(LinkState.WritingReleaseWanted, machine.State);
         Assert.True(machine.EndWrite()); // the writer has the reader judge again
         Assert.Equal(LinkState.Linked, machine.State);
@@ -117,7 +118,7 @@ public sealed class LinkStateMachineSpec : IDisposable
         var (other, peer) = LoopbackSockets.Connect();
         using var _ = peer;
         var stranger = new ServerConnection(other, new ServerEndpoint("127.0.0.1", 5432, "app"), "alice", 1 << 20);
-        Assert.Equal(ReleaseOutcome.Kept, machine.TryRelease(stranger, () => true));
+        Assert.Equal(ReleaseOutcome.Kept, machine.TryRelease(stranger, static _ => true, 0));
         Assert.Equal((LinkState.Linked, _server), (machine.State, machine.Server));
     }
 
@@ -129,7 +130,7 @@ public sealed class LinkStateMachineSpec : IDisposable
         Assert.Equal(LinkState.Stopped, machine.State);
         Assert.False(machine.TryBeginWaiting());
         Assert.Null(machine.TryBeginWrite());
-        Assert.Equal(ReleaseOutcome.Kept, machine.TryRelease(_server, () => true));
+        Assert.Equal(ReleaseOutcome.Kept, machine.TryRelease(_server, static _ => true, 0));
         Assert.True(machine.Forwarding(_server)); // the reader still serves the link: it stops at a message boundary and holds
         Assert.Equal((LinkState.Stopped, null), machine.Stop()); // once
         Assert.Same(_server, machine.TakeServerAfterStop());
