@@ -54,6 +54,9 @@ internal sealed class PoolerServices(PoolerSettings settings, ILogger log, Actor
     /// <summary>Which prepared statements the servers no longer run as prepared, for every pool (transaction and statement modes).</summary>
     public Prepared.StatementInvalidation StatementInvalidation { get; } = new();
 
+    /// <summary>The startup settings clients logged in with, one copy of each set.</summary>
+    public Session.SharedStartupSettings StartupSettings { get; } = new();
+
     /// <summary>max_prepared_statements as in force now (SET and RELOAD change it), one delegate for every client's statements.</summary>
     public Func<int> MaxPreparedStatements => _maxPreparedStatements ??= () => Settings.MaxPreparedStatements;
 

@@ -135,7 +135,7 @@ internal sealed partial class ClientSessionActor
                 settings["application_name"] = settings.GetValueOrDefault("application_name") is { Length: > 0 } name ? $"{name} - {Address}" : Address;
             }
 
-            _startupSettings = SharedStartupSettings.Of(settings);
+            _startupSettings = _services.StartupSettings.Of(settings);
         }
         catch (FormatException e) when (_replication is null) // a replication connection's options go to the server as written
         {

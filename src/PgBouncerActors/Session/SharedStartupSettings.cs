@@ -5,26 +5,24 @@ namespace PgBouncerActors.Session;
 /// <summary>
 /// One copy of each set of startup settings clients log in with. An application's clients send the
 /// same few (client_encoding, DateStyle, application_name...), and every idle client kept its own
-/// dictionary of them, about 400 bytes; now they share one. Bounded: once <see cref="MostKept"/>
+/// dictionary of them, about 400 bytes; now they share one. Bounded: once <paramref name="mostKept"/>
 /// different sets are kept (an application_name per client, say), a new set stays its client's own.
-/// The sets are read, never changed, once a client has them.
+/// The sets are read, never changed, once a client has them. One per pooler (<c>PoolerServices</c>).
 /// </summary>
-internal static class SharedStartupSettings
+internal sealed class SharedStartupSettings(int mostKept = 1024)
 {
-    internal const int MostKept = 1024;
-
-    private static readonly ConcurrentDictionary<string, IReadOnlyDictionary<string, string>> Kept = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, IReadOnlyDictionary<string, string>> _kept = new(StringComparer.Ordinal);
 
     /// <summary>The kept set equal to <paramref name="settings"/> (names compared as written), or <paramref name="settings"/> itself, kept.</summary>
-    public static IReadOnlyDictionary<string, string> Of(Dictionary<string, string> settings)
+    public IReadOnlyDictionary<string, string> Of(Dictionary<string, string> settings)
     {
         var signature = Signature(settings);
-        if (Kept.TryGetValue(signature, out var kept))
+        if (_kept.TryGetValue(signature, out var kept))
         {
             return kept;
         }
 
-        return Kept.Count >= MostKept ? settings : Kept.GetOrAdd(signature, settings);
+        return _kept.Count >= mostKept ? settings : _kept.GetOrAdd(signature, settings);
     }
 
     /// <summary>Names and values in name order, split by characters no startup packet carries (it is NUL-separated).</summary>
