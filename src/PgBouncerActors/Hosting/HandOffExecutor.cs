@@ -92,9 +92,27 @@ internal sealed class HandOffExecutor(string id) : ExecutorService(id)
         }
     }
 
-    /// <summary>A step for a free pool thread, where it starts a turn of its own (a pool item never runs inside another).</summary>
-    private static void Queue(IRunnable run) =>
-        ThreadPool.UnsafeQueueUserWorkItem(static run => RunHere(static run => run.Run(), run), run, preferLocal: false);
+    private static void Queue(IRunnable run) => ThreadPool.UnsafeQueueUserWorkItem(static run => RunTurn(run), run, preferLocal: false);
+
+    /// <summary>
+    /// A step on a free pool thread starts a turn there: a pool item never runs inside another, nor inside an actor's
+    /// message. Not through <see cref="RunHere"/>, whose look at Akka's current-actor slot would see what a TestKit
+    /// leaves in it on a pool thread and start no turn (a spec's chain then broke up over threads).
+    /// </summary>
+    private static void RunTurn(IRunnable first)
+    {
+        var turn = t_turn ??= new Turn();
+        System.Diagnostics.Debug.Assert(!turn.Running, "a pool item ran inside a turn");
+        turn.Running = true;
+        try
+        {
+            Drain(turn, first, runs: 0);
+        }
+        finally
+        {
+            End(turn);
+        }
+    }
 
     /// <summary>
     /// Continues <paramref name="task"/> with <paramref name="then"/> as a turn on the thread that completes it (a socket's
