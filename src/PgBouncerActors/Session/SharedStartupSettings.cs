@@ -6,8 +6,10 @@ namespace PgBouncerActors.Session;
 /// One copy of each set of startup settings clients log in with. An application's clients send the
 /// same few (client_encoding, DateStyle, application_name...), and every idle client kept its own
 /// dictionary of them, about 400 bytes; now they share one. Bounded: once <paramref name="mostKept"/>
-/// different sets are kept (an application_name per client, say), a new set stays its client's own.
-/// The sets are read, never changed, once a client has them. One per pooler (<c>PoolerServices</c>).
+/// different sets are kept (an application_name per client, say, or per deployment over months), the
+/// kept ones are forgotten and keeping starts again from the next login, so the sets in use now are
+/// the ones shared. Forgetting takes nothing from a client: the sets are read, never changed, once a
+/// client has one. One per pooler (<c>PoolerServices</c>).
 /// </summary>
 internal sealed class SharedStartupSettings(int mostKept = 1024)
 {
@@ -22,14 +24,19 @@ internal sealed class SharedStartupSettings(int mostKept = 1024)
             return kept;
         }
 
-        return _kept.Count >= mostKept ? settings : _kept.GetOrAdd(signature, settings);
+        if (_kept.Count >= mostKept)
+        {
+            _kept.Clear(); // two logins may both clear: each still gets a set equal to its own
+        }
+
+        return _kept.GetOrAdd(signature, settings);
     }
 
-    /// <summary>Names and values in name order, split by characters no startup packet carries (it is NUL-separated).</summary>
+    /// <summary>Names and values in name order, each ended by a NUL, which no name or value can hold (the startup packet ends each with one).</summary>
     private static string Signature(Dictionary<string, string> settings)
     {
         var names = settings.Keys.ToArray();
         Array.Sort(names, StringComparer.Ordinal);
-        return string.Join('\0', names.Select(name => $"{name}\u0001{settings[name]}"));
+        return string.Concat(names.Select(name => $"{name}\0{settings[name]}\0"));
     }
 }

@@ -23,15 +23,25 @@ public sealed class SharedStartupSettingsSpec
     }
 
     [Fact]
-    public void Once_the_bound_is_reached_a_new_set_stays_its_clients_own()
+    public void Past_the_bound_the_kept_sets_are_forgotten_and_the_sets_in_use_now_are_shared()
     {
         var shared = new SharedStartupSettings(mostKept: 2);
-        var kept = shared.Of(Settings(("application_name", "one")));
+        var old = shared.Of(Settings(("application_name", "one")));
         shared.Of(Settings(("application_name", "two")));
 
-        var mine = Settings(("application_name", "three"));
-        Assert.Same(mine, shared.Of(mine));
-        Assert.NotSame(mine, shared.Of(Settings(("application_name", "three"))));
-        Assert.Same(kept, shared.Of(Settings(("application_name", "one")))); // what was kept still is
+        var now = shared.Of(Settings(("application_name", "three")));
+        Assert.Same(now, shared.Of(Settings(("application_name", "three"))));
+        Assert.NotSame(old, shared.Of(Settings(("application_name", "one")))); // forgotten: a client of it keeps its own
+        Assert.Equal("one", old["application_name"]);
+    }
+
+    [Fact]
+    public void A_value_holding_what_could_separate_a_name_from_a_value_is_not_mistaken_for_another_set()
+    {
+        var shared = new SharedStartupSettings();
+        var first = shared.Of(Settings(("a", "b\u0001c")));
+        var second = shared.Of(Settings(("a\u0001b", "c")));
+        Assert.NotSame(first, second);
+        Assert.Equal("c", second["a\u0001b"]);
     }
 }
