@@ -67,7 +67,8 @@ public sealed class ContentionSpec(PostgresFixture postgres, ITestOutputHelper o
 
         var pgbenchRuns = new[] { ("tx1", "-M simple"), ("tx3", "-M prepared"), ("st2", "-M extended"), ("tx3", "-C -M simple") }
             .Select(run => RunPgbenchAsync(pooler.Port, run.Item1, run.Item2, outcomes, stop.Token)).ToList();
-        var workers = Enumerable.Range(0, Clients).Select(client => Task.Run(() => new Worker(client, pooler.Port, outcomes).RunAsync(stop.Token))).ToList();
+        var clients = Enumerable.Range(0, Clients).Select(client => new Worker(client, pooler.Port, outcomes)).ToList();
+        var workers = clients.Select(client => Task.Run(() => client.RunAsync(stop.Token))).ToList();
         var disruptions = DisruptAsync(pooler, outcomes, stop.Token);
         _ = Task.Run(async () =>
         {
@@ -78,7 +79,15 @@ public sealed class ContentionSpec(PostgresFixture postgres, ITestOutputHelper o
             }
         });
 
-        await Task.WhenAll(workers.Append(disruptions).Concat(pgbenchRuns)).WaitAsync(Duration + Bound + TimeSpan.FromMinutes(2));
+        var everything = Task.WhenAll(workers.Append(disruptions).Concat(pgbenchRuns));
+        if (await Task.WhenAny(everything, Task.Delay(Duration + Bound + TimeSpan.FromMinutes(2))) != everything)
+        {
+            var unfinished = clients.Where((_, i) => !workers[i].IsCompleted).Select(client => client.Doing)
+                .Concat(pgbenchRuns.Where(run => !run.IsCompleted).Select(_ => "a pgbench run")).Append(disruptions.IsCompleted ? "" : "the disruptions")
+                .Where(what => what.Length > 0).ToList();
+            Assert.Fail($"{clock.Elapsed.TotalSeconds:0}s after the load began, {unfinished.Count} had not ended: {string.Join("; ", unfinished.Take(20))}");
+        }
+
         output.WriteLine($"{clock.Elapsed.TotalSeconds:0}s of load: {outcomes}");
         foreach (var reason in log.Lines.Where(line => line.StartsWith("client logout", StringComparison.Ordinal))
                      .Select(line => line[(line.IndexOf("reason=", StringComparison.Ordinal) + 7)..]).Select(reason => reason.Length > 90 ? reason[..90] : reason)
@@ -388,6 +397,9 @@ public sealed class ContentionSpec(PostgresFixture postgres, ITestOutputHelper o
         private int _attempted;
         private int _acknowledged;
 
+        /// <summary>What the client is doing now, for the spec's report when something did not end.</summary>
+        public string Doing { get; private set; } = "not started";
+
         private bool Transactions => _database != "st2";
 
         private string ConnectionString => PostgresFixture.ConnectionString(port, database: _database) +
@@ -411,11 +423,13 @@ public sealed class ContentionSpec(PostgresFixture postgres, ITestOutputHelper o
                 };
 
                 var clock = Stopwatch.StartNew();
+                Doing = $"client {client} on {_database}: {what} since {DateTime.UtcNow:HH:mm:ss.fff}";
                 var running = request();
                 if (await Task.WhenAny(running, Task.Delay(Bound)) != running)
                 {
                     outcomes.Hangs.Enqueue($"client {client} on {_database}: {what} still had no answer after {clock.Elapsed.TotalSeconds:0}s");
                     _ = running.ContinueWith(static task => task.Exception, TaskScheduler.Default);
+                    Doing = $"client {client} on {_database}: dropping its connection after {what} had no answer";
                     await DropAsync();
                     break;
                 }
@@ -431,6 +445,7 @@ public sealed class ContentionSpec(PostgresFixture postgres, ITestOutputHelper o
                 }
             }
 
+            Doing = $"client {client} on {_database}: dropping its connection at the end";
             await DropAsync();
             outcomes.Commits[client] = (_acknowledged, _attempted);
         }
@@ -511,7 +526,12 @@ public sealed class ContentionSpec(PostgresFixture postgres, ITestOutputHelper o
             if (_random.Next(2) == 0)
             {
                 await Task.Delay(_random.Next(0, 150));
-                command.Cancel(); // running, or still waiting for a server connection, or already done: each is fine
+                // Running, or still waiting for a server connection, or already done: each is fine. Npgsql's Cancel
+                // blocks its thread until the pooler has closed the cancel connection; on the thread pool, which this
+                // process shares with the pooler it tests, a hundred such waits starve the pooler that would end them
+                // (seen: 34 s with 102 answers, a thousand query_wait_timeouts, threads added one a second). An
+                // application's cancel blocks a thread of its own process, not its pooler's: here, one of its own.
+                await Task.Factory.StartNew(command.Cancel, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             }
 
             try
