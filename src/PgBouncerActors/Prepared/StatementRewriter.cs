@@ -51,6 +51,9 @@ internal sealed partial class StatementRewriter(Func<int> maxPerServer, Statemen
 
     public ClientStatements Client { get; } = new();
 
+    /// <summary>Whether the statements are renamed now: max_prepared_statements, which the console may SET to 0 and back, is above 0.</summary>
+    public bool Enabled => maxPerServer() > 0;
+
     /// <summary>What goes to the server instead of the message just rewritten; valid until the next call.</summary>
     public ReadOnlyMemory<byte> Output => Out.WrittenMemory;
 

@@ -30,6 +30,7 @@ internal sealed class ClientToServerInspector(ClientLink state, IReadOnlyDiction
     StatementRewriter? statements = null) : IFrameInspector
 {
     private ReadOnlyMemory<byte> _injection;
+    private StatementRewriter? _rewriter; // the rewriter for the message in hand; null while max_prepared_statements is 0
     private Dictionary<string, IReadOnlyList<SettingsReset>>? _resetStatements; // prepared statement name -> the resets it makes
     private List<SettingsReset>? _resetsBeforeSync;
     private bool _dropRest;
@@ -38,13 +39,16 @@ internal sealed class ClientToServerInspector(ClientLink state, IReadOnlyDiction
 
     public FrameDecision OnHeader(byte code, int length)
     {
+        // Read once per message: a SET max_prepared_statements = 0 on the console stops the renaming for every client at its
+        // next message, as in PgBouncer (its statements already on servers stay there); a value above 0 brings it back.
+        _rewriter = statements is { Enabled: true } ? statements : null;
         if (state.Refusal(code, length) is { } refusal)
         {
             state.ClientViolation = PgError.FatalError(SqlStates.ProtocolViolation, refusal);
             return FrameDecision.Stop;
         }
 
-        if (statements is not null && RewritesStatements(code, length) is { } decision)
+        if (_rewriter is not null && RewritesStatements(code, length) is { } decision)
         {
             return decision;
         }
@@ -74,7 +78,7 @@ internal sealed class ClientToServerInspector(ClientLink state, IReadOnlyDiction
         {
             case FrontendMessageCode.Query:
                 SqlEffects? queryEffects = null;
-                if (statements?.RewriteQuery(payload, state, out queryEffects) == true)
+                if (_rewriter?.RewriteQuery(payload, state, out queryEffects) == true)
                 {
                     return Rewritten();
                 }
@@ -93,15 +97,15 @@ internal sealed class ClientToServerInspector(ClientLink state, IReadOnlyDiction
                 }
 
                 SqlEffects? parseEffects = null;
-                if (statements?.RewriteParse(payload, state, out parseEffects) == true)
+                if (_rewriter?.RewriteParse(payload, state, out parseEffects) == true)
                 {
                     return Rewritten();
                 }
 
                 ClientSent(code, parseEffects);
                 break;
-            case FrontendMessageCode.Describe when statements?.RewriteDescribe(payload, state) == true:
-            case FrontendMessageCode.Close when statements?.RewriteClose(payload, state) == true:
+            case FrontendMessageCode.Describe when _rewriter?.RewriteDescribe(payload, state) == true:
+            case FrontendMessageCode.Close when _rewriter?.RewriteClose(payload, state) == true:
                 return Rewritten();
             case FrontendMessageCode.Describe or FrontendMessageCode.Close when payload.Length + 4 > FrontendMessageRules.SmallMessageLimit:
                 // Let in for a long statement name the pooler renames, but it goes on as it is: PostgreSQL would refuse it.
@@ -136,7 +140,7 @@ internal sealed class ClientToServerInspector(ClientLink state, IReadOnlyDiction
         if (code == (byte)FrontendMessageCode.Parse)
         {
             _resetStatements = null; // too long to be a reset, and it may replace one: forget them all
-            replaced = statements!.RefuseLongNamedParse(head, state, out _dropRest);
+            replaced = _rewriter!.RefuseLongNamedParse(head, state, out _dropRest);
         }
         else
         {
@@ -145,7 +149,7 @@ internal sealed class ClientToServerInspector(ClientLink state, IReadOnlyDiction
                 ResetsOfBind(head);
             }
 
-            replaced = statements!.RewriteBindHead(length, head, state, out violation, out _dropRest);
+            replaced = _rewriter!.RewriteBindHead(length, head, state, out violation, out _dropRest);
         }
 
         if (replaced < 0)
@@ -158,7 +162,7 @@ internal sealed class ClientToServerInspector(ClientLink state, IReadOnlyDiction
         }
         else
         {
-            _injection = statements.Output;
+            _injection = _rewriter.Output;
         }
 
         return replaced;
@@ -240,7 +244,7 @@ internal sealed class ClientToServerInspector(ClientLink state, IReadOnlyDiction
     /// <summary>The rewriter's messages go out in place of the client's.</summary>
     private FrameDecision Rewritten()
     {
-        _injection = statements!.Output;
+        _injection = _rewriter!.Output;
         return FrameDecision.Drop;
     }
 

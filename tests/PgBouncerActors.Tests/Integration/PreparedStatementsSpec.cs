@@ -199,6 +199,32 @@ public sealed partial class PreparedStatementsSpec(PostgresFixture postgres)
         Assert.Equal("2", await ValueAsync(client, b => b.Parse("", "select count(*) from pg_prepared_statements").Bind("", "").Execute("").Sync(), skip: "1"));
     }
 
+    /// <summary>
+    /// PgBouncer's switch: SET max_prepared_statements = 0 on the console stops the renaming for a client already logged in, at
+    /// its next message. Its names then reach the server as they are (one it prepared before is unknown there: 26000, as through
+    /// PgBouncer); back above 0, its statements are the pooler's again and answer.
+    /// </summary>
+    [Fact]
+    public async Task Max_prepared_statements_set_to_0_on_the_console_stops_the_renaming_for_a_logged_in_client_and_above_0_it_resumes()
+    {
+        await using var pooler = StartTransactionPool(1, $", admin_users = {PostgresFixture.ScramUser}");
+        var client = await LoginAsync(pooler.Port);
+        Assert.Equal("1Z", Types(await SendAsync(client, b => b.Parse("s1", "select 10").Sync())));
+        Assert.Equal("10", await ValueAsync(client, b => b.Bind("", "s1").Execute("").Sync()));
+
+        await using var console = await ConsoleClient.ConnectAsync(pooler.Port, PostgresFixture.ScramUser);
+        await console.ShowAsync("SET max_prepared_statements = 0");
+        var unknown = await SendAsync(client, b => b.Bind("", "s1").Execute("").Sync());
+        Assert.Equal("EZ", Types(unknown));
+        Assert.Equal("26000", Fields(unknown[0]).Item1);
+        Assert.Equal("1Z", Types(await SendAsync(client, b => b.Parse("s2", "select 20").Sync())));
+        Assert.Equal("s2", await ValueAsync(client, b => b.Parse("", "select name from pg_prepared_statements where name = 's2'").Bind("", "").Execute("").Sync(),
+            skip: "1"));
+
+        await console.ShowAsync("SET max_prepared_statements = 200");
+        Assert.Equal("10", await ValueAsync(client, b => b.Bind("", "s1").Execute("").Sync()));
+    }
+
     [Fact]
     public async Task Two_clients_prepare_the_same_name_differently_over_one_server_connection_with_SQL_through_psql()
     {
