@@ -182,12 +182,18 @@ internal sealed class ServerConnection(PgSocket socket, ServerEndpoint endpoint,
     /// client does not see; nothing is sent when they already match. Only by its owner, with nothing outstanding.
     /// </summary>
     /// <returns>The server's refusal, or null.</returns>
-    public async ValueTask<PgError?> ApplySettingsAsync(IReadOnlyDictionary<string, string> desired, CancellationToken cancellationToken)
+    public async ValueTask<PgError?> ApplySettingsAsync(IReadOnlyDictionary<string, string> desired, Serilog.ILogger log, CancellationToken cancellationToken)
     {
-        var query = Session.StartupParameters.BuildSetQuery(desired, Parameters, Applied);
-        if (query is null)
+        var changes = Session.StartupParameters.SettingChanges(desired, Parameters, Applied);
+        if (Session.StartupParameters.SetQuery(changes) is not { } query)
         {
             return null;
+        }
+
+        if (log.IsEnabled(Serilog.Events.LogEventLevel.Debug))
+        {
+            // PgBouncer's words (operators and its tests grep them), then the statement that really goes out.
+            log.Debug("varcache_apply: {Sets:l} sent as {Query:l}", Session.StartupParameters.AsPgBouncerSets(changes), query);
         }
 
         var error = await RunSilentlyAsync(query, cancellationToken).ConfigureAwait(false);

@@ -310,7 +310,13 @@ internal sealed partial class ClientLink
                 return $"server_check_query failed: {failed}";
             }
 
-            refused = await server.ApplySettingsAsync(ClientSettings, timeout.Token).ConfigureAwait(false);
+            refused = await server.ApplySettingsAsync(ClientSettings, lending.Services.Log, timeout.Token).ConfigureAwait(false);
+            if (refused is null)
+            {
+                AdoptServerSpelling(server, lending.Services.Log);
+                signature = SettingsSignature;
+            }
+
             if (refused is null && statements is not null)
             {
                 await statements.BringInLineAsync(server, timeout.Token).ConfigureAwait(false);
@@ -347,6 +353,32 @@ internal sealed partial class ClientLink
         foreach (var (name, value) in global::PgBouncerActors.Session.StartupParameters.OverServerDefaults(serverDefaults, _lending!.StartupSettings))
         {
             ClientSettings[name] = value;
+        }
+    }
+
+    /// <summary>
+    /// PgBouncer's varcache_set_canonical: after a SET, the server reports a setting in its own
+    /// spelling (DateStyle ISO comes back as "ISO, MDY"); the client's value takes that spelling,
+    /// so a connection that reports it is in line already and is not sent the same SET again
+    /// (PgJDBC, for one, logs in with DateStyle=ISO). The ParameterStatus that passes on to the
+    /// client would do it too, later; here it is done at once, and logged in PgBouncer's words.
+    /// </summary>
+    private void AdoptServerSpelling(ServerConnection server, Serilog.ILogger log)
+    {
+        List<(string Name, string Spelling)>? respelled = null;
+        foreach (var (name, value) in ClientSettings)
+        {
+            if (server.Parameters.TryGetValue(name, out var reported) && !string.Equals(reported, value, StringComparison.Ordinal))
+            {
+                (respelled ??= []).Add((name, reported));
+            }
+        }
+
+        foreach (var (name, spelling) in respelled ?? [])
+        {
+            log.Debug("varcache_set_canonical: setting {Name:l} to its canonical version {Value:l} -> {Canonical:l}", name, ClientSettings[name], spelling);
+            ClientSettings[name] = spelling;
+            _settingsSignature = null;
         }
     }
 

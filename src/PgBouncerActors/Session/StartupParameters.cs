@@ -103,22 +103,20 @@ internal static class StartupParameters
     }
 
     /// <summary>
-    /// One statement that brings a server connection in line with a client's settings, or null
-    /// when it already matches: set_config for each setting whose value differs from the server's
-    /// reported one (or from what the pooler applied before), and set_config(name, NULL), which is
-    /// RESET, for a setting applied for an earlier client that this one did not ask for.
-    /// set_config takes any name, custom <c>a.b</c> ones included, and quotes nothing into SQL syntax.
+    /// What a server connection must change to carry a client's settings: each setting whose value
+    /// differs from the server's reported one (or from what the pooler applied before), and, with a
+    /// null value, each setting applied for an earlier client that this one did not ask for.
     /// </summary>
-    public static string? BuildSetQuery(IReadOnlyDictionary<string, string> desired, IReadOnlyDictionary<string, string> reported,
-        IReadOnlyDictionary<string, string> applied)
+    public static List<(string Name, string? Value)> SettingChanges(IReadOnlyDictionary<string, string> desired,
+        IReadOnlyDictionary<string, string> reported, IReadOnlyDictionary<string, string> applied)
     {
-        var calls = new List<string>();
+        var changes = new List<(string, string?)>();
         foreach (var (name, value) in desired)
         {
             var current = reported.TryGetValue(name, out var known) ? known : applied.GetValueOrDefault(name);
             if (current != value)
             {
-                calls.Add($"pg_catalog.set_config({QuoteLiteral(name)}, {QuoteLiteral(value)}, false)");
+                changes.Add((name, value));
             }
         }
 
@@ -126,12 +124,30 @@ internal static class StartupParameters
         {
             if (!desired.ContainsKey(name))
             {
-                calls.Add($"pg_catalog.set_config({QuoteLiteral(name)}, NULL, false)");
+                changes.Add((name, null));
             }
         }
 
-        return calls.Count == 0 ? null : "SELECT " + string.Join(", ", calls);
+        return changes;
     }
+
+    /// <summary>
+    /// One statement that brings a server connection in line with a client's settings, or null
+    /// when it already matches (<see cref="SettingChanges"/>): set_config for each change, and
+    /// set_config(name, NULL), which is RESET, for a setting to drop. set_config takes any name,
+    /// custom <c>a.b</c> ones included, and quotes nothing into SQL syntax.
+    /// </summary>
+    public static string? BuildSetQuery(IReadOnlyDictionary<string, string> desired, IReadOnlyDictionary<string, string> reported,
+        IReadOnlyDictionary<string, string> applied) => SetQuery(SettingChanges(desired, reported, applied));
+
+    /// <inheritdoc cref="BuildSetQuery"/>
+    public static string? SetQuery(List<(string Name, string? Value)> changes) => changes.Count == 0 ? null
+        : "SELECT " + string.Join(", ", changes.Select(change =>
+            $"pg_catalog.set_config({QuoteLiteral(change.Name)}, {(change.Value is null ? "NULL" : QuoteLiteral(change.Value))}, false)"));
+
+    /// <summary>The changes as PgBouncer's varcache_apply debug line shows the statement it sends ("SET DateStyle='ISO';").</summary>
+    public static string AsPgBouncerSets(List<(string Name, string? Value)> changes) =>
+        string.Concat(changes.Select(change => change.Value is null ? $"RESET {change.Name};" : $"SET {change.Name}={QuoteLiteral(change.Value)};"));
 
     /// <summary>
     /// The statement that puts back the startup settings a reset touched (RESET ALL and DISCARD

@@ -85,7 +85,8 @@ public sealed class ContentionSpec(PostgresFixture postgres, ITestOutputHelper o
             var unfinished = clients.Where((_, i) => !workers[i].IsCompleted).Select(client => client.Doing)
                 .Concat(pgbenchRuns.Where(run => !run.IsCompleted).Select(_ => "a pgbench run")).Append(disruptions.IsCompleted ? "" : "the disruptions")
                 .Where(what => what.Length > 0).ToList();
-            Assert.Fail($"{clock.Elapsed.TotalSeconds:0}s after the load began, {unfinished.Count} had not ended: {string.Join("; ", unfinished.Take(20))}");
+            Assert.Fail($"{clock.Elapsed.TotalSeconds:0}s after the load began, {unfinished.Count} had not ended: {string.Join("; ", unfinished.Take(20))}" +
+                        $"\nrequests without an answer within {Bound.TotalSeconds:0}s: {string.Join("; ", outcomes.Hangs.Take(20))}");
         }
 
         output.WriteLine($"{clock.Elapsed.TotalSeconds:0}s of load: {outcomes}");

@@ -75,10 +75,10 @@ public sealed partial class PostgresFixture : IAsyncLifetime
     /// <param name="log">Receives every line from Information up; without it only warnings reach the console.</param>
     /// <param name="own">Settings of the pgbouncer-actors section.</param>
     public PoolerHost StartPooler(string pgbouncer = "", string databases = "", LogCapture? log = null, string own = "", string users = "",
-        bool fallback = true)
+        bool fallback = true, Serilog.Events.LogEventLevel logLevel = Serilog.Events.LogEventLevel.Information)
     {
         var settings = Settings(pgbouncer, databases, own, users, fallback);
-        var configuration = Logging.Configure(new LoggerConfiguration()).MinimumLevel.Information()
+        var configuration = Logging.Configure(new LoggerConfiguration()).MinimumLevel.Is(logLevel)
             .WriteTo.Console(restrictedToMinimumLevel: Serilog.Events.LogEventLevel.Warning);
         return PoolerHost.Start(settings, (log is null ? configuration : configuration.WriteTo.Sink(log)).CreateLogger());
     }

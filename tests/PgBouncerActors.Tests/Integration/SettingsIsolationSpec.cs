@@ -123,6 +123,55 @@ public sealed class SettingsIsolationSpec(PostgresFixture postgres)
         }
     }
 
+    /// <summary>
+    /// PgJDBC logs in with DateStyle=ISO, which the server reports as "ISO, MDY". As PgBouncer does
+    /// (its varcache_set_canonical), the client's value takes the server's spelling after the first
+    /// SET, so a transaction that lands on a connection already carrying it sends no SET DateStyle
+    /// again; only what really differs between the clients (their application_name) is set. With
+    /// verbose, the log says so in PgBouncer's words (varcache_apply, varcache_set_canonical).
+    /// </summary>
+    [Fact]
+    public async Task A_startup_setting_the_server_spells_otherwise_is_set_once_per_client_not_at_every_transaction()
+    {
+        var log = new LogCapture();
+        await using var pooler = postgres.StartPooler("pool_mode = transaction, default_pool_size = 1", log: log, logLevel: Serilog.Events.LogEventLevel.Debug);
+        var clients = new List<(string Name, NpgsqlConnection Connection)>();
+        foreach (var name in new[] { "first", "second" })
+        {
+            var client = new NpgsqlConnection(With(PostgresFixture.ConnectionString(pooler.Port), builder =>
+            {
+                builder.Options = "-c DateStyle=ISO";
+                builder.ApplicationName = name;
+            }));
+            await client.OpenAsync();
+            clients.Add((name, client));
+        }
+
+        try
+        {
+            for (var round = 0; round < 4; round++)
+            {
+                foreach (var (name, client) in clients)
+                {
+                    Assert.Equal("ISO, MDY", await ShowAsync(client, "DateStyle"));
+                    Assert.Equal(name, await ShowAsync(client, "application_name"));
+                }
+            }
+        }
+        finally
+        {
+            foreach (var (_, client) in clients)
+            {
+                await client.DisposeAsync();
+            }
+        }
+
+        var applied = log.Lines.Where(line => line.StartsWith("varcache_apply:", StringComparison.Ordinal)).ToList();
+        Assert.InRange(applied.Count(line => line.Contains("SET application_name=", StringComparison.Ordinal)), 8, 10); // they take turns on one connection (and Npgsql's opening query)
+        Assert.Equal(2, applied.Count(line => line.Contains("SET DateStyle='ISO';", StringComparison.Ordinal))); // once for each, not at each turn
+        Assert.Equal(2, log.Count("varcache_set_canonical: setting DateStyle to its canonical version ISO -> ISO, MDY"));
+    }
+
     [Fact]
     public async Task Psql_with_PGOPTIONS_keeps_its_options_after_RESET_ALL()
     {
