@@ -292,7 +292,7 @@ internal sealed partial class ClientLink
 
         var signature = SettingsSignature;
         var inLine = string.Equals(server.CarriedSettings, signature, StringComparison.Ordinal) ||
-                     global::PgBouncerActors.Session.StartupParameters.BuildSetQuery(ClientSettings, server.Parameters, server.Applied) is null;
+                     global::PgBouncerActors.Session.StartupParameters.SettingChanges(ClientSettings, server.Parameters, server.Applied).Count == 0;
         var statements = forLogin ? null : Statements;
         if (!check && inLine && (statements is null || statements.SqlInLine(server)))
         {

@@ -132,15 +132,11 @@ internal static class StartupParameters
     }
 
     /// <summary>
-    /// One statement that brings a server connection in line with a client's settings, or null
-    /// when it already matches (<see cref="SettingChanges"/>): set_config for each change, and
-    /// set_config(name, NULL), which is RESET, for a setting to drop. set_config takes any name,
-    /// custom <c>a.b</c> ones included, and quotes nothing into SQL syntax.
+    /// One statement that makes the changes (<see cref="SettingChanges"/>), or null when there are
+    /// none: set_config for each change, and set_config(name, NULL), which is RESET, for a setting
+    /// to drop. set_config takes any name, custom <c>a.b</c> ones included, and quotes nothing into
+    /// SQL syntax.
     /// </summary>
-    public static string? BuildSetQuery(IReadOnlyDictionary<string, string> desired, IReadOnlyDictionary<string, string> reported,
-        IReadOnlyDictionary<string, string> applied) => SetQuery(SettingChanges(desired, reported, applied));
-
-    /// <inheritdoc cref="BuildSetQuery"/>
     public static string? SetQuery(List<(string Name, string? Value)> changes) => changes.Count == 0 ? null
         : "SELECT " + string.Join(", ", changes.Select(change =>
             $"pg_catalog.set_config({QuoteLiteral(change.Name)}, {(change.Value is null ? "NULL" : QuoteLiteral(change.Value))}, false)"));
